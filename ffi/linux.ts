@@ -1,0 +1,246 @@
+/**
+ * Linux TUN setup: open `/dev/net/tun`, attach an `IFF_TUN | IFF_NO_PI` interface with
+ * `TUNSETIFF`, and configure it with ioctls on an `AF_INET` datagram socket (no `ip` command):
+ * local address, point-to-point destination, /32 netmask, MTU, and the interface up.
+ *
+ * Addressing: the stack owns `tunIp`. The interface's own, kernel-owned address is its
+ * companion ({@linkcode companionAddress}), and its point-to-point peer is `tunIp`, so the
+ * kernel routes packets for `tunIp` into the device and the stack answers from `tunIp`.
+ * @module
+ */
+
+import { closeQuietly, E, ioctl, openFd, socket, SyscallError } from "./libc.ts";
+import {
+  AF_INET,
+  formatIpv4,
+  getIfreqFlags,
+  getIfreqName,
+  IFREQ_UNION_OFFSET,
+  newIfreq,
+  parseIpv4,
+  setIfreqFlags,
+  setIfreqInt,
+  validateIfname,
+  writeSockaddrIn,
+} from "./layout.ts";
+
+/** `_IOC_WRITE`: userspace writes the argument (asm-generic/ioctl.h). */
+export const IOC_WRITE = 1;
+/** `_IOC_READ`: userspace reads the argument. */
+export const IOC_READ = 2;
+
+/**
+ * `_IOC(dir, type, nr, size)` of asm-generic/ioctl.h: `dir << 30 | size << 16 | type << 8 | nr`.
+ * @example
+ * ```ts
+ * import { IOC_WRITE, linuxIoc } from "./linux.ts";
+ * console.assert(linuxIoc(IOC_WRITE, "T", 202, 4) === 0x400454can);
+ * ```
+ */
+export function linuxIoc(dir: number, type: string, nr: number, size: number): bigint {
+  return (BigInt(dir) << 30n) | (BigInt(size) << 16n) | (BigInt(type.charCodeAt(0)) << 8n) |
+    BigInt(nr);
+}
+
+/** `TUNSETIFF = _IOW('T', 202, int)` (linux/if_tun.h). */
+export const TUNSETIFF: bigint = linuxIoc(IOC_WRITE, "T", 202, 4);
+/** `SIOCGIFFLAGS` (linux/sockios.h): get interface flags. */
+export const SIOCGIFFLAGS = 0x8913n;
+/** `SIOCSIFFLAGS`: set interface flags. */
+export const SIOCSIFFLAGS = 0x8914n;
+/** `SIOCSIFADDR`: set the interface's (local) address. */
+export const SIOCSIFADDR = 0x8916n;
+/** `SIOCSIFDSTADDR`: set the point-to-point destination address. */
+export const SIOCSIFDSTADDR = 0x8918n;
+/** `SIOCSIFNETMASK`: set the netmask. */
+export const SIOCSIFNETMASK = 0x891cn;
+/** `SIOCSIFMTU`: set the MTU. */
+export const SIOCSIFMTU = 0x8922n;
+
+/** `IFF_TUN` (linux/if_tun.h): layer-3 device, IP packets. */
+export const IFF_TUN = 0x0001;
+/** `IFF_NO_PI`: no 4-byte packet-information header before each packet. */
+export const IFF_NO_PI = 0x1000;
+
+/** `IFF_UP` (linux/if.h). */
+export const IFF_UP = 0x1;
+/** `IFF_POINTOPOINT`. */
+export const IFF_POINTOPOINT = 0x10;
+/** `IFF_RUNNING` (set by the kernel from the carrier; harmless to request). */
+export const IFF_RUNNING = 0x40;
+/** `IFF_NOARP`. */
+export const IFF_NOARP = 0x80;
+
+/** `O_RDWR` (Linux). */
+export const O_RDWR = 0o2;
+/** `O_NONBLOCK` (Linux). */
+export const O_NONBLOCK = 0o4000;
+/** `O_CLOEXEC` (Linux). */
+export const O_CLOEXEC = 0o2000000;
+/** `EFD_NONBLOCK` (= O_NONBLOCK). */
+export const EFD_NONBLOCK = O_NONBLOCK;
+/** `EFD_CLOEXEC` (= O_CLOEXEC). */
+export const EFD_CLOEXEC = O_CLOEXEC;
+/** `AF_UNIX`. */
+export const AF_UNIX = 1;
+/** `SOCK_DGRAM` (Linux). */
+export const SOCK_DGRAM = 2;
+/** `SOCK_NONBLOCK` (Linux, or-ed into the socket type). */
+export const SOCK_NONBLOCK = O_NONBLOCK;
+/** `SOCK_CLOEXEC` (Linux, or-ed into the socket type). */
+export const SOCK_CLOEXEC = O_CLOEXEC;
+
+/** Path of the TUN clone device. */
+export const TUN_CLONE_DEVICE = "/dev/net/tun";
+
+/** Smallest MTU IPv4 allows (RFC 791: every host must take 68-octet datagrams). */
+export const MIN_MTU = 68;
+/** Largest MTU an IPv4 packet can use (16-bit total length). */
+export const MAX_MTU = 65535;
+
+/**
+ * The kernel-owned address that pairs with the stack's `tunIp` on the point-to-point link:
+ * the last octet plus one, or minus one when the last octet is 255.
+ * @throws {TypeError} when `ip` is not a dotted-quad IPv4 address.
+ * @example
+ * ```ts
+ * import { companionAddress } from "./linux.ts";
+ * console.assert(companionAddress("10.0.0.1") === "10.0.0.2");
+ * console.assert(companionAddress("10.0.0.255") === "10.0.0.254");
+ * ```
+ */
+export function companionAddress(ip: string): string {
+  const n = parseIpv4(ip);
+  const last = n & 0xff;
+  return formatIpv4(last === 255 ? n - 1 : n + 1);
+}
+
+/** What {@linkcode openTun} needs to open a device. */
+export interface TunOpenOptions {
+  /** The address the stack owns (the interface's point-to-point peer), e.g. `"10.0.0.1"`. */
+  tunIp: string;
+  /** Interface name, at most 15 characters; default: chosen by the kernel (`tun0`, ...). */
+  ifname?: string;
+  /** Interface MTU, 68-65535; default 1500. */
+  mtu?: number;
+}
+
+/** A configured TUN interface and its file descriptor (owned by the caller). */
+export interface OpenedTun {
+  /** The TUN file descriptor, non-blocking, close-on-exec. */
+  fd: number;
+  /** The interface name the kernel gave. */
+  name: string;
+  /** The interface MTU. */
+  mtu: number;
+  /** The stack's address (point-to-point peer of the interface). */
+  tunIp: string;
+  /** The interface's own, kernel-owned address (companion of `tunIp`). */
+  localIp: string;
+}
+
+/**
+ * Validates {@linkcode TunOpenOptions} and fills in defaults.
+ * @throws {TypeError} for a bad address; {@linkcode RangeError} for a bad name or MTU.
+ */
+export function normalizeTunOptions(opts: TunOpenOptions): Required<TunOpenOptions> & {
+  localIp: string;
+} {
+  parseIpv4(opts.tunIp);
+  const localIp = companionAddress(opts.tunIp);
+  const mtu = opts.mtu ?? 1500;
+  if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
+    throw new RangeError(`mtu must be an integer from ${MIN_MTU} to ${MAX_MTU}: ${mtu}`);
+  }
+  if (opts.ifname !== undefined) validateIfname(opts.ifname);
+  return { tunIp: opts.tunIp, ifname: opts.ifname ?? "", mtu, localIp };
+}
+
+const PERMISSION_HINT = "run as root or with CAP_NET_ADMIN";
+
+/** Rethrows EPERM/EACCES as a permission error (code "EPERM") with a hint; others unchanged. */
+function explainPermission(e: unknown): unknown {
+  if (e instanceof SyscallError && (e.errno === E.EPERM || e.errno === E.EACCES)) {
+    return new SyscallError(e.syscall, e.errno, PERMISSION_HINT, { cause: e, code: "EPERM" });
+  }
+  return e;
+}
+
+/**
+ * Opens and configures a Linux TUN interface. The interface goes away when `fd` is closed.
+ * @throws {SyscallError} e.g. `ioctl(TUNSETIFF): EPERM (Operation not permitted); run as root
+ * or with CAP_NET_ADMIN` with `.code === "EPERM"`.
+ * @example
+ * ```ts ignore
+ * import { openLinuxTun } from "./linux.ts";
+ * const tun = openLinuxTun({ tunIp: "10.0.0.1" }); // needs CAP_NET_ADMIN
+ * console.log(tun.name, tun.localIp); // "tun0" "10.0.0.2"
+ * ```
+ */
+export function openLinuxTun(opts: TunOpenOptions): OpenedTun {
+  const o = normalizeTunOptions(opts);
+  let fd: number;
+  try {
+    fd = openFd(TUN_CLONE_DEVICE, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  } catch (e) {
+    if (e instanceof SyscallError && (e.errno === E.ENOENT || e.errno === E.ENODEV)) {
+      throw new SyscallError(e.syscall, e.errno, "is the tun module loaded (modprobe tun)?", {
+        cause: e,
+      });
+    }
+    throw explainPermission(e);
+  }
+  try {
+    const ifr = newIfreq("linux", o.ifname === "" ? undefined : o.ifname);
+    setIfreqFlags(ifr, IFF_TUN | IFF_NO_PI);
+    try {
+      ioctl(fd, TUNSETIFF, ifr, "TUNSETIFF");
+    } catch (e) {
+      throw explainPermission(e);
+    }
+    const name = getIfreqName(ifr); // the kernel writes back the chosen name
+    configureLinuxInterface(name, o.localIp, o.tunIp, o.mtu);
+    return { fd, name, mtu: o.mtu, tunIp: o.tunIp, localIp: o.localIp };
+  } catch (e) {
+    closeQuietly(fd);
+    throw e;
+  }
+}
+
+/**
+ * Configures interface `name` as a point-to-point IPv4 link from `localIp` to `peerIp`
+ * (/32), sets its MTU and brings it up, via ioctls on an AF_INET datagram socket.
+ * @throws {SyscallError} naming the failing ioctl.
+ */
+export function configureLinuxInterface(
+  name: string,
+  localIp: string,
+  peerIp: string,
+  mtu: number,
+): void {
+  const sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  try {
+    const ifr = newIfreq("linux", name);
+    writeSockaddrIn("linux", ifr, IFREQ_UNION_OFFSET, parseIpv4(localIp));
+    ioctl(sock, SIOCSIFADDR, ifr, "SIOCSIFADDR");
+
+    writeSockaddrIn("linux", ifr, IFREQ_UNION_OFFSET, parseIpv4(peerIp));
+    ioctl(sock, SIOCSIFDSTADDR, ifr, "SIOCSIFDSTADDR");
+
+    writeSockaddrIn("linux", ifr, IFREQ_UNION_OFFSET, 0xffffffff);
+    ioctl(sock, SIOCSIFNETMASK, ifr, "SIOCSIFNETMASK");
+
+    ifr.fill(0, IFREQ_UNION_OFFSET);
+    setIfreqInt(ifr, mtu);
+    ioctl(sock, SIOCSIFMTU, ifr, "SIOCSIFMTU");
+
+    ifr.fill(0, IFREQ_UNION_OFFSET);
+    ioctl(sock, SIOCGIFFLAGS, ifr, "SIOCGIFFLAGS");
+    setIfreqFlags(ifr, getIfreqFlags(ifr) | IFF_UP | IFF_RUNNING | IFF_POINTOPOINT | IFF_NOARP);
+    ioctl(sock, SIOCSIFFLAGS, ifr, "SIOCSIFFLAGS");
+  } catch (e) {
+    throw explainPermission(e);
+  } finally {
+    closeQuietly(sock);
+  }
+}
