@@ -1,0 +1,76 @@
+/**
+ * The send buffer: bytes the application wrote that are not yet acknowledged
+ * (RFC 9293 §3.3.1, the span from SND.UNA to the end of queued data).
+ *
+ * A fixed-capacity ring. Offsets are relative to the first unacknowledged data byte;
+ * the connection maps sequence numbers onto them.
+ * @module
+ */
+
+/** A bounded ring buffer of outgoing bytes. */
+export class SendBuffer {
+  readonly capacity: number;
+  #ring: Uint8Array;
+  #start = 0;
+  #length = 0;
+  #scratch: Uint8Array;
+
+  /** Creates a buffer holding at most `capacity` bytes. */
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.#ring = new Uint8Array(capacity);
+    this.#scratch = new Uint8Array(0);
+  }
+
+  /** Bytes held (unacknowledged plus unsent). */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Free space in bytes. */
+  get free(): number {
+    return this.capacity - this.#length;
+  }
+
+  /** Copies as much of `data` as fits; returns the number of bytes taken. */
+  append(data: Uint8Array): number {
+    const n = Math.min(data.length, this.capacity - this.#length);
+    if (n === 0) return 0;
+    const cap = this.capacity;
+    const end = (this.#start + this.#length) % cap;
+    const first = Math.min(n, cap - end);
+    this.#ring.set(data.subarray(0, first), end);
+    if (first < n) this.#ring.set(data.subarray(first, n), 0);
+    this.#length += n;
+    return n;
+  }
+
+  /**
+   * A view of `len` bytes at `offset`. Zero-copy when the range does not wrap; otherwise
+   * the bytes are gathered into a scratch buffer that the next call reuses.
+   */
+  view(offset: number, len: number): Uint8Array {
+    const cap = this.capacity;
+    const from = (this.#start + offset) % cap;
+    if (from + len <= cap) return this.#ring.subarray(from, from + len);
+    if (this.#scratch.length < len) this.#scratch = new Uint8Array(Math.max(len, 2048));
+    const first = cap - from;
+    this.#scratch.set(this.#ring.subarray(from, cap), 0);
+    this.#scratch.set(this.#ring.subarray(0, len - first), first);
+    return this.#scratch.subarray(0, len);
+  }
+
+  /** Drops `n` acknowledged bytes from the front. */
+  consume(n: number): void {
+    const k = Math.min(n, this.#length);
+    this.#start = (this.#start + k) % this.capacity;
+    this.#length -= k;
+    if (this.#length === 0) this.#start = 0;
+  }
+
+  /** Drops everything. */
+  clear(): void {
+    this.#start = 0;
+    this.#length = 0;
+  }
+}
