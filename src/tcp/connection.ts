@@ -1,0 +1,1643 @@
+/**
+ * The TCP connection state machine (RFC 9293), as data in and actions out.
+ *
+ * A `TcpConnection` is handed parsed segments and the current time (`handle`), timer
+ * ticks (`onTimer`), and application calls (`send`, `consumed`, `closeWrite`, `close`,
+ * `abort`). It writes what must happen into its `ConnectionOutput` port: segments to
+ * transmit, bytes to deliver, and events. It reads no clock, does no I/O and holds no
+ * randomness of its own, so the same inputs always give the same outputs.
+ *
+ * Reliability (RFC 6298 retransmission, RFC 6675 SACK loss recovery, RFC 6582 NewReno),
+ * flow control (RFC 9293 §3.8.6 windows, persist timer, silly window avoidance),
+ * options (RFC 7323 window scale and timestamps with PAWS, RFC 2018 SACK) and congestion
+ * control (RFC 5681, RFC 6928, RFC 9438 CUBIC) all live here or in the modules beside it.
+ * @module
+ */
+
+import { ACK, FIN, PSH, RST, SYN, type TcpSegment } from "../wire/tcp.ts";
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from "./seq.ts";
+import { RttEstimator } from "./rtt.ts";
+import { ReassemblyQueue } from "./reassembly.ts";
+import { SendBuffer } from "./send_buffer.ts";
+import type { CongestionControl } from "./congestion/types.ts";
+import { createCongestionControl } from "./congestion/mod.ts";
+
+/** The eleven states of RFC 9293 §3.3.2. */
+export enum State {
+  Closed = 0,
+  Listen = 1,
+  SynSent = 2,
+  SynReceived = 3,
+  Established = 4,
+  FinWait1 = 5,
+  FinWait2 = 6,
+  CloseWait = 7,
+  Closing = 8,
+  LastAck = 9,
+  TimeWait = 10,
+}
+
+/** RFC names of the states, indexed by `State`. */
+export const STATE_NAMES: readonly string[] = [
+  "CLOSED",
+  "LISTEN",
+  "SYN-SENT",
+  "SYN-RECEIVED",
+  "ESTABLISHED",
+  "FIN-WAIT-1",
+  "FIN-WAIT-2",
+  "CLOSE-WAIT",
+  "CLOSING",
+  "LAST-ACK",
+  "TIME-WAIT",
+];
+
+/** Why a connection failed. */
+export type ConnError = "refused" | "reset" | "timeout";
+
+/** Events a connection reports to its owner. */
+export type ConnEvent =
+  /** The three-way handshake completed. */
+  | "established"
+  /** The peer's FIN arrived in order: no more data will be delivered. */
+  | "remote-closed"
+  /** Send buffer space was freed after `send` accepted less than offered. */
+  | "send-space"
+  /** Both directions finished normally (TIME-WAIT or CLOSED reached). Reported once. */
+  | "finished"
+  /** The connection failed; see the error argument. Reported once, instead of "finished". */
+  | "error";
+
+/** Where a connection writes its actions. */
+export interface ConnectionOutput {
+  /** Serialize and send this segment now. The object is reused after the call returns. */
+  transmit(seg: TcpSegment): void;
+  /** In-order bytes for the application. A view valid only during the call: copy it. */
+  deliver(data: Uint8Array): void;
+  /** A state event; `error` is set for the "error" event. */
+  event(ev: ConnEvent, error?: ConnError): void;
+}
+
+/** Keep-alive settings (RFC 9293 §3.8.4; RFC 1122 §4.2.3.6). */
+export interface KeepAliveOptions {
+  /** Idle time before the first probe, ms. Default 7_200_000 (two hours). */
+  idleMs?: number;
+  /** Time between unanswered probes, ms. Default 75_000. */
+  intervalMs?: number;
+  /** Unanswered probes before the connection is dropped. Default 9. */
+  count?: number;
+}
+
+/** Tunables of one connection. All times in milliseconds. */
+export interface ConnectionOptions {
+  /** MSS we advertise: the MTU minus 40 bytes of IPv4 and TCP headers. */
+  mss: number;
+  /** Send buffer size in bytes. Default 256 KiB. */
+  sendBufferSize?: number;
+  /** Receive buffer size in bytes, which bounds the advertised window. Default 256 KiB. */
+  recvBufferSize?: number;
+  /** Congestion control algorithm. Default "cubic" (as Linux). */
+  congestion?: "cubic" | "newreno";
+  /** Maximum segment lifetime; TIME-WAIT lasts 2·MSL. Default 30 s. */
+  mslMs?: number;
+  /** Disable Nagle's algorithm (RFC 9293 §3.7.4). Default false. */
+  noDelay?: boolean;
+  /** Keep-alive probes, off unless given. */
+  keepAlive?: KeepAliveOptions | null;
+  /** SYN retransmissions before giving up (as Linux tcp_syn_retries). Default 6. */
+  synRetries?: number;
+  /** Data retransmissions before giving up (as Linux tcp_retries2). Default 15. */
+  maxRetries?: number;
+  /** Delayed ACK timeout (RFC 9293 §3.8.6.3: < 0.5 s). Default 40. */
+  delayedAckMs?: number;
+  /** RTO bounds (RFC 6298). Defaults 1000 initial, 200 minimum (as Linux), 120000 maximum. */
+  initialRtoMs?: number;
+  minRtoMs?: number;
+  maxRtoMs?: number;
+  /** Offer/accept RFC 7323 timestamps. Default true. */
+  timestamps?: boolean;
+  /** Offer/accept RFC 7323 window scaling. Default true. */
+  windowScaling?: boolean;
+  /** Offer/accept RFC 2018 SACK. Default true. */
+  sack?: boolean;
+  /** Orphaned FIN-WAIT-2 timeout after `close()`, ms (as Linux tcp_fin_timeout). Default 60000. */
+  finWait2TimeoutMs?: number;
+}
+
+/** Identity of a connection: the 4-tuple (addresses as uint32) and the initial send sequence. */
+export interface ConnectionId {
+  localAddr: number;
+  localPort: number;
+  remoteAddr: number;
+  remotePort: number;
+  /** Initial send sequence number (RFC 6528, chosen by the caller). */
+  iss: number;
+  /** Offset added to the millisecond clock for TSval (RFC 7323 §5.4), chosen by the caller. */
+  tsOffset?: number;
+}
+
+/** Counters and gauges of one connection. */
+export interface ConnStats {
+  state: string;
+  /** Application bytes acknowledged by the peer. */
+  bytesSent: number;
+  /** Application bytes delivered in order. */
+  bytesReceived: number;
+  segmentsSent: number;
+  segmentsReceived: number;
+  /** Segments sent again (timeouts, fast and SACK retransmissions). */
+  retransmissions: number;
+  retransmittedBytes: number;
+  fastRetransmits: number;
+  timeouts: number;
+  dupAcksReceived: number;
+  outOfOrderSegments: number;
+  zeroWindowProbes: number;
+  /** Smoothed RTT in ms, or -1 before the first sample. */
+  srttMs: number;
+  rttvarMs: number;
+  rtoMs: number;
+  cwnd: number;
+  ssthresh: number;
+  /** Peer's window in bytes (scaled). */
+  sndWnd: number;
+  /** Our advertised window in bytes. */
+  rcvWnd: number;
+  /** Effective send MSS (payload bytes per segment). */
+  mss: number;
+  congestion: string;
+}
+
+// Record flags for sent segments (the sender's scoreboard, RFC 6675 §3).
+const R_SACKED = 1;
+const R_LOST = 2;
+const R_RETRANS = 4;
+const R_EVER_RETRANS = 8;
+
+/** One sent segment awaiting acknowledgment. */
+interface TxRecord {
+  seq: number;
+  /** Sequence space consumed, SYN and FIN included. */
+  len: number;
+  /** SYN and/or FIN bits that this segment carries. */
+  ctl: number;
+  sentAt: number;
+  marks: number;
+}
+
+const DUP_THRESH = 3; // RFC 5681 §3.2, RFC 6675 §2
+const TS_24_DAYS = 24 * 24 * 3600 * 1000; // RFC 7323 §5.5
+const MAX_WINDOW = 65535;
+const NO_DEADLINE = Infinity;
+
+/** The state machine of one TCP connection. */
+export class TcpConnection {
+  // Identity
+  readonly localAddr: number;
+  readonly localPort: number;
+  readonly remoteAddr: number;
+  readonly remotePort: number;
+  /** True when this side opened actively (connect). */
+  readonly active: boolean;
+
+  state: State = State.Closed;
+
+  // Send sequence space, RFC 9293 §3.3.1
+  readonly iss: number;
+  sndUna: number;
+  /** Next new sequence number to send (the highest sent + 1; never pulled back). */
+  sndNxt: number;
+  sndWnd = 0;
+  sndWl1 = 0;
+  sndWl2 = 0;
+  /** Largest window the peer has offered, for sender SWS avoidance (§3.8.6.2.1). */
+  maxSndWnd = 0;
+  /** Shift applied to the peer's window field (RFC 7323 §2.3). */
+  sndWscale = 0;
+
+  // Receive sequence space
+  irs = 0;
+  rcvNxt = 0;
+  /** Right edge of the window we last advertised; never moves left (§3.8.6.2.2). */
+  rcvAdvRight = 0;
+  /** Our window scale shift. */
+  rcvWscale = 0;
+
+  // Negotiated options
+  sackOk = false;
+  tsOk = false;
+  #wsOk = false;
+  tsRecent = 0;
+  tsRecentAt = 0;
+  lastAckSent = 0;
+  /** Peer's MSS (536 when absent, RFC 9293 §3.7.1). */
+  peerMss = 536;
+  /** Effective payload bytes per segment. */
+  sndMss: number;
+
+  readonly opts: Required<Omit<ConnectionOptions, "keepAlive">> & {
+    keepAlive: Required<KeepAliveOptions> | null;
+  };
+
+  // Buffers
+  readonly sendBuf: SendBuffer;
+  readonly reasm: ReassemblyQueue;
+  /** Bytes delivered to the application and not yet consumed. */
+  rcvQueued = 0;
+
+  // Close bookkeeping
+  /** The application asked to close its sending side; a FIN follows the queued data. */
+  finQueued = false;
+  /** Sequence number of our FIN once sent, else -1. */
+  finSeq = -1;
+  /** The peer's FIN, when seen ahead of the data before it; else -1. */
+  rcvFinSeq = -1;
+  /** The peer's FIN was processed: the receive side is over. */
+  remoteClosed = false;
+  /** The application closed fully and will read nothing more. */
+  orphan = false;
+  #reported = false;
+
+  // Retransmission
+  readonly rtt: RttEstimator;
+  readonly cc: CongestionControl;
+  #tx: TxRecord[] = [];
+  #txHead = 0;
+  #pool: TxRecord[] = [];
+  #sackedOut = 0;
+  #lostOut = 0;
+  #retransOut = 0;
+  /** Duplicate ACKs counted as SACKs when the peer does not do SACK (Reno emulation). */
+  #renoSacked = 0;
+  dupAcks = 0;
+  inRecovery = false;
+  /** RFC 6582 "recover" / RFC 6675 RecoveryPoint. */
+  recover: number;
+  #retries = 0;
+  #cwndLimited = false;
+  #lastSendAt = 0;
+
+  // Timers (absolute deadlines in ms, Infinity when off)
+  rtoAt = NO_DEADLINE;
+  persistAt = NO_DEADLINE;
+  #persistBackoff = 0;
+  delAckAt = NO_DEADLINE;
+  timeWaitAt = NO_DEADLINE;
+  keepAliveAt = NO_DEADLINE;
+  finWait2At = NO_DEADLINE;
+  #keepAliveProbes = 0;
+
+  // ACK generation
+  #ackNow = false;
+  #unackedSegs = 0;
+  #sendBlocked = false;
+  #lastRecvAt = 0;
+  readonly #tsOffset: number;
+
+  // Output
+  #out: ConnectionOutput;
+  #seg: TcpSegment;
+
+  // Statistics
+  bytesSent = 0;
+  bytesReceived = 0;
+  segmentsSent = 0;
+  segmentsReceived = 0;
+  retransmissions = 0;
+  retransmittedBytes = 0;
+  fastRetransmits = 0;
+  timeouts = 0;
+  dupAcksReceived = 0;
+  outOfOrderSegments = 0;
+  zeroWindowProbes = 0;
+
+  /**
+   * Creates a connection. Call `open(now)` for an active open, or `acceptSyn(seg, now)`
+   * for a passive one (the stack's listener calls it for a SYN in LISTEN).
+   */
+  constructor(
+    id: ConnectionId,
+    active: boolean,
+    options: ConnectionOptions,
+    out: ConnectionOutput,
+  ) {
+    this.localAddr = id.localAddr;
+    this.localPort = id.localPort;
+    this.remoteAddr = id.remoteAddr;
+    this.remotePort = id.remotePort;
+    this.iss = id.iss >>> 0;
+    this.#tsOffset = (id.tsOffset ?? 0) >>> 0;
+    this.active = active;
+    const ka = options.keepAlive;
+    this.opts = {
+      mss: options.mss,
+      sendBufferSize: options.sendBufferSize ?? 256 * 1024,
+      recvBufferSize: options.recvBufferSize ?? 256 * 1024,
+      congestion: options.congestion ?? "cubic",
+      mslMs: options.mslMs ?? 30_000,
+      noDelay: options.noDelay ?? false,
+      keepAlive: ka
+        ? {
+          idleMs: ka.idleMs ?? 7_200_000,
+          intervalMs: ka.intervalMs ?? 75_000,
+          count: ka.count ?? 9,
+        }
+        : null,
+      synRetries: options.synRetries ?? 6,
+      maxRetries: options.maxRetries ?? 15,
+      delayedAckMs: options.delayedAckMs ?? 40,
+      initialRtoMs: options.initialRtoMs ?? 1000,
+      minRtoMs: options.minRtoMs ?? 200,
+      maxRtoMs: options.maxRtoMs ?? 120_000,
+      timestamps: options.timestamps ?? true,
+      windowScaling: options.windowScaling ?? true,
+      sack: options.sack ?? true,
+      finWait2TimeoutMs: options.finWait2TimeoutMs ?? 60_000,
+    };
+    this.sndUna = this.iss;
+    this.sndNxt = this.iss;
+    this.recover = this.iss;
+    this.sndMss = Math.min(536, this.opts.mss);
+    this.sendBuf = new SendBuffer(this.opts.sendBufferSize);
+    this.reasm = new ReassemblyQueue(this.opts.recvBufferSize);
+    this.rtt = new RttEstimator({
+      initialRtoMs: this.opts.initialRtoMs,
+      minRtoMs: this.opts.minRtoMs,
+      maxRtoMs: this.opts.maxRtoMs,
+    });
+    this.cc = createCongestionControl(this.opts.congestion, this.sndMss);
+    // RFC 7323 §2.3: the smallest shift that lets the buffer fit in 16 bits.
+    let shift = 0;
+    if (this.opts.windowScaling) {
+      while (shift < 14 && (this.opts.recvBufferSize >> shift) > MAX_WINDOW) shift++;
+    }
+    this.rcvWscale = shift;
+    this.#out = out;
+    this.#seg = {
+      srcPort: this.localPort,
+      dstPort: this.remotePort,
+      seq: 0,
+      ack: 0,
+      flags: 0,
+      window: 0,
+      urgent: 0,
+      options: {
+        mss: -1,
+        wscale: -1,
+        sackPermitted: false,
+        hasTimestamps: false,
+        tsVal: 0,
+        tsEcr: 0,
+        sackBlocks: [],
+      },
+      payload: new Uint8Array(0),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Opening
+
+  /** Active OPEN (RFC 9293 §3.10.1): send SYN and enter SYN-SENT. */
+  open(now: number): void {
+    this.state = State.SynSent;
+    this.#sendSyn(now, false);
+    this.rtoAt = now + this.rtt.rto;
+  }
+
+  /**
+   * Passive open: a SYN arrived for a listener (RFC 9293 §3.10.7.2, LISTEN, fourth check).
+   * Records the peer's options, sends SYN,ACK and enters SYN-RECEIVED.
+   */
+  acceptSyn(seg: TcpSegment, now: number): void {
+    this.segmentsReceived++;
+    this.#lastRecvAt = now;
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.#negotiate(seg);
+    this.#updateTsRecent(seg, now);
+    // The SYN's window is never scaled (RFC 7323 §2.2).
+    this.sndWnd = seg.window;
+    this.maxSndWnd = this.sndWnd;
+    this.sndWl1 = seg.seq;
+    this.sndWl2 = this.iss;
+    this.state = State.SynReceived;
+    this.#sendSyn(now, false);
+    this.rtoAt = now + this.rtt.rto;
+    // Data carried on the SYN is not accepted before the handshake completes; the
+    // peer retransmits it (RFC 9293 §3.10.7.2 allows queueing, which we do not).
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Application calls
+
+  /**
+   * SEND (RFC 9293 §3.10.2): queues as much of `data` as the send buffer takes and sends
+   * what the windows allow. Returns the number of bytes accepted.
+   */
+  send(data: Uint8Array, now: number): number {
+    if (!this.canSend) return 0;
+    const n = this.sendBuf.append(data);
+    if (n < data.length) this.#sendBlocked = true;
+    if (this.state !== State.SynSent && this.state !== State.SynReceived) this.#output(now);
+    return n;
+  }
+
+  /** Whether the application may still queue data. */
+  get canSend(): boolean {
+    const s = this.state;
+    return !this.finQueued && (s === State.SynSent || s === State.SynReceived ||
+      s === State.Established || s === State.CloseWait);
+  }
+
+  /** Free space in the send buffer. */
+  get sendSpace(): number {
+    return this.canSend ? this.sendBuf.free : 0;
+  }
+
+  /** The application read `n` delivered bytes: the window opens (RFC 9293 §3.8.6.2.2). */
+  consumed(n: number, now: number): void {
+    this.rcvQueued = Math.max(0, this.rcvQueued - n);
+    if (!this.#synchronized() || this.remoteClosed) return;
+    const current = seqDiff(this.rcvAdvRight, this.rcvNxt);
+    const avail = this.#rcvSpace();
+    // Receiver SWS avoidance: move the right edge only by min(RCV.BUFF/2, Eff.snd.MSS)
+    // or more, and only send an update when it matters to a sender that may be stalled.
+    const step = Math.min(this.opts.recvBufferSize >> 1, this.opts.mss);
+    if (avail - current >= step && (current < 2 * this.opts.mss || avail >= 2 * current)) {
+      this.#sendAck(now);
+    }
+  }
+
+  /**
+   * CLOSE of the sending side (RFC 9293 §3.10.4): a FIN follows the queued data.
+   * The receiving side stays open.
+   */
+  closeWrite(now: number): void {
+    if (this.finQueued) return;
+    switch (this.state) {
+      case State.SynSent:
+      case State.SynReceived:
+        this.finQueued = true; // sent once established
+        return;
+      case State.Established:
+        this.finQueued = true;
+        this.state = State.FinWait1;
+        break;
+      case State.CloseWait:
+        this.finQueued = true;
+        this.state = State.LastAck;
+        break;
+      default:
+        return;
+    }
+    this.#output(now);
+  }
+
+  /**
+   * Full close: the application will neither send nor read any more. Queued data and a
+   * FIN still go out; data arriving afterwards is acknowledged and dropped.
+   */
+  close(now: number): void {
+    this.orphan = true;
+    this.reasm.clear();
+    this.rcvQueued = 0;
+    if (this.state === State.SynSent) {
+      this.#enterClosed();
+      return;
+    }
+    this.closeWrite(now);
+    if (this.state === State.FinWait2) this.finWait2At = now + this.opts.finWait2TimeoutMs;
+  }
+
+  /** ABORT (RFC 9293 §3.10.5): RST to the peer when synchronized, then CLOSED. */
+  abort(now: number): void {
+    switch (this.state) {
+      case State.SynReceived:
+      case State.Established:
+      case State.FinWait1:
+      case State.FinWait2:
+      case State.CloseWait:
+        this.#emit(this.sndNxt, 0, RST, null, now);
+        break;
+    }
+    this.#enterClosed();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Timers
+
+  /** The earliest instant this connection needs `onTimer`, or Infinity. */
+  nextDeadline(): number {
+    return Math.min(
+      this.rtoAt,
+      this.persistAt,
+      this.delAckAt,
+      this.timeWaitAt,
+      this.keepAliveAt,
+      this.finWait2At,
+    );
+  }
+
+  /** Fires every timer due at `now`. */
+  onTimer(now: number): void {
+    if (this.timeWaitAt <= now) {
+      // RFC 9293 §3.10.8: the 2·MSL timer ends TIME-WAIT.
+      this.timeWaitAt = NO_DEADLINE;
+      this.#enterClosed();
+      return;
+    }
+    if (this.finWait2At <= now) {
+      this.finWait2At = NO_DEADLINE;
+      if (this.state === State.FinWait2) {
+        this.#enterClosed();
+        return;
+      }
+    }
+    if (this.rtoAt <= now) {
+      this.rtoAt = NO_DEADLINE;
+      this.#onRetransmitTimeout(now);
+      if (this.state === State.Closed) return;
+    }
+    if (this.persistAt <= now) {
+      this.persistAt = NO_DEADLINE;
+      this.#onPersist(now);
+    }
+    if (this.keepAliveAt <= now) {
+      this.keepAliveAt = NO_DEADLINE;
+      this.#onKeepAlive(now);
+      if (this.state === State.Closed) return;
+    }
+    if (this.delAckAt <= now) {
+      this.delAckAt = NO_DEADLINE;
+      if (this.#synchronized()) this.#sendAck(now);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Segment arrival (RFC 9293 §3.10.7)
+
+  /** SEGMENT ARRIVES for this connection. `seg.payload` is only read during the call. */
+  handle(seg: TcpSegment, now: number): void {
+    this.segmentsReceived++;
+    this.#lastRecvAt = now;
+    switch (this.state) {
+      case State.Closed:
+      case State.Listen:
+        return; // the stack answers these
+      case State.SynSent:
+        this.#handleSynSent(seg, now);
+        return;
+    }
+    this.#handleSynchronized(seg, now);
+    if ((this.state as State) !== State.Closed) this.#afterInput(now);
+  }
+
+  /** RFC 9293 §3.10.7.3: SYN-SENT. */
+  #handleSynSent(seg: TcpSegment, now: number): void {
+    const f = seg.flags;
+    let ackOk = false;
+    if (f & ACK) {
+      // First check: ACK must acknowledge our SYN.
+      if (seqLe(seg.ack, this.iss) || seqGt(seg.ack, this.sndNxt)) {
+        if (!(f & RST)) this.#emit(seg.ack, 0, RST, null, now);
+        return;
+      }
+      ackOk = true;
+    }
+    if (f & RST) {
+      // Second check: an RST with an acceptable ACK refuses the connection.
+      if (ackOk) this.#fail("refused");
+      return;
+    }
+    if (!(f & SYN)) return; // fifth check: neither SYN nor RST
+    // Fourth check: SYN.
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.#negotiate(seg);
+    this.#updateTsRecent(seg, now);
+    if (ackOk) {
+      // Our SYN is acknowledged: ESTABLISHED.
+      const synRecord = this.#headRecord();
+      if (synRecord && this.tsOk && seg.options.hasTimestamps && seg.options.tsEcr !== 0) {
+        this.#rttSampleFromTs(seg.options.tsEcr, now);
+      } else if (synRecord && !(synRecord.marks & R_EVER_RETRANS)) {
+        this.rtt.sample(now - synRecord.sentAt); // Karn's rule: only unretransmitted SYNs
+      }
+      this.#ackUpTo(seg.ack);
+      // The window of a SYN,ACK is never scaled (RFC 7323 §2.2).
+      this.#setSndWnd(seg.window, seg.seq, seg.ack);
+      this.rtoAt = NO_DEADLINE;
+      this.#retries = 0;
+      this.rtt.resetBackoff();
+      this.#becomeEstablished(now);
+      // Data or FIN on the SYN,ACK continue at the sixth check.
+      if (seg.payload.length > 0 || (f & FIN)) {
+        this.#processText(seqAdd(seg.seq, 1), seg.payload, (f & FIN) !== 0, now);
+      }
+      this.#ackNow = true;
+      this.#afterInput(now);
+    } else {
+      // Simultaneous open: SYN without ACK → SYN-RECEIVED, send SYN,ACK (same ISS).
+      this.sndWnd = seg.window;
+      this.maxSndWnd = this.sndWnd;
+      this.sndWl1 = seg.seq;
+      this.state = State.SynReceived;
+      this.#sendSyn(now, true);
+      this.rtoAt = now + this.rtt.rto;
+    }
+  }
+
+  /** RFC 9293 §3.10.7.4: every synchronized state, plus SYN-RECEIVED. */
+  #handleSynchronized(seg: TcpSegment, now: number): void {
+    const f = seg.flags;
+    const o = seg.options;
+    let payload = seg.payload;
+    const seq = seg.seq;
+    let fin = (f & FIN) !== 0;
+
+    if (this.state === State.SynReceived && (f & SYN) && seg.seq === this.irs) {
+      if (!(f & ACK)) {
+        // A retransmitted SYN: our SYN,ACK was lost; send it again.
+        this.#sendSyn(now, true);
+        return;
+      }
+      // Simultaneous open (RFC 9293 §3.5 figure 7; the RFC 5961 §4.2 exception): the
+      // peer's SYN,ACK acknowledges our SYN and completes the handshake.
+      if (seg.ack === this.sndNxt) {
+        this.#updateTsRecent(seg, now);
+        this.#ackUpTo(seg.ack);
+        this.#setSndWnd(seg.window, seg.seq, seg.ack);
+        this.rtoAt = NO_DEADLINE;
+        this.#retries = 0;
+        this.rtt.resetBackoff();
+        this.#becomeEstablished(now);
+        this.#ackNow = true;
+        return;
+      }
+    }
+
+    // RFC 7323 §5.3: PAWS, before the acceptability test.
+    if (this.tsOk && o.hasTimestamps && !(f & RST)) {
+      if (seqLt(o.tsVal, this.tsRecent) && now - this.tsRecentAt <= TS_24_DAYS) {
+        this.#sendAck(now);
+        return;
+      }
+    }
+
+    // First check: sequence number (§3.10.7.4 table).
+    const segLen = payload.length + ((f & SYN) ? 1 : 0) + (fin ? 1 : 0);
+    const rcvWnd = Math.max(0, seqDiff(this.rcvAdvRight, this.rcvNxt));
+    let acceptable: boolean;
+    if (segLen === 0) {
+      acceptable = rcvWnd === 0
+        ? seq === this.rcvNxt
+        : seqLe(this.rcvNxt, seq) && seqLt(seq, seqAdd(this.rcvNxt, rcvWnd));
+    } else if (rcvWnd === 0) {
+      acceptable = false;
+    } else {
+      const last = seqAdd(seq, segLen - 1);
+      const end = seqAdd(this.rcvNxt, rcvWnd);
+      acceptable = (seqLe(this.rcvNxt, seq) && seqLt(seq, end)) ||
+        (seqLe(this.rcvNxt, last) && seqLt(last, end));
+    }
+    if (!acceptable) {
+      if (f & RST) return;
+      // "Special allowance should be made to accept valid ACKs ... when RCV.WND is zero":
+      // process the ACK of an in-sequence segment whose data does not fit, drop its text.
+      if (rcvWnd === 0 && seq === this.rcvNxt && (f & ACK)) {
+        payload = payload.subarray(0, 0);
+        fin = false;
+        this.#ackNow = true;
+      } else {
+        // TIME-WAIT: a retransmitted FIN restarts the 2·MSL timer (§3.10.7.4, eighth check).
+        if (this.state === State.TimeWait && fin) this.timeWaitAt = now + 2 * this.opts.mslMs;
+        this.#sendAck(now);
+        return;
+      }
+    }
+
+    // Second check: RST (RFC 9293 §3.10.7.4 with RFC 5961 §3.2).
+    if (f & RST) {
+      if (seq !== this.rcvNxt) {
+        this.#sendAck(now); // challenge ACK
+        return;
+      }
+      if (this.state === State.SynReceived && !this.active) {
+        this.#enterClosed(); // back to LISTEN: the listener never saw this connection
+        return;
+      }
+      if (this.state === State.SynReceived) {
+        this.#fail("refused");
+        return;
+      }
+      if (
+        this.state === State.Closing || this.state === State.LastAck ||
+        this.state === State.TimeWait
+      ) {
+        this.#enterClosed();
+        return;
+      }
+      this.#fail("reset");
+      return;
+    }
+
+    // Fourth check: SYN in a synchronized state → challenge ACK (RFC 5961 §4.2).
+    if (f & SYN) {
+      this.#sendAck(now);
+      return;
+    }
+
+    // Fifth check: ACK.
+    if (!(f & ACK)) return;
+    this.#updateTsRecent(seg, now);
+    if (this.state === State.SynReceived) {
+      if (seqGt(seg.ack, this.sndUna) && seqLe(seg.ack, this.sndNxt)) {
+        this.#setSndWnd(seg.window << this.sndWscale, seq, seg.ack);
+        this.#becomeEstablished(now);
+      } else {
+        this.#emit(seg.ack, 0, RST, null, now);
+        return;
+      }
+    }
+    if (this.state === State.TimeWait) {
+      // Only a retransmitted FIN can arrive: acknowledge it and restart 2·MSL.
+      if (fin) {
+        this.timeWaitAt = now + 2 * this.opts.mslMs;
+        this.#sendAck(now);
+      }
+      return;
+    }
+    if (!this.#processAck(seg, now)) return;
+
+    // Sixth check (URG) is not supported: urgent data is delivered inline (RFC 6093).
+    // Seventh check: segment text; eighth: FIN.
+    if (payload.length > 0 || fin) this.#processText(seq, payload, fin, now);
+  }
+
+  /** The ACK field (fifth check). Returns false when the segment must be dropped. */
+  #processAck(seg: TcpSegment, now: number): boolean {
+    const ack = seg.ack;
+    if (seqGt(ack, this.sndNxt)) {
+      // Acknowledges something not yet sent: ACK and drop.
+      this.#sendAck(now);
+      return false;
+    }
+    // RFC 5961 §5.2: an ACK far below SND.UNA (more than the max window back) is dropped.
+    if (seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)))) {
+      this.#sendAck(now);
+      return false;
+    }
+    const wnd = seg.window << this.sndWscale;
+    const o = seg.options;
+    let newlySacked = 0;
+    if (this.sackOk && o.sackBlocks.length > 0) newlySacked = this.#applySack(o.sackBlocks);
+
+    if (seqGt(ack, this.sndUna)) {
+      this.#onNewAck(seg, now);
+    } else if (
+      ack === this.sndUna && seqGt(this.sndNxt, this.sndUna) && seg.payload.length === 0 &&
+      !(seg.flags & (SYN | FIN)) && wnd === this.sndWnd
+    ) {
+      // RFC 5681 §2 duplicate ACK.
+      this.dupAcks++;
+      this.dupAcksReceived++;
+      this.#onDupAck(newlySacked, now);
+    } else if (newlySacked > 0 && this.inRecovery) {
+      this.#markLost();
+    }
+
+    // Window update (§3.10.7.4: SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK).
+    if (
+      seqLt(this.sndWl1, seg.seq) ||
+      (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))
+    ) {
+      this.#setSndWnd(wnd, seg.seq, ack);
+    }
+
+    // State changes that depend on our FIN being acknowledged.
+    const finAcked = this.finSeq >= 0 && seqGt(this.sndUna, this.finSeq);
+    switch (this.state) {
+      case State.FinWait1:
+        if (finAcked) {
+          this.state = State.FinWait2;
+          if (this.orphan) this.finWait2At = now + this.opts.finWait2TimeoutMs;
+        }
+        break;
+      case State.Closing:
+        if (finAcked) this.#enterTimeWait(now);
+        return false;
+      case State.LastAck:
+        if (finAcked) {
+          this.#enterClosed();
+          return false;
+        }
+        break;
+    }
+    return true;
+  }
+
+  /** A cumulative ACK covering new data. */
+  #onNewAck(seg: TcpSegment, now: number): void {
+    const ack = seg.ack;
+    const flightBefore = this.#pipe();
+    const acked = seqDiff(ack, this.sndUna);
+    const o = seg.options;
+
+    // RTT measurement: from the timestamp echo (RFC 7323 §4) or, without timestamps,
+    // from the newest acknowledged segment never retransmitted (Karn's rule, RFC 6298 §3).
+    let karnSample = -1;
+    let dataAcked = acked;
+    let idx = this.#txHead;
+    while (idx < this.#tx.length) {
+      const r = this.#tx[idx];
+      const end = seqAdd(r.seq, r.len);
+      if (seqLe(end, ack)) {
+        if (!(r.marks & R_EVER_RETRANS)) karnSample = now - r.sentAt;
+        if (r.ctl & SYN) dataAcked--;
+        if (r.ctl & FIN) dataAcked--;
+        this.#unmark(r);
+        this.#pool.push(r);
+        idx++;
+      } else {
+        if (seqLt(r.seq, ack)) {
+          // Partially acknowledged segment: keep the rest.
+          const cut = seqDiff(ack, r.seq);
+          this.#unmark(r);
+          if (r.ctl & SYN) {
+            dataAcked--;
+            r.ctl &= ~SYN;
+          }
+          r.seq = ack;
+          r.len -= cut;
+          r.marks &= R_EVER_RETRANS;
+        }
+        break;
+      }
+    }
+    this.#txHead = idx;
+    if (idx > 64 && idx * 2 > this.#tx.length) {
+      this.#tx.splice(0, idx);
+      this.#txHead = 0;
+    }
+    if (this.tsOk && o.hasTimestamps && o.tsEcr !== 0) this.#rttSampleFromTs(o.tsEcr, now);
+    else if (karnSample >= 0) this.rtt.sample(karnSample);
+
+    this.sndUna = ack;
+    if (dataAcked > 0) {
+      this.sendBuf.consume(dataAcked);
+      this.bytesSent += dataAcked;
+    }
+    // RFC 6298 §5.3 restart, §5.2 stop when all is acknowledged; fresh ACKs end backoff.
+    this.#retries = 0;
+    this.rtt.resetBackoff();
+    this.rtoAt = this.sndNxt === this.sndUna ? NO_DEADLINE : now + this.rtt.rto;
+
+    if (this.inRecovery) {
+      if (seqGe(ack, this.recover)) {
+        // Full acknowledgment: recovery ends (RFC 6582 §3.2 step 3, RFC 6675 §5).
+        this.inRecovery = false;
+        this.#renoSacked = 0;
+        this.dupAcks = 0;
+      } else {
+        // Partial acknowledgment (RFC 6582 §3.2 step 4): the next hole is lost too.
+        if (!this.sackOk) {
+          this.#renoSacked = Math.max(0, this.#renoSacked - acked);
+          const head = this.#headRecord();
+          if (head && !(head.marks & (R_LOST | R_SACKED))) this.#mark(head, R_LOST);
+        } else {
+          this.#markLost();
+        }
+      }
+    } else {
+      this.dupAcks = 0;
+      this.#renoSacked = 0;
+      this.cc.onAck(Math.max(dataAcked, 0), flightBefore, this.#cwndLimited, now, this.rtt.srtt);
+    }
+    if (this.#sendBlocked && this.sendBuf.free > 0 && this.canSend) {
+      this.#sendBlocked = false;
+      this.#out.event("send-space");
+    }
+  }
+
+  /** A duplicate ACK: fast retransmit on the third (RFC 5681 §3.2, RFC 6675 §5). */
+  #onDupAck(newlySacked: number, now: number): void {
+    if (!this.sackOk) {
+      // Reno: each duplicate ACK says one segment left the network.
+      const outstanding = seqDiff(this.sndNxt, this.sndUna);
+      this.#renoSacked = Math.min(this.#renoSacked + this.sndMss, Math.max(0, outstanding - 1));
+    }
+    if (this.inRecovery) {
+      if (this.sackOk && newlySacked > 0) this.#markLost();
+      return;
+    }
+    const lostBySack = this.sackOk && this.#headIsLost();
+    // RFC 6582 §3.2 step 1: no new recovery before the previous recovery point is acked.
+    if ((this.dupAcks >= DUP_THRESH || lostBySack) && seqGe(this.sndUna, this.recover)) {
+      this.#enterRecovery(now);
+    }
+  }
+
+  #enterRecovery(now: number): void {
+    this.inRecovery = true;
+    this.recover = this.sndNxt;
+    this.cc.onCongestionEvent(this.#pipe(), now);
+    const head = this.#headRecord();
+    if (head && !(head.marks & R_SACKED) && !(head.marks & R_LOST)) this.#mark(head, R_LOST);
+    if (this.sackOk) this.#markLost();
+    // The fast retransmit goes out regardless of the pipe (RFC 6675 §5 step 4.3).
+    if (head && (head.marks & R_LOST) && !(head.marks & R_RETRANS)) {
+      this.#retransmit(head, now);
+      this.fastRetransmits++;
+    }
+  }
+
+  /** Applies SACK blocks to the scoreboard (RFC 2018 §5, RFC 6675). Returns bytes newly SACKed. */
+  #applySack(blocks: number[]): number {
+    let newly = 0;
+    for (let b = 0; b + 1 < blocks.length; b += 2) {
+      const left = blocks[b];
+      const right = blocks[b + 1];
+      // Ignore D-SACKs (RFC 2883) and blocks outside what is outstanding.
+      if (seqLe(right, this.sndUna) || seqGt(right, this.sndNxt) || seqGe(left, right)) continue;
+      for (let i = this.#txHead; i < this.#tx.length; i++) {
+        const r = this.#tx[i];
+        if (seqGe(r.seq, right)) break;
+        if (r.marks & R_SACKED) continue;
+        if (seqGe(r.seq, left) && seqLe(seqAdd(r.seq, r.len), right)) {
+          this.#mark(r, R_SACKED);
+          newly += r.len;
+        }
+      }
+    }
+    return newly;
+  }
+
+  /** RFC 6675 §4 IsLost for the first unacknowledged segment. */
+  #headIsLost(): boolean {
+    const head = this.#headRecord();
+    if (!head || (head.marks & R_SACKED)) return false;
+    let count = 0;
+    let bytes = 0;
+    for (let i = this.#txHead + 1; i < this.#tx.length; i++) {
+      const r = this.#tx[i];
+      if (r.marks & R_SACKED) {
+        count++;
+        bytes += r.len;
+      }
+    }
+    return count >= DUP_THRESH || bytes > (DUP_THRESH - 1) * this.sndMss;
+  }
+
+  /**
+   * RFC 6675 §4 IsLost over the scoreboard: every un-SACKed segment with DupThresh SACKed
+   * segments (or more than (DupThresh−1)·SMSS SACKed bytes) above it is lost.
+   */
+  #markLost(): void {
+    let count = 0;
+    let bytes = 0;
+    for (let i = this.#tx.length - 1; i >= this.#txHead; i--) {
+      const r = this.#tx[i];
+      if (r.marks & R_SACKED) {
+        count++;
+        bytes += r.len;
+      } else if (
+        !(r.marks & R_LOST) && (count >= DUP_THRESH || bytes > (DUP_THRESH - 1) * this.sndMss)
+      ) {
+        this.#mark(r, R_LOST);
+      }
+    }
+  }
+
+  // Scoreboard counters (RFC 6675 §4 "pipe") kept per mark.
+  #mark(r: TxRecord, m: number): void {
+    if (m === R_SACKED) {
+      if (r.marks & R_SACKED) return;
+      if (r.marks & R_LOST) this.#lostOut -= r.len;
+      if (r.marks & R_RETRANS) this.#retransOut -= r.len;
+      r.marks = (r.marks & R_EVER_RETRANS) | R_SACKED;
+      this.#sackedOut += r.len;
+    } else if (m === R_LOST) {
+      if (r.marks & R_RETRANS) this.#retransOut -= r.len; // the retransmission was lost too
+      if (!(r.marks & R_LOST)) this.#lostOut += r.len;
+      r.marks = (r.marks & R_EVER_RETRANS) | R_LOST;
+    }
+  }
+
+  #unmark(r: TxRecord): void {
+    if (r.marks & R_SACKED) this.#sackedOut -= r.len;
+    if (r.marks & R_LOST) this.#lostOut -= r.len;
+    if (r.marks & R_RETRANS) this.#retransOut -= r.len;
+  }
+
+  /** Bytes estimated in the network (RFC 6675 §4 SetPipe): outstanding − SACKed − lost + retransmitted. */
+  #pipe(): number {
+    const outstanding = seqDiff(this.sndNxt, this.sndUna);
+    const p = outstanding - this.#sackedOut - this.#lostOut + this.#retransOut - this.#renoSacked;
+    return Math.max(0, p);
+  }
+
+  #setSndWnd(wnd: number, seq: number, ack: number): void {
+    this.sndWnd = wnd;
+    this.sndWl1 = seq;
+    this.sndWl2 = ack;
+    if (wnd > this.maxSndWnd) this.maxSndWnd = wnd;
+  }
+
+  /** Seventh and eighth checks: segment text and FIN (RFC 9293 §3.10.7.4). */
+  #processText(seq: number, payload: Uint8Array, fin: boolean, now: number): void {
+    // Text is taken in ESTABLISHED, FIN-WAIT-1 and FIN-WAIT-2 only; in CLOSE-WAIT, CLOSING
+    // and LAST-ACK the peer already sent its FIN.
+    const s0 = this.state;
+    if (
+      this.remoteClosed ||
+      (s0 !== State.Established && s0 !== State.FinWait1 && s0 !== State.FinWait2)
+    ) return;
+    let data = payload;
+    let s = seq;
+    let finSeq = fin ? seqAdd(seq, payload.length) : -1;
+    // Trim what was already received.
+    if (seqLt(s, this.rcvNxt)) {
+      const cut = Math.min(seqDiff(this.rcvNxt, s), data.length);
+      data = data.subarray(cut);
+      s = seqAdd(s, cut);
+    }
+    // Trim what lies beyond the advertised window (and with it any FIN).
+    const room = seqDiff(this.rcvAdvRight, s);
+    if (data.length > room) {
+      data = data.subarray(0, Math.max(0, room));
+      finSeq = -1;
+    }
+    if (finSeq >= 0 && this.rcvFinSeq < 0) this.rcvFinSeq = finSeq;
+
+    if (data.length > 0) {
+      if (s === this.rcvNxt) {
+        const hadHoles = !this.reasm.isEmpty;
+        this.#deliver(data);
+        while (!this.reasm.isEmpty) {
+          const chunk = this.reasm.takeInOrder(this.rcvNxt);
+          if (!chunk) break;
+          this.#deliver(chunk);
+        }
+        // RFC 5681 §4.2: ACK at least every second segment; at once when a gap fills.
+        this.#unackedSegs++;
+        if (hadHoles || this.#unackedSegs >= 2) this.#ackNow = true;
+        else if (this.delAckAt === NO_DEADLINE) this.delAckAt = now + this.opts.delayedAckMs;
+      } else {
+        // Out of order: hold it (§3.10.7.4) and send an immediate duplicate ACK (RFC 5681 §4.2).
+        this.outOfOrderSegments++;
+        if (!this.orphan) {
+          this.reasm.insert(s, data, this.rcvNxt, seqDiff(this.rcvAdvRight, this.rcvNxt));
+        }
+        this.#ackNow = true;
+      }
+    } else if (payload.length > 0) {
+      this.#ackNow = true; // duplicate data: ACK at once so the sender learns
+    }
+
+    if (this.rcvFinSeq >= 0 && this.rcvFinSeq === this.rcvNxt) this.#processFin(now);
+  }
+
+  #deliver(data: Uint8Array): void {
+    this.rcvNxt = seqAdd(this.rcvNxt, data.length);
+    this.bytesReceived += data.length;
+    if (this.orphan) return; // nobody reads: acknowledged and dropped
+    this.rcvQueued += data.length;
+    this.#out.deliver(data);
+  }
+
+  /** Eighth check: FIN (RFC 9293 §3.10.7.4). */
+  #processFin(now: number): void {
+    this.rcvNxt = seqAdd(this.rcvNxt, 1);
+    this.rcvFinSeq = -1;
+    this.remoteClosed = true;
+    this.reasm.clear();
+    this.#ackNow = true;
+    this.#out.event("remote-closed");
+    switch (this.state) {
+      case State.SynReceived:
+      case State.Established:
+        this.state = State.CloseWait;
+        break;
+      case State.FinWait1:
+        if (this.finSeq >= 0 && seqGt(this.sndUna, this.finSeq)) this.#enterTimeWait(now);
+        else this.state = State.Closing;
+        break;
+      case State.FinWait2:
+        this.#enterTimeWait(now);
+        break;
+    }
+  }
+
+  #becomeEstablished(now: number): void {
+    this.state = State.Established;
+    this.#lastSendAt = now;
+    this.cc.setMss(this.sndMss);
+    this.#out.event("established");
+    if (this.finQueued) this.state = State.FinWait1;
+    this.#armKeepAlive(now);
+  }
+
+  #enterTimeWait(now: number): void {
+    this.state = State.TimeWait;
+    this.rtoAt = NO_DEADLINE;
+    this.persistAt = NO_DEADLINE;
+    this.keepAliveAt = NO_DEADLINE;
+    this.finWait2At = NO_DEADLINE;
+    this.delAckAt = NO_DEADLINE;
+    this.timeWaitAt = now + 2 * this.opts.mslMs;
+    this.#report("finished");
+  }
+
+  #enterClosed(): void {
+    this.state = State.Closed;
+    this.rtoAt = NO_DEADLINE;
+    this.persistAt = NO_DEADLINE;
+    this.delAckAt = NO_DEADLINE;
+    this.timeWaitAt = NO_DEADLINE;
+    this.keepAliveAt = NO_DEADLINE;
+    this.finWait2At = NO_DEADLINE;
+    this.reasm.clear();
+    this.#report("finished");
+  }
+
+  #fail(error: ConnError): void {
+    this.#report("error", error);
+    this.#enterClosed();
+  }
+
+  #report(ev: "finished" | "error", error?: ConnError): void {
+    if (this.#reported) return;
+    this.#reported = true;
+    this.#out.event(ev, error);
+  }
+
+  /** After a segment was processed: send what is now allowed, then any ACK owed. */
+  #afterInput(now: number): void {
+    if (this.state === State.Closed || this.state === State.TimeWait) {
+      if (this.#ackNow && this.state === State.TimeWait) this.#sendAck(now);
+      this.#ackNow = false;
+      return;
+    }
+    this.#armKeepAlive(now);
+    this.#output(now);
+    if (this.#ackNow) this.#sendAck(now);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Output
+
+  /** Sends retransmissions and new data as the windows allow (RFC 6675 §5, RFC 9293 §3.8.6). */
+  #output(now: number): void {
+    if (!this.#synchronized() || this.state === State.TimeWait) return;
+    // RFC 5681 §4.1: restart from the initial window after an idle period longer than RTO.
+    if (this.sndNxt === this.sndUna && now - this.#lastSendAt > this.rtt.rto) {
+      this.cc.onIdleRestart(now);
+    }
+    const dataEnd = seqAdd(this.#dataStartSeq(), this.sendBuf.length);
+    for (let guard = 0; guard < 100_000; guard++) {
+      const pipe = this.#pipe();
+      const cwnd = this.cc.cwnd;
+      // 1. Retransmit segments marked lost (RFC 6675 NextSeg rule 1).
+      if (this.#lostOut > this.#retransOut) {
+        const r = this.#firstLostUnsent();
+        if (r) {
+          if (pipe + Math.min(r.len, this.sndMss) > cwnd) {
+            this.#cwndLimited = true;
+            break;
+          }
+          this.#retransmit(r, now);
+          continue;
+        }
+      }
+      // 2. New data (NextSeg rule 2).
+      const unsent = this.#unsentBytes(dataEnd);
+      const wndRight = seqAdd(this.sndUna, this.sndWnd);
+      const usableWnd = seqDiff(wndRight, this.sndNxt);
+      const usableCwnd = cwnd - pipe;
+      if (unsent > 0) {
+        const len = Math.min(unsent, this.sndMss, usableWnd, usableCwnd);
+        if (len <= 0) {
+          if (usableCwnd <= 0) this.#cwndLimited = true;
+          break;
+        }
+        if (len < this.sndMss && len < unsent) {
+          // Sender SWS avoidance (§3.8.6.2.1): a partial segment only if it is at least
+          // half the largest window the peer offered.
+          if (len < (this.maxSndWnd >> 1) || usableCwnd < this.sndMss && len === usableCwnd) {
+            if (usableCwnd < this.sndMss) this.#cwndLimited = true;
+            break;
+          }
+        }
+        if (len === unsent && len < this.sndMss && !this.opts.noDelay) {
+          // Nagle (RFC 9293 §3.7.4): hold a small segment while data is unacknowledged,
+          // unless a FIN would follow it.
+          if (this.sndNxt !== this.sndUna && !this.finQueued) break;
+        }
+        const last = len === unsent;
+        const withFin = last && this.finQueued && this.finSeq < 0;
+        this.#sendNew(len, withFin, now);
+        continue;
+      }
+      // 3. A FIN after all data (it takes no window; RFC 9293 §3.10.4).
+      if (this.finQueued && this.finSeq < 0) {
+        this.#sendNew(0, true, now);
+      }
+      this.#cwndLimited = false;
+      break;
+    }
+    // Persist timer (§3.8.6.1): data waits, the window is closed and nothing is in flight.
+    if (
+      this.sndNxt === this.sndUna && this.#unsentBytes(dataEnd) > 0 &&
+      this.persistAt === NO_DEADLINE && this.rtoAt === NO_DEADLINE
+    ) {
+      this.persistAt = now + this.#persistInterval();
+    } else if (this.sndNxt !== this.sndUna) {
+      this.persistAt = NO_DEADLINE;
+      this.#persistBackoff = 0;
+    }
+  }
+
+  #firstLostUnsent(): TxRecord | null {
+    for (let i = this.#txHead; i < this.#tx.length; i++) {
+      const r = this.#tx[i];
+      if ((r.marks & (R_LOST | R_RETRANS | R_SACKED)) === R_LOST) return r;
+    }
+    return null;
+  }
+
+  #unsentBytes(dataEnd: number): number {
+    if (this.finSeq >= 0) return 0; // the FIN follows the last byte
+    return Math.max(0, seqDiff(dataEnd, this.sndNxt));
+  }
+
+  /** The sequence number of the first byte in the send buffer. */
+  #dataStartSeq(): number {
+    // Before the SYN is acknowledged, data begins one after ISS.
+    return seqGt(this.sndUna, this.iss) ? this.sndUna : seqAdd(this.iss, 1);
+  }
+
+  #sendNew(len: number, withFin: boolean, now: number): void {
+    const seq = this.sndNxt;
+    const payload = len > 0 ? this.sendBuf.view(seqDiff(seq, this.#dataStartSeq()), len) : null;
+    let flags = ACK;
+    if (len > 0 && this.#unsentBytes(seqAdd(this.#dataStartSeq(), this.sendBuf.length)) === len) {
+      flags |= PSH;
+    }
+    if (withFin) flags |= FIN;
+    const segLen = len + (withFin ? 1 : 0);
+    this.#emit(seq, this.rcvNxt, flags, payload, now);
+    const r = this.#newRecord(seq, segLen, withFin ? FIN : 0, now);
+    this.#tx.push(r);
+    this.sndNxt = seqAdd(seq, segLen);
+    if (withFin) this.finSeq = seqAdd(seq, len);
+    this.#lastSendAt = now;
+    if (this.rtoAt === NO_DEADLINE) this.rtoAt = now + this.rtt.rto; // RFC 6298 §5.1
+  }
+
+  #retransmit(r: TxRecord, now: number): void {
+    const dataLen = r.len - ((r.ctl & SYN) ? 1 : 0) - ((r.ctl & FIN) ? 1 : 0);
+    if (r.ctl & SYN) {
+      this.#sendSyn(now, true);
+    } else {
+      const payload = dataLen > 0
+        ? this.sendBuf.view(seqDiff(r.seq, this.#dataStartSeq()), dataLen)
+        : null;
+      this.#emit(r.seq, this.rcvNxt, ACK | ((r.ctl & FIN) ? FIN : 0), payload, now);
+    }
+    if ((r.marks & (R_LOST | R_RETRANS)) === R_LOST) {
+      this.#retransOut += r.len;
+      r.marks |= R_RETRANS;
+    }
+    r.marks |= R_EVER_RETRANS;
+    r.sentAt = now;
+    this.retransmissions++;
+    this.retransmittedBytes += dataLen;
+    this.#lastSendAt = now;
+    if (this.rtoAt === NO_DEADLINE) this.rtoAt = now + this.rtt.rto;
+  }
+
+  #newRecord(seq: number, len: number, ctl: number, now: number): TxRecord {
+    const r = this.#pool.pop();
+    if (r) {
+      r.seq = seq;
+      r.len = len;
+      r.ctl = ctl;
+      r.sentAt = now;
+      r.marks = 0;
+      return r;
+    }
+    return { seq, len, ctl, sentAt: now, marks: 0 };
+  }
+
+  #headRecord(): TxRecord | null {
+    return this.#txHead < this.#tx.length ? this.#tx[this.#txHead] : null;
+  }
+
+  /** RFC 6298 §5.4–5.7 (and RFC 5681 §3.1 eq. 4 through the controller). */
+  #onRetransmitTimeout(now: number): void {
+    const head = this.#headRecord();
+    if (!head) return;
+    this.timeouts++;
+    this.#retries++;
+    const synPhase = this.state === State.SynSent || this.state === State.SynReceived;
+    const limit = synPhase ? this.opts.synRetries : this.opts.maxRetries;
+    if (this.#retries > limit) {
+      this.#fail("timeout");
+      return;
+    }
+    if (!synPhase) {
+      this.cc.onTimeout(this.#pipe(), now);
+      // Everything outstanding and not SACKed is presumed lost (RFC 6675 §5.1).
+      for (let i = this.#txHead; i < this.#tx.length; i++) {
+        const r = this.#tx[i];
+        if (!(r.marks & R_SACKED)) this.#mark(r, R_LOST);
+      }
+      this.#renoSacked = 0;
+      this.dupAcks = 0;
+      this.inRecovery = false;
+      this.recover = this.sndNxt; // RFC 6582 §3.2 step 1 guard after a timeout
+    }
+    this.rtt.backoff(); // §5.5
+    this.#retransmit(head, now); // §5.4
+    this.rtoAt = now + this.rtt.rto; // §5.6
+    if (!synPhase) this.#output(now);
+  }
+
+  /** Persist timer fired: probe the zero window (RFC 9293 §3.8.6.1). */
+  #onPersist(now: number): void {
+    if (!this.#synchronized()) return;
+    const dataEnd = seqAdd(this.#dataStartSeq(), this.sendBuf.length);
+    const unsent = this.#unsentBytes(dataEnd);
+    if (unsent === 0 || this.sndNxt !== this.sndUna) {
+      this.#persistBackoff = 0;
+      return;
+    }
+    const usableWnd = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt);
+    if (usableWnd > 0) {
+      // The SWS override: send what fits although it is small.
+      const len = Math.min(usableWnd, unsent, this.sndMss);
+      this.#sendNew(len, len === unsent && this.finQueued && this.finSeq < 0, now);
+      this.#persistBackoff = 0;
+      return;
+    }
+    // A window probe: one old sequence number, no data (as Linux); the peer answers
+    // with its current window. Probes back off exponentially but never give up while
+    // they are answered.
+    this.zeroWindowProbes++;
+    this.#emit(seqAdd(this.sndUna, -1), this.rcvNxt, ACK, null, now);
+    this.#persistBackoff = Math.min(this.#persistBackoff + 1, 16);
+    this.persistAt = now + this.#persistInterval();
+  }
+
+  #persistInterval(): number {
+    const base = Math.max(this.rtt.rto, this.opts.minRtoMs);
+    return Math.min(base * 2 ** this.#persistBackoff, this.opts.maxRtoMs);
+  }
+
+  #armKeepAlive(now: number): void {
+    const ka = this.opts.keepAlive;
+    if (!ka || this.state !== State.Established && this.state !== State.CloseWait) return;
+    this.#keepAliveProbes = 0;
+    this.keepAliveAt = now + ka.idleMs;
+  }
+
+  /** Keep-alive (RFC 9293 §3.8.4): a probe with SEG.SEQ = SND.NXT − 1 and no data. */
+  #onKeepAlive(now: number): void {
+    const ka = this.opts.keepAlive;
+    if (!ka || (this.state !== State.Established && this.state !== State.CloseWait)) return;
+    if (this.sndNxt !== this.sndUna) {
+      this.keepAliveAt = now + ka.idleMs; // the retransmission timer watches the peer
+      return;
+    }
+    if (now - this.#lastRecvAt < ka.idleMs) {
+      this.keepAliveAt = this.#lastRecvAt + ka.idleMs;
+      return;
+    }
+    if (this.#keepAliveProbes >= ka.count) {
+      this.#fail("timeout");
+      return;
+    }
+    this.#keepAliveProbes++;
+    this.#emit(seqAdd(this.sndNxt, -1), this.rcvNxt, ACK, null, now);
+    this.keepAliveAt = now + ka.intervalMs;
+  }
+
+  /** Sends a pure ACK now (and cancels any delayed ACK). */
+  #sendAck(now: number): void {
+    this.#emit(this.sndNxt, this.rcvNxt, ACK, null, now);
+  }
+
+  /** Sends SYN (active open) or SYN,ACK (passive or simultaneous open). */
+  #sendSyn(now: number, retransmission: boolean): void {
+    const withAck = this.state === State.SynReceived;
+    const flags = withAck ? SYN | ACK : SYN;
+    this.#emit(this.iss, withAck ? this.rcvNxt : 0, flags, null, now);
+    // The first SYN creates the record that retransmissions (see #retransmit) reuse.
+    if (!retransmission && this.#txHead === this.#tx.length) {
+      this.#tx.push(this.#newRecord(this.iss, 1, SYN, now));
+      this.sndNxt = seqAdd(this.iss, 1);
+    }
+  }
+
+  /** Records what the peer offered in its SYN (RFC 9293 §3.7.1, RFC 7323, RFC 2018). */
+  #negotiate(seg: TcpSegment): void {
+    const o = seg.options;
+    this.peerMss = o.mss > 0 ? o.mss : 536;
+    this.#wsOk = this.opts.windowScaling && o.wscale >= 0;
+    if (this.#wsOk) {
+      this.sndWscale = Math.min(o.wscale, 14);
+    } else {
+      this.sndWscale = 0;
+      this.rcvWscale = 0;
+    }
+    this.sackOk = this.opts.sack && o.sackPermitted;
+    this.tsOk = this.opts.timestamps && o.hasTimestamps;
+    const mss = Math.min(this.peerMss, this.opts.mss);
+    this.sndMss = Math.max(64, mss - (this.tsOk ? 12 : 0));
+    this.cc.setMss(this.sndMss);
+  }
+
+  /** RFC 7323 §4.3: TS.Recent follows the segment that the last ACK we sent covers. */
+  #updateTsRecent(seg: TcpSegment, now: number): void {
+    const o = seg.options;
+    if (!o.hasTimestamps) return;
+    if (
+      this.state === State.SynSent || this.state === State.Listen || this.state === State.Closed
+    ) {
+      this.tsRecent = o.tsVal;
+      this.tsRecentAt = now;
+      return;
+    }
+    if (!this.tsOk) return;
+    if (seqGe(o.tsVal, this.tsRecent) && seqLe(seg.seq, this.lastAckSent)) {
+      this.tsRecent = o.tsVal;
+      this.tsRecentAt = now;
+    }
+  }
+
+  #rttSampleFromTs(tsEcr: number, now: number): void {
+    const rtt = seqDiff(this.#tsNow(now), tsEcr);
+    if (rtt >= 0 && rtt < this.opts.maxRtoMs * 4) this.rtt.sample(Math.max(rtt, 0));
+  }
+
+  #tsNow(now: number): number {
+    return (Math.floor(now) + this.#tsOffset) >>> 0;
+  }
+
+  #synchronized(): boolean {
+    return this.state >= State.Established;
+  }
+
+  /** Free receive space in bytes. */
+  #rcvSpace(): number {
+    return Math.max(0, this.opts.recvBufferSize - this.rcvQueued);
+  }
+
+  /** The window field for an outgoing segment; moves the advertised right edge (never left). */
+  #windowField(syn: boolean): number {
+    const current = Math.max(0, seqDiff(this.rcvAdvRight, this.rcvNxt));
+    let wnd = this.#rcvSpace();
+    // Receiver SWS avoidance (§3.8.6.2.2): grow only by a worthwhile step.
+    const step = Math.min(this.opts.recvBufferSize >> 1, this.opts.mss);
+    if (wnd < current + step && wnd > current) wnd = current;
+    if (wnd < current) wnd = current; // never shrink the window
+    if (syn) {
+      const field = Math.min(wnd, MAX_WINDOW); // SYN windows are unscaled (RFC 7323 §2.2)
+      this.rcvAdvRight = seqMax(this.rcvAdvRight, seqAdd(this.rcvNxt, field));
+      return field;
+    }
+    let field = wnd >>> this.rcvWscale;
+    if ((field << this.rcvWscale) < current) field = Math.ceil(current / (1 << this.rcvWscale));
+    if (field > MAX_WINDOW) field = MAX_WINDOW;
+    this.rcvAdvRight = seqMax(this.rcvAdvRight, seqAdd(this.rcvNxt, field << this.rcvWscale));
+    return field;
+  }
+
+  /** Fills the reusable segment and hands it to the output port. */
+  #emit(seq: number, ack: number, flags: number, payload: Uint8Array | null, now: number): void {
+    const s = this.#seg;
+    const o = s.options;
+    const syn = (flags & SYN) !== 0;
+    s.seq = seq >>> 0;
+    s.ack = (flags & ACK) ? ack >>> 0 : 0;
+    s.flags = flags;
+    s.urgent = 0;
+    o.mss = -1;
+    o.wscale = -1;
+    o.sackPermitted = false;
+    o.hasTimestamps = false;
+    o.tsVal = 0;
+    o.tsEcr = 0;
+    o.sackBlocks.length = 0;
+    if (flags & RST) {
+      s.window = 0;
+    } else {
+      s.window = this.#windowField(syn);
+    }
+    if (syn) {
+      // RFC 9293 §3.7.1 MSS; RFC 7323 window scale and timestamps; RFC 2018 SACK-permitted.
+      // A SYN,ACK carries only what the peer's SYN offered.
+      const passive = this.state === State.SynReceived;
+      o.mss = this.opts.mss;
+      if (this.opts.windowScaling && (!passive || this.#wsOk)) {
+        o.wscale = this.rcvWscale;
+      }
+      if (this.opts.sack && (!passive || this.sackOk)) o.sackPermitted = true;
+      if (this.opts.timestamps && (!passive || this.tsOk)) {
+        o.hasTimestamps = true;
+        o.tsVal = this.#tsNow(now);
+        o.tsEcr = passive ? this.tsRecent : 0;
+      }
+    } else if (this.tsOk && !(flags & RST)) {
+      o.hasTimestamps = true;
+      o.tsVal = this.#tsNow(now);
+      o.tsEcr = this.tsRecent;
+    }
+    if (this.sackOk && !syn && !(flags & RST) && !this.reasm.isEmpty) {
+      // RFC 2018 §4: up to 3 blocks beside timestamps (4 without), first the newest.
+      const room = this.opts.mss - (payload ? payload.length : 0) - (this.tsOk ? 12 : 0);
+      const max = Math.min(this.tsOk ? 3 : 4, Math.floor((room - 4) / 8));
+      if (max > 0) this.reasm.sackBlocks(max, o.sackBlocks);
+    }
+    s.payload = payload ?? EMPTY;
+    if (flags & ACK) {
+      this.lastAckSent = s.ack;
+      this.#ackNow = false;
+      this.#unackedSegs = 0;
+      this.delAckAt = NO_DEADLINE;
+    }
+    this.segmentsSent++;
+    this.#out.transmit(s);
+  }
+
+  /** A snapshot of the connection's counters. */
+  stats(): ConnStats {
+    return {
+      state: STATE_NAMES[this.state],
+      bytesSent: this.bytesSent,
+      bytesReceived: this.bytesReceived,
+      segmentsSent: this.segmentsSent,
+      segmentsReceived: this.segmentsReceived,
+      retransmissions: this.retransmissions,
+      retransmittedBytes: this.retransmittedBytes,
+      fastRetransmits: this.fastRetransmits,
+      timeouts: this.timeouts,
+      dupAcksReceived: this.dupAcksReceived,
+      outOfOrderSegments: this.outOfOrderSegments,
+      zeroWindowProbes: this.zeroWindowProbes,
+      srttMs: this.rtt.srtt,
+      rttvarMs: this.rtt.rttvar,
+      rtoMs: this.rtt.rto,
+      cwnd: this.cc.cwnd,
+      ssthresh: this.cc.ssthresh,
+      sndWnd: this.sndWnd,
+      rcvWnd: Math.max(0, seqDiff(this.rcvAdvRight, this.rcvNxt)),
+      mss: this.sndMss,
+      congestion: this.cc.name,
+    };
+  }
+
+  #ackUpTo(ack: number): void {
+    // Used on SYN,ACK: the SYN record is acknowledged.
+    const head = this.#headRecord();
+    if (head && (head.ctl & SYN) && seqGe(ack, seqAdd(head.seq, 1))) {
+      this.#unmark(head);
+      this.#pool.push(head);
+      this.#txHead++;
+    }
+    this.sndUna = ack;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The reply to a segment that reached no connection (RFC 9293 §3.10.7.1, CLOSED state;
+ * also used for an ACK arriving in LISTEN, §3.10.7.2). Writes the RST into `out` and
+ * returns true, or returns false when no reply is due (the segment itself is a RST).
+ */
+export function resetFor(seg: TcpSegment, out: TcpSegment): boolean {
+  if (seg.flags & RST) return false;
+  const o = out.options;
+  o.mss = -1;
+  o.wscale = -1;
+  o.sackPermitted = false;
+  o.hasTimestamps = false;
+  o.sackBlocks.length = 0;
+  out.srcPort = seg.dstPort;
+  out.dstPort = seg.srcPort;
+  out.window = 0;
+  out.urgent = 0;
+  out.payload = EMPTY;
+  if (seg.flags & ACK) {
+    out.seq = seg.ack;
+    out.ack = 0;
+    out.flags = RST;
+  } else {
+    const len = seg.payload.length + ((seg.flags & SYN) ? 1 : 0) + ((seg.flags & FIN) ? 1 : 0);
+    out.seq = 0;
+    out.ack = seqAdd(seg.seq, len);
+    out.flags = RST | ACK;
+  }
+  return true;
+}

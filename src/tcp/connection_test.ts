@@ -1,0 +1,645 @@
+// Scripted exchanges for the state machine: "receive this segment; expect exactly this reply",
+// under a clock advanced by hand. One test per rule, named after it.
+import assert from "node:assert/strict";
+import { ACK, FIN, newTcpSegment, PSH, RST, SYN, type TcpSegment } from "../wire/tcp.ts";
+import {
+  type ConnectionOptions,
+  type ConnError,
+  type ConnEvent,
+  resetFor,
+  State,
+  TcpConnection,
+} from "./connection.ts";
+
+const LOCAL = 0x0a000001;
+const REMOTE = 0x0a000002;
+const ISS = 1000;
+const IRS = 5000;
+
+interface Sent {
+  seq: number;
+  ack: number;
+  flags: number;
+  window: number;
+  len: number;
+  payload: Uint8Array;
+  mss: number;
+  wscale: number;
+  sackPermitted: boolean;
+  ts: boolean;
+  tsVal: number;
+  tsEcr: number;
+  sack: number[];
+}
+
+class Harness {
+  sent: Sent[] = [];
+  delivered: number[] = [];
+  events: string[] = [];
+  error: ConnError | undefined;
+  conn: TcpConnection;
+  now = 0;
+
+  constructor(active: boolean, opts: Partial<ConnectionOptions> = {}, iss = ISS) {
+    this.conn = new TcpConnection(
+      { localAddr: LOCAL, localPort: 4444, remoteAddr: REMOTE, remotePort: 5555, iss },
+      active,
+      { mss: 1460, mslMs: 1000, ...opts },
+      {
+        transmit: (s) =>
+          this.sent.push({
+            seq: s.seq,
+            ack: s.ack,
+            flags: s.flags,
+            window: s.window,
+            len: s.payload.length,
+            payload: s.payload.slice(),
+            mss: s.options.mss,
+            wscale: s.options.wscale,
+            sackPermitted: s.options.sackPermitted,
+            ts: s.options.hasTimestamps,
+            tsVal: s.options.tsVal,
+            tsEcr: s.options.tsEcr,
+            sack: [...s.options.sackBlocks],
+          }),
+        deliver: (d) => this.delivered.push(...d),
+        event: (ev: ConnEvent, err?: ConnError) => {
+          this.events.push(ev);
+          if (err) this.error = err;
+        },
+      },
+    );
+  }
+
+  /** Takes the segments sent since the last call. */
+  take(): Sent[] {
+    const s = this.sent;
+    this.sent = [];
+    return s;
+  }
+
+  one(): Sent {
+    const s = this.take();
+    assert.equal(s.length, 1, `expected exactly one segment, got ${s.length}`);
+    return s[0];
+  }
+
+  input(s: Partial<TcpSegment> & { opts?: Partial<TcpSegment["options"]> }): void {
+    const seg = newTcpSegment();
+    seg.srcPort = 5555;
+    seg.dstPort = 4444;
+    seg.seq = s.seq ?? 0;
+    seg.ack = s.ack ?? 0;
+    seg.flags = s.flags ?? ACK;
+    seg.window = s.window ?? 65535;
+    seg.payload = s.payload ?? new Uint8Array(0);
+    Object.assign(seg.options, s.opts ?? {});
+    this.conn.handle(seg, this.now);
+  }
+
+  advance(ms: number): void {
+    this.now += ms;
+    while (this.conn.nextDeadline() <= this.now) this.conn.onTimer(this.now);
+  }
+}
+
+const bytes = (n: number, fill = 0x61) => new Uint8Array(n).fill(fill);
+
+/** An active connection in ESTABLISHED; the peer offered MSS 1460 and nothing else. */
+function established(
+  opts: Partial<ConnectionOptions> = {},
+  peerOpts = {},
+  window = 65535,
+): Harness {
+  const h = new Harness(true, opts);
+  h.conn.open(h.now);
+  h.take();
+  h.input({ seq: IRS, ack: ISS + 1, flags: SYN | ACK, window, opts: { mss: 1460, ...peerOpts } });
+  h.take();
+  assert.equal(h.conn.state, State.Established);
+  return h;
+}
+
+Deno.test("tcp: active open sends SYN with MSS, window scale, SACK-permitted and timestamps", () => {
+  const h = new Harness(true);
+  h.conn.open(0);
+  const syn = h.one();
+  assert.equal(syn.flags, SYN);
+  assert.equal(syn.seq, ISS);
+  assert.equal(syn.mss, 1460);
+  assert.ok(syn.wscale >= 0);
+  assert.ok(syn.sackPermitted);
+  assert.ok(syn.ts);
+  assert.equal(syn.tsEcr, 0);
+  assert.ok(syn.window <= 65535);
+  assert.equal(h.conn.state, State.SynSent);
+});
+
+Deno.test("tcp: SYN-SENT + SYN,ACK acknowledging our SYN → ESTABLISHED and ACK", () => {
+  const h = new Harness(true);
+  h.conn.open(0);
+  h.take();
+  h.now = 10;
+  h.input({ seq: IRS, ack: ISS + 1, flags: SYN | ACK, opts: { mss: 1000 } });
+  const ack = h.one();
+  assert.equal(ack.flags, ACK);
+  assert.equal(ack.seq, ISS + 1);
+  assert.equal(ack.ack, IRS + 1);
+  assert.equal(h.conn.state, State.Established);
+  assert.deepEqual(h.events, ["established"]);
+  assert.equal(h.conn.sndMss, 1000); // the peer's MSS is honoured
+  assert.equal(h.conn.rtt.srtt, 10); // RTT sampled from the unretransmitted SYN
+  // Without the peer's options, none is used.
+  assert.equal(h.conn.tsOk, false);
+  assert.equal(h.conn.sackOk, false);
+  assert.equal(h.conn.rcvWscale, 0);
+});
+
+Deno.test("tcp: SYN-SENT + ACK of something else → RST <SEQ=SEG.ACK>", () => {
+  const h = new Harness(true);
+  h.conn.open(0);
+  h.take();
+  h.input({ seq: IRS, ack: ISS + 7, flags: SYN | ACK });
+  const rst = h.one();
+  assert.equal(rst.flags, RST);
+  assert.equal(rst.seq, ISS + 7);
+  assert.equal(h.conn.state, State.SynSent);
+});
+
+Deno.test("tcp: SYN-SENT + RST with acceptable ACK → connection refused", () => {
+  const h = new Harness(true);
+  h.conn.open(0);
+  h.take();
+  h.input({ seq: 0, ack: ISS + 1, flags: RST | ACK, window: 0 });
+  assert.equal(h.conn.state, State.Closed);
+  assert.equal(h.error, "refused");
+  assert.deepEqual(h.take(), []);
+});
+
+Deno.test("tcp: SYN-SENT ignores an RST without ACK", () => {
+  const h = new Harness(true);
+  h.conn.open(0);
+  h.take();
+  h.input({ seq: 0, flags: RST });
+  assert.equal(h.conn.state, State.SynSent);
+  assert.deepEqual(h.take(), []);
+});
+
+Deno.test("tcp: passive open answers SYN with SYN,ACK carrying only offered options", () => {
+  const h = new Harness(false);
+  const syn = newTcpSegment();
+  syn.seq = IRS;
+  syn.flags = SYN;
+  syn.window = 29200;
+  syn.options.mss = 1400;
+  syn.options.sackPermitted = true;
+  h.conn.acceptSyn(syn, 0);
+  const sa = h.one();
+  assert.equal(sa.flags, SYN | ACK);
+  assert.equal(sa.seq, ISS);
+  assert.equal(sa.ack, IRS + 1);
+  assert.equal(sa.mss, 1460);
+  assert.ok(sa.sackPermitted);
+  assert.equal(sa.ts, false);
+  assert.equal(sa.wscale, -1);
+  assert.equal(h.conn.state, State.SynReceived);
+  h.input({ seq: IRS + 1, ack: ISS + 1, flags: ACK, window: 29200 });
+  assert.equal(h.conn.state, State.Established);
+  assert.deepEqual(h.events, ["established"]);
+  assert.equal(h.conn.sndWnd, 29200);
+});
+
+Deno.test("tcp: SYN-RECEIVED + retransmitted SYN → SYN,ACK again", () => {
+  const h = new Harness(false);
+  const syn = newTcpSegment();
+  syn.seq = IRS;
+  syn.flags = SYN;
+  h.conn.acceptSyn(syn, 0);
+  h.take();
+  h.input({ seq: IRS, flags: SYN });
+  const sa = h.one();
+  assert.equal(sa.flags, SYN | ACK);
+  assert.equal(sa.seq, ISS);
+});
+
+Deno.test("tcp: SYN-RECEIVED + unacceptable ACK → RST <SEQ=SEG.ACK>", () => {
+  const h = new Harness(false);
+  const syn = newTcpSegment();
+  syn.seq = IRS;
+  syn.flags = SYN;
+  h.conn.acceptSyn(syn, 0);
+  h.take();
+  h.input({ seq: IRS + 1, ack: ISS + 50, flags: ACK });
+  const rst = h.one();
+  assert.equal(rst.flags, RST);
+  assert.equal(rst.seq, ISS + 50);
+  assert.equal(h.conn.state, State.SynReceived);
+});
+
+Deno.test("tcp: SYN-RECEIVED (passive) + RST → closed quietly, back to LISTEN", () => {
+  const h = new Harness(false);
+  const syn = newTcpSegment();
+  syn.seq = IRS;
+  syn.flags = SYN;
+  h.conn.acceptSyn(syn, 0);
+  h.take();
+  h.input({ seq: IRS + 1, flags: RST });
+  assert.equal(h.conn.state, State.Closed);
+  assert.equal(h.error, undefined);
+});
+
+Deno.test("tcp: simultaneous open: SYN-SENT + SYN → SYN-RECEIVED → ESTABLISHED", () => {
+  const h = new Harness(true);
+  h.conn.open(0);
+  h.take();
+  h.input({ seq: IRS, flags: SYN, opts: { mss: 1460 } });
+  const sa = h.one();
+  assert.equal(sa.flags, SYN | ACK);
+  assert.equal(sa.seq, ISS);
+  assert.equal(sa.ack, IRS + 1);
+  assert.equal(h.conn.state, State.SynReceived);
+  // The peer's SYN,ACK (its answer to our SYN) completes the handshake.
+  h.input({ seq: IRS, ack: ISS + 1, flags: SYN | ACK });
+  assert.equal(h.conn.state, State.Established);
+  const ack = h.one();
+  assert.equal(ack.flags, ACK);
+  assert.equal(ack.ack, IRS + 1);
+});
+
+Deno.test("tcp: in-order data is delivered; the second segment is ACKed at once", () => {
+  const h = established();
+  h.input({ seq: IRS + 1, ack: ISS + 1, flags: ACK | PSH, payload: bytes(100) });
+  assert.equal(h.delivered.length, 100);
+  assert.deepEqual(h.take(), []); // delayed ACK
+  assert.equal(h.conn.delAckAt, 40);
+  h.input({ seq: IRS + 101, ack: ISS + 1, payload: bytes(100) });
+  const ack = h.one();
+  assert.equal(ack.ack, IRS + 201);
+  assert.equal(h.conn.delAckAt, Infinity);
+});
+
+Deno.test("tcp: delayed ACK fires after its timeout", () => {
+  const h = established({ delayedAckMs: 40 });
+  h.input({ seq: IRS + 1, ack: ISS + 1, payload: bytes(10) });
+  assert.deepEqual(h.take(), []);
+  h.advance(39);
+  assert.deepEqual(h.take(), []);
+  h.advance(1);
+  assert.equal(h.one().ack, IRS + 11);
+});
+
+Deno.test("tcp: out-of-order data is held, dup-ACKed at once, delivered when the gap fills", () => {
+  const h = established({}, { sackPermitted: true });
+  h.input({ seq: IRS + 101, ack: ISS + 1, payload: bytes(100, 2) });
+  assert.equal(h.delivered.length, 0);
+  const dup = h.one();
+  assert.equal(dup.ack, IRS + 1);
+  assert.deepEqual(dup.sack, [IRS + 101, IRS + 201]); // RFC 2018 SACK block
+  h.input({ seq: IRS + 1, ack: ISS + 1, payload: bytes(100, 1) });
+  assert.equal(h.delivered.length, 200);
+  assert.equal(h.delivered[0], 1);
+  assert.equal(h.delivered[199], 2);
+  const ack = h.one(); // a filled gap is ACKed at once
+  assert.equal(ack.ack, IRS + 201);
+  assert.deepEqual(ack.sack, []);
+});
+
+Deno.test("tcp: overlapping retransmitted data is trimmed and delivered once", () => {
+  const h = established();
+  h.input({ seq: IRS + 1, ack: ISS + 1, payload: bytes(100, 1) });
+  h.input({ seq: IRS + 51, ack: ISS + 1, payload: bytes(100, 2) });
+  assert.equal(h.delivered.length, 150);
+  assert.equal(h.delivered[99], 1);
+  assert.equal(h.delivered[100], 2);
+});
+
+Deno.test("tcp: a segment outside the window is not accepted and is ACKed", () => {
+  const h = established();
+  h.input({ seq: IRS + 1 + 10_000_000, ack: ISS + 1, payload: bytes(10) });
+  assert.equal(h.delivered.length, 0);
+  const ack = h.one();
+  assert.equal(ack.ack, IRS + 1);
+  // An old duplicate is ACKed too.
+  h.input({ seq: IRS - 100, ack: ISS + 1, payload: bytes(10) });
+  assert.equal(h.one().ack, IRS + 1);
+});
+
+Deno.test("tcp: RST with exactly RCV.NXT resets the connection", () => {
+  const h = established();
+  h.input({ seq: IRS + 1, flags: RST });
+  assert.equal(h.conn.state, State.Closed);
+  assert.equal(h.error, "reset");
+});
+
+Deno.test("tcp: RST in the window but not at RCV.NXT draws a challenge ACK (RFC 5961)", () => {
+  const h = established();
+  h.input({ seq: IRS + 100, flags: RST });
+  assert.equal(h.conn.state, State.Established);
+  assert.equal(h.one().flags, ACK);
+});
+
+Deno.test("tcp: RST with sequence outside the window is ignored", () => {
+  const h = established();
+  h.input({ seq: IRS + 1 + 10_000_000, flags: RST });
+  assert.equal(h.conn.state, State.Established);
+  assert.deepEqual(h.take(), []);
+});
+
+Deno.test("tcp: SYN in ESTABLISHED draws a challenge ACK (RFC 5961 §4)", () => {
+  const h = established();
+  h.input({ seq: IRS + 1, flags: SYN });
+  assert.equal(h.conn.state, State.Established);
+  assert.equal(h.one().flags, ACK);
+});
+
+Deno.test("tcp: an ACK of data never sent is answered with an ACK and dropped", () => {
+  const h = established();
+  h.input({ seq: IRS + 1, ack: ISS + 500, payload: bytes(10) });
+  assert.equal(h.delivered.length, 0);
+  assert.equal(h.one().ack, IRS + 1);
+  assert.equal(h.conn.sndUna, ISS + 1);
+});
+
+Deno.test("tcp: active close: FIN-WAIT-1 → FIN-WAIT-2 → TIME-WAIT → CLOSED after 2·MSL", () => {
+  const h = established({ mslMs: 1000 });
+  h.conn.closeWrite(h.now);
+  const fin = h.one();
+  assert.equal(fin.flags, ACK | FIN);
+  assert.equal(fin.seq, ISS + 1);
+  assert.equal(h.conn.state, State.FinWait1);
+  h.input({ seq: IRS + 1, ack: ISS + 2 });
+  assert.equal(h.conn.state, State.FinWait2);
+  h.input({ seq: IRS + 1, ack: ISS + 2, flags: ACK | FIN });
+  assert.equal(h.one().ack, IRS + 2);
+  assert.equal(h.conn.state, State.TimeWait);
+  assert.deepEqual(h.events, ["established", "remote-closed", "finished"]);
+  h.advance(1999);
+  assert.equal(h.conn.state, State.TimeWait);
+  h.advance(1);
+  assert.equal(h.conn.state, State.Closed);
+});
+
+Deno.test("tcp: TIME-WAIT re-ACKs a retransmitted FIN and restarts 2·MSL", () => {
+  const h = established({ mslMs: 1000 });
+  h.conn.closeWrite(h.now);
+  h.take();
+  h.input({ seq: IRS + 1, ack: ISS + 2, flags: ACK | FIN });
+  h.take();
+  h.advance(1500);
+  h.input({ seq: IRS + 1, ack: ISS + 2, flags: ACK | FIN });
+  assert.equal(h.one().ack, IRS + 2);
+  h.advance(1000);
+  assert.equal(h.conn.state, State.TimeWait);
+  h.advance(1000);
+  assert.equal(h.conn.state, State.Closed);
+});
+
+Deno.test("tcp: passive close: CLOSE-WAIT, then LAST-ACK, then CLOSED", () => {
+  const h = established();
+  h.input({ seq: IRS + 1, ack: ISS + 1, flags: ACK | FIN });
+  assert.equal(h.conn.state, State.CloseWait);
+  assert.equal(h.one().ack, IRS + 2);
+  assert.ok(h.events.includes("remote-closed"));
+  h.conn.closeWrite(h.now);
+  assert.equal(h.conn.state, State.LastAck);
+  const fin = h.one();
+  assert.equal(fin.flags & FIN, FIN);
+  h.input({ seq: IRS + 2, ack: ISS + 2 });
+  assert.equal(h.conn.state, State.Closed);
+  assert.equal(h.events.at(-1), "finished");
+});
+
+Deno.test("tcp: simultaneous close: FIN-WAIT-1 + FIN → CLOSING → TIME-WAIT", () => {
+  const h = established();
+  h.conn.closeWrite(h.now);
+  h.take();
+  h.input({ seq: IRS + 1, ack: ISS + 1, flags: ACK | FIN });
+  assert.equal(h.conn.state, State.Closing);
+  assert.equal(h.one().ack, IRS + 2);
+  h.input({ seq: IRS + 2, ack: ISS + 2 });
+  assert.equal(h.conn.state, State.TimeWait);
+});
+
+Deno.test("tcp: FIN ahead of missing data waits for the data", () => {
+  const h = established();
+  h.input({ seq: IRS + 11, ack: ISS + 1, flags: ACK | FIN, payload: bytes(10) });
+  assert.equal(h.conn.state, State.Established);
+  h.take();
+  h.input({ seq: IRS + 1, ack: ISS + 1, payload: bytes(10) });
+  assert.equal(h.delivered.length, 20);
+  assert.equal(h.conn.state, State.CloseWait);
+  assert.equal(h.conn.rcvNxt, IRS + 22);
+});
+
+Deno.test("tcp: unacknowledged data is retransmitted on RTO with exponential backoff", () => {
+  const h = established({ initialRtoMs: 1000 });
+  h.conn.send(bytes(100), h.now);
+  const first = h.one();
+  assert.equal(first.len, 100);
+  const rto = h.conn.rtt.rto;
+  h.advance(rto - 1);
+  assert.deepEqual(h.take(), []);
+  h.advance(1);
+  const again = h.one();
+  assert.equal(again.seq, first.seq);
+  assert.equal(again.len, 100);
+  assert.equal(h.conn.rtt.rto, Math.min(rto * 2, 120000));
+  assert.equal(h.conn.cc.cwnd, h.conn.sndMss); // loss window (RFC 5681 §3.1)
+});
+
+Deno.test("tcp: too many retransmissions time the connection out", () => {
+  const h = established({ maxRetries: 3, maxRtoMs: 2000 });
+  h.conn.send(bytes(10), h.now);
+  for (let i = 0; i < 20 && h.conn.state !== State.Closed; i++) h.advance(2000);
+  assert.equal(h.conn.state, State.Closed);
+  assert.equal(h.error, "timeout");
+  assert.equal(h.conn.retransmissions, 3);
+});
+
+Deno.test("tcp: SYN is retransmitted, then the open times out after synRetries", () => {
+  const h = new Harness(true, { synRetries: 2 });
+  h.conn.open(0);
+  h.take();
+  h.advance(1000);
+  assert.equal(h.one().flags, SYN);
+  h.advance(2000);
+  assert.equal(h.one().flags, SYN);
+  h.advance(4000);
+  assert.equal(h.conn.state, State.Closed);
+  assert.equal(h.error, "timeout");
+});
+
+Deno.test("tcp: three duplicate ACKs trigger a fast retransmit (RFC 5681 §3.2)", () => {
+  const h = established({ noDelay: true });
+  h.conn.send(bytes(1460 * 5), h.now);
+  const segs = h.take();
+  assert.equal(segs.length, 5);
+  const win = 65535;
+  h.input({ seq: IRS + 1, ack: ISS + 1 + 1460, window: win });
+  h.take();
+  for (let i = 0; i < 2; i++) h.input({ seq: IRS + 1, ack: ISS + 1 + 1460, window: win });
+  assert.deepEqual(h.take(), []);
+  h.input({ seq: IRS + 1, ack: ISS + 1 + 1460, window: win });
+  const rtx = h.take();
+  assert.ok(rtx.length >= 1);
+  assert.equal(rtx[0].seq, ISS + 1 + 1460);
+  assert.equal(h.conn.fastRetransmits, 1);
+  assert.ok(h.conn.inRecovery);
+});
+
+Deno.test("tcp: never sends beyond the peer's window; a zero window starts persist probes", () => {
+  const h = established({ noDelay: true }, {}, 2000);
+  h.input({ seq: IRS + 1, ack: ISS + 1, window: 1000 });
+  h.conn.send(bytes(3000), h.now);
+  const segs = h.take();
+  assert.equal(segs.reduce((n, s) => n + s.len, 0), 1000);
+  h.input({ seq: IRS + 1, ack: ISS + 1001, window: 0 });
+  assert.deepEqual(h.take(), []);
+  assert.ok(h.conn.persistAt < Infinity);
+  h.advance(h.conn.persistAt - h.now);
+  const probe = h.one();
+  assert.equal(probe.len, 0);
+  assert.equal(probe.seq, ISS + 1000); // SND.UNA − 1
+  assert.equal(h.conn.zeroWindowProbes, 1);
+  // The window opens: data flows again.
+  h.input({ seq: IRS + 1, ack: ISS + 1001, window: 4000 });
+  assert.equal(h.take().reduce((n, s) => n + s.len, 0), 2000);
+});
+
+Deno.test("tcp: sender SWS avoidance holds a small window's worth until the override timer", () => {
+  const h = established({ noDelay: true }, {}, 60000);
+  h.input({ seq: IRS + 1, ack: ISS + 1, window: 1000 });
+  h.conn.send(bytes(3000), h.now);
+  // 1000 bytes are less than an MSS and less than half the largest window offered.
+  assert.deepEqual(h.take(), []);
+  h.advance(h.conn.persistAt - h.now);
+  assert.equal(h.one().len, 1000);
+});
+
+Deno.test("tcp: Nagle holds a small segment while data is unacknowledged", () => {
+  const h = established();
+  h.conn.send(bytes(10), h.now);
+  assert.equal(h.one().len, 10);
+  h.conn.send(bytes(10), h.now);
+  assert.deepEqual(h.take(), []);
+  h.input({ seq: IRS + 1, ack: ISS + 11 });
+  assert.equal(h.one().len, 10);
+});
+
+Deno.test("tcp: noDelay sends small segments at once", () => {
+  const h = established({ noDelay: true });
+  h.conn.send(bytes(10), h.now);
+  h.conn.send(bytes(10), h.now);
+  assert.equal(h.take().length, 2);
+});
+
+Deno.test("tcp: segmentation follows the effective MSS", () => {
+  const h = established({ noDelay: true }, { mss: 500 });
+  h.conn.send(bytes(1200), h.now);
+  assert.deepEqual(h.take().map((s) => s.len), [500, 500, 200]);
+});
+
+Deno.test("tcp: the receive window closes as unread data accumulates and reopens", () => {
+  const h = established({ recvBufferSize: 4096, windowScaling: false });
+  for (let i = 0; i < 4; i++) {
+    h.input({ seq: IRS + 1 + i * 1024, ack: ISS + 1, payload: bytes(1024) });
+  }
+  const acks = h.take();
+  assert.equal(acks.at(-1)!.window, 0);
+  // Data beyond a zero window is not accepted.
+  h.input({ seq: IRS + 1 + 4096, ack: ISS + 1, payload: bytes(10) });
+  assert.equal(h.delivered.length, 4096);
+  h.take();
+  h.conn.consumed(4096, h.now);
+  const update = h.one();
+  assert.equal(update.window, 4096);
+});
+
+Deno.test("tcp: PAWS drops a segment with an old timestamp (RFC 7323 §5)", () => {
+  const h = established({}, { hasTimestamps: true, tsVal: 100, tsEcr: 0 });
+  h.input({
+    seq: IRS + 1,
+    ack: ISS + 1,
+    payload: bytes(10),
+    opts: { hasTimestamps: true, tsVal: 200 },
+  });
+  h.take();
+  h.input({
+    seq: IRS + 11,
+    ack: ISS + 1,
+    payload: bytes(10),
+    opts: { hasTimestamps: true, tsVal: 150 },
+  });
+  assert.equal(h.delivered.length, 10);
+  assert.equal(h.one().ack, IRS + 11);
+});
+
+Deno.test("tcp: data crosses the 2^32 sequence wrap", () => {
+  const iss = 0xffffff00;
+  const h = new Harness(true, { noDelay: true }, iss);
+  h.conn.open(0);
+  h.take();
+  h.input({ seq: 0xfffffff0, ack: (iss + 1) >>> 0, flags: SYN | ACK, opts: { mss: 1460 } });
+  h.take();
+  h.input({ seq: 0xfffffff1, ack: (iss + 1) >>> 0, payload: bytes(100, 7) });
+  assert.equal(h.delivered.length, 100);
+  assert.equal(h.conn.rcvNxt, (0xfffffff1 + 100) >>> 0);
+  h.conn.send(bytes(1000), h.now);
+  const s = h.one();
+  assert.equal(s.seq, (iss + 1) >>> 0);
+  h.input({ seq: h.conn.rcvNxt, ack: (iss + 1 + 1000) >>> 0 });
+  assert.equal(h.conn.sndUna, (iss + 1001) >>> 0);
+  assert.equal(h.conn.bytesSent, 1000);
+});
+
+Deno.test("tcp: window scaling is negotiated and applied both ways (RFC 7323 §2)", () => {
+  const h = established({ recvBufferSize: 1 << 20 }, { wscale: 2 });
+  assert.ok(h.conn.rcvWscale >= 4);
+  h.input({ seq: IRS + 1, ack: ISS + 1, window: 1000 });
+  assert.equal(h.conn.sndWnd, 4000);
+  h.conn.send(bytes(1), h.now);
+  const s = h.one();
+  assert.equal(s.window, (1 << 20) >> h.conn.rcvWscale);
+});
+
+Deno.test("tcp: ABORT sends RST and closes", () => {
+  const h = established();
+  h.conn.abort(h.now);
+  const rst = h.one();
+  assert.equal(rst.flags, RST);
+  assert.equal(rst.seq, ISS + 1);
+  assert.equal(h.conn.state, State.Closed);
+});
+
+Deno.test("tcp: CLOSED answers a segment without ACK with RST,ACK and an ACK with RST", () => {
+  const out = newTcpSegment();
+  const seg = newTcpSegment();
+  seg.srcPort = 1;
+  seg.dstPort = 2;
+  seg.seq = 100;
+  seg.flags = SYN;
+  assert.ok(resetFor(seg, out));
+  assert.equal(out.flags, RST | ACK);
+  assert.equal(out.seq, 0);
+  assert.equal(out.ack, 101);
+  assert.equal(out.srcPort, 2);
+  seg.flags = ACK;
+  seg.ack = 777;
+  assert.ok(resetFor(seg, out));
+  assert.equal(out.flags, RST);
+  assert.equal(out.seq, 777);
+  seg.flags = RST;
+  assert.equal(resetFor(seg, out), false);
+});
+
+Deno.test("tcp: keep-alive probes an idle peer and gives up after the count", () => {
+  const h = established({ keepAlive: { idleMs: 1000, intervalMs: 100, count: 2 } });
+  h.advance(1000);
+  const probe = h.one();
+  assert.equal(probe.seq, ISS); // SND.NXT − 1
+  h.advance(100);
+  h.one();
+  h.advance(100);
+  assert.equal(h.conn.state, State.Closed);
+  assert.equal(h.error, "timeout");
+});
