@@ -1,0 +1,337 @@
+/**
+ * What a user holds: `TcpListener` and `TcpConn`, with Web Streams and backpressure.
+ *
+ * Reading: bytes reach `readable` only as fast as the application reads them, and the
+ * receive window the peer sees opens only when they are read. Writing: a `write` on
+ * `writable` resolves once the bytes are in the send buffer, so a slow peer slows the
+ * writer instead of growing memory.
+ * @module
+ */
+
+import { type ConnError, type ConnEvent, type ConnStats, State } from "./tcp/connection.ts";
+import type { ConnHandle, CoreListener, TcpStack } from "./stack.ts";
+import { formatIpv4Address } from "./wire/ipv4.ts";
+
+/** Turns a connection failure into the Deno error class a user already knows. */
+export function connectionError(e: ConnError): Error {
+  switch (e) {
+    case "refused":
+      return new Deno.errors.ConnectionRefused("connection refused");
+    case "reset":
+      return new Deno.errors.ConnectionReset("connection reset by peer");
+    case "timeout":
+      return new Deno.errors.TimedOut("connection timed out");
+  }
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/**
+ * A TCP connection of a tcptun stack.
+ *
+ * @example
+ * ```ts ignore
+ * const conn = await stack.connect({ port: 80 });
+ * const w = conn.writable.getWriter();
+ * await w.write(new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n"));
+ * await w.close(); // FIN
+ * for await (const chunk of conn.readable) console.log(chunk.length);
+ * ```
+ */
+export class TcpConn {
+  /** Our end of the connection. */
+  readonly localAddr: Deno.NetAddr;
+  /** The peer's end. */
+  readonly remoteAddr: Deno.NetAddr;
+  /** Bytes from the peer; ends at the peer's FIN, errors on reset or timeout. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** Bytes to the peer; `close()` sends FIN after the queued data, `abort()` resets. */
+  readonly writable: WritableStream<Uint8Array>;
+  /** Settles when the connection has finished: resolves after a clean close, rejects on failure. */
+  readonly closed: Promise<void>;
+
+  readonly #stack: TcpStack;
+  readonly #h: ConnHandle;
+  #chunks: Uint8Array[] = [];
+  #chunkHead = 0;
+  #eof = false;
+  #error: Error | null = null;
+  #discard = false;
+  #pullWaiter: Deferred<void> | null = null;
+  #spaceWaiter: Deferred<void> | null = null;
+  readonly #established = deferred<void>();
+  readonly #closed = deferred<void>();
+
+  /** @internal Connections come from `TcpStack.connect` and `TcpListener.accept`. */
+  constructor(stack: TcpStack, h: ConnHandle) {
+    this.#stack = stack;
+    this.#h = h;
+    const c = h.conn;
+    this.localAddr = {
+      transport: "tcp",
+      hostname: formatIpv4Address(c.localAddr),
+      port: c.localPort,
+    };
+    this.remoteAddr = {
+      transport: "tcp",
+      hostname: formatIpv4Address(c.remoteAddr),
+      port: c.remotePort,
+    };
+    this.closed = this.#closed.promise;
+    this.closed.catch(() => {});
+    this.#established.promise.catch(() => {});
+    this.readable = new ReadableStream<Uint8Array>(
+      {
+        pull: (controller) => this.#pull(controller),
+        cancel: () => {
+          // The application will read no more: consume whatever comes.
+          this.#discard = true;
+          const n = this.#dropQueued();
+          if (n > 0) this.#h.consumed(n);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    this.writable = new WritableStream<Uint8Array>({
+      write: (chunk) => this.#write(chunk),
+      close: () => {
+        this.#h.closeWrite();
+      },
+      abort: () => {
+        this.#h.abort();
+      },
+    });
+    stack._track(this);
+    h.attach({
+      data: (bytes) => this.#onData(bytes),
+      event: (ev, err) => this.#onEvent(ev, err),
+    });
+    if (c.state >= State.Established) this.#established.resolve(); // accepted ones are
+  }
+
+  /** @internal Resolves when the handshake completes. */
+  get _established(): Promise<void> {
+    return this.#established.promise;
+  }
+
+  /** Sends FIN once the data written so far has been queued; reading goes on. */
+  async closeWrite(): Promise<void> {
+    if (this.writable.locked) {
+      this.#h.closeWrite();
+      return;
+    }
+    await this.writable.close();
+  }
+
+  /** Closes both directions: FIN after queued data; unread and later data are discarded. */
+  close(): void {
+    this.#discard = true;
+    this.#dropQueued();
+    this.#h.close();
+    this.#eof = true;
+    this.#wakePull();
+  }
+
+  /** Resets the connection (RST) at once. */
+  abort(): void {
+    this.#h.abort();
+  }
+
+  /** Counters of the connection: bytes, segments, retransmissions, RTT, cwnd, state. */
+  stats(): ConnStats {
+    return this.#h.stats();
+  }
+
+  /** @internal The stack failed or closed under this connection. */
+  _fail(e: unknown): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.#setError(err);
+  }
+
+  #onData(bytes: Uint8Array): void {
+    if (this.#discard) {
+      this.#h.consumed(bytes.length);
+      return;
+    }
+    this.#chunks.push(bytes.slice());
+    this.#wakePull();
+  }
+
+  #onEvent(ev: ConnEvent, err?: ConnError): void {
+    switch (ev) {
+      case "established":
+        this.#established.resolve();
+        break;
+      case "remote-closed":
+        this.#eof = true;
+        this.#wakePull();
+        break;
+      case "send-space":
+        this.#spaceWaiter?.resolve();
+        this.#spaceWaiter = null;
+        break;
+      case "finished":
+        this.#eof = true;
+        this.#wakePull();
+        this.#established.reject(new Deno.errors.ConnectionAborted("connection closed"));
+        this.#spaceWaiter?.reject(new Deno.errors.BrokenPipe("connection closed"));
+        this.#spaceWaiter = null;
+        this.#closed.resolve();
+        this.#stack._untrack(this);
+        break;
+      case "error":
+        this.#setError(connectionError(err ?? "reset"));
+        break;
+    }
+  }
+
+  #setError(e: Error): void {
+    if (this.#error) return;
+    this.#error = e;
+    this.#established.reject(e);
+    this.#spaceWaiter?.reject(e);
+    this.#spaceWaiter = null;
+    this.#wakePull();
+    this.#closed.reject(e);
+    this.#stack._untrack(this);
+  }
+
+  #wakePull(): void {
+    const w = this.#pullWaiter;
+    if (w) {
+      this.#pullWaiter = null;
+      w.resolve();
+    }
+  }
+
+  #dropQueued(): number {
+    let n = 0;
+    for (let i = this.#chunkHead; i < this.#chunks.length; i++) n += this.#chunks[i].length;
+    this.#chunks = [];
+    this.#chunkHead = 0;
+    return n;
+  }
+
+  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    for (;;) {
+      if (this.#chunkHead < this.#chunks.length) {
+        const chunk = this.#chunks[this.#chunkHead++];
+        if (this.#chunkHead > 64 && this.#chunkHead * 2 > this.#chunks.length) {
+          this.#chunks = this.#chunks.slice(this.#chunkHead);
+          this.#chunkHead = 0;
+        }
+        controller.enqueue(chunk);
+        this.#h.consumed(chunk.length);
+        return;
+      }
+      if (this.#error) {
+        controller.error(this.#error);
+        return;
+      }
+      if (this.#eof) {
+        controller.close();
+        return;
+      }
+      this.#pullWaiter = deferred<void>();
+      await this.#pullWaiter.promise;
+    }
+  }
+
+  async #write(chunk: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < chunk.length) {
+      if (this.#error) throw this.#error;
+      const n = this.#h.write(off === 0 ? chunk : chunk.subarray(off));
+      off += n;
+      if (off < chunk.length) {
+        if (!this.#h.conn.canSend) {
+          throw this.#error ?? new Deno.errors.BrokenPipe("connection is closed for writing");
+        }
+        if (n === 0) {
+          this.#spaceWaiter = deferred<void>();
+          await this.#spaceWaiter.promise;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * A listening port of a tcptun stack: an async iterable of accepted connections.
+ *
+ * @example
+ * ```ts ignore
+ * const listener = stack.listen({ port: 4444 });
+ * for await (const conn of listener) {
+ *   conn.readable.pipeTo(conn.writable).catch(() => {});
+ * }
+ * ```
+ */
+export class TcpListener implements AsyncIterable<TcpConn> {
+  /** The address and port listened on. */
+  readonly addr: Deno.NetAddr;
+  readonly #stack: TcpStack;
+  readonly #core: CoreListener;
+  #queue: TcpConn[] = [];
+  #waiters: Deferred<TcpConn>[] = [];
+  #closed = false;
+
+  /** @internal Use `TcpStack.listen`. */
+  constructor(stack: TcpStack, port: number, backlog: number) {
+    this.#stack = stack;
+    this.addr = { transport: "tcp", hostname: stack.tunIp, port };
+    this.#core = stack.core.listen(port, backlog, (h) => {
+      const conn = new TcpConn(stack, h);
+      const w = this.#waiters.shift();
+      if (w) w.resolve(conn);
+      else this.#queue.push(conn);
+    });
+  }
+
+  /** The next connection whose handshake completed. Rejects with `BadResource` once closed. */
+  accept(): Promise<TcpConn> {
+    const c = this.#queue.shift();
+    if (c) return Promise.resolve(c);
+    if (this.#closed) return Promise.reject(new Deno.errors.BadResource("listener is closed"));
+    const d = deferred<TcpConn>();
+    this.#waiters.push(d);
+    return d.promise;
+  }
+
+  /** Stops listening; connections not yet accepted are reset. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stack.core.unlisten(this.#core);
+    for (const c of this.#queue) c.abort();
+    this.#queue = [];
+    for (const w of this.#waiters) w.reject(new Deno.errors.BadResource("listener is closed"));
+    this.#waiters = [];
+    this.#stack._unlisten(this);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterableIterator<TcpConn> {
+    while (true) {
+      try {
+        yield await this.accept();
+      } catch (e) {
+        if (e instanceof Deno.errors.BadResource) return;
+        throw e;
+      }
+    }
+  }
+}
