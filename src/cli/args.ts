@@ -1,0 +1,353 @@
+/**
+ * Command-line parsing for `tcptun listen` and `tcptun connect`.
+ *
+ * `parseCli` turns `Deno.args` into a typed command or throws a `UsageError` whose message is one
+ * line; the caller prints `error: <message>` and the usage hint, and exits with status 2.
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { parseIpv4Address } from "../wire/ipv4.ts";
+
+/** Log levels, from the fewest messages to the most. */
+export const LOG_LEVELS = ["error", "warn", "info", "debug", "trace"] as const;
+/** One of `LOG_LEVELS`. */
+export type LogLevel = typeof LOG_LEVELS[number];
+/** Congestion control algorithms the stack offers. */
+export const CONGESTION_ALGORITHMS = ["cubic", "newreno"] as const;
+/** One of `CONGESTION_ALGORITHMS`. */
+export type Congestion = typeof CONGESTION_ALGORITHMS[number];
+
+/** Address `listen` owns when `--tun-ip` is not given. */
+export const DEFAULT_LISTEN_IP = "10.0.0.1";
+/** Address `connect` owns when `--tun-ip` is not given. */
+export const DEFAULT_CONNECT_IP = "10.0.0.2";
+/** Port `listen` accepts on when `--port` is not given. */
+export const DEFAULT_PORT = 4444;
+/** Log level when `-v` is not given: quiet, so pipes stay clean. */
+export const DEFAULT_LOG_LEVEL: LogLevel = "warn";
+
+/** Options shared by both subcommands. */
+export interface CommonOptions {
+  /** Address the stack owns on the TUN link. */
+  tunIp: string;
+  /** TUN interface name, or undefined for the kernel's choice. */
+  ifname: string | undefined;
+  /** Link MTU, or undefined for the stack's default. */
+  mtu: number | undefined;
+  /** Capture file path, or undefined for no capture. */
+  pcap: string | undefined;
+  /** How much to log on stderr. */
+  logLevel: LogLevel;
+  /** Congestion control algorithm, or undefined for the stack's default. */
+  congestion: Congestion | undefined;
+  /** Disable Nagle's algorithm (RFC 9293 §3.7.4) on every connection. */
+  noDelay: boolean;
+}
+
+/** What a listening server does with each connection. */
+export type ListenMode = "stdio" | "echo" | "discard";
+
+/** `tcptun listen ...` */
+export interface ListenCommand extends CommonOptions {
+  /** Discriminant. */
+  command: "listen";
+  /** Port to accept on. */
+  port: number;
+  /** `stdio` bridges one connection at a time; `echo` and `discard` serve many at once. */
+  mode: ListenMode;
+  /** Exit after the first connection closes. */
+  once: boolean;
+}
+
+/** `tcptun connect [HOST:]PORT ...` */
+export interface ConnectCommand extends CommonOptions {
+  /** Discriminant. */
+  command: "connect";
+  /** Peer address, or undefined for the stack's companion (kernel) address. */
+  host: string | undefined;
+  /** Peer port. */
+  port: number;
+}
+
+/** `--help` (optionally for one subcommand) or `--version`. */
+export interface InfoCommand {
+  /** Discriminant. */
+  command: "help" | "version";
+  /** The subcommand whose help was asked for, if any. */
+  topic?: "listen" | "connect";
+}
+
+/** Any parsed command line. */
+export type Command = ListenCommand | ConnectCommand | InfoCommand;
+
+/** Bad command-line usage. The message is one line without the `error: ` prefix. */
+export class UsageError extends Error {
+  /** The subcommand whose usage line fits the error, if one was recognised. */
+  readonly topic: "listen" | "connect" | undefined;
+  /**
+   * @param message one line describing the mistake
+   * @param topic the subcommand being parsed, for a targeted usage hint
+   */
+  constructor(message: string, topic?: "listen" | "connect") {
+    super(message);
+    this.name = "UsageError";
+    this.topic = topic;
+  }
+}
+
+/** One-line synopses, shown after a usage error. */
+export const SYNOPSIS = {
+  general: "tcptun <listen|connect> [options]   (tcptun --help for details)",
+  listen: "tcptun listen [--tun-ip IP] [--port N] [--echo | --discard] [--once] [--ifname NAME] " +
+    "[--mtu N] [--pcap FILE] [-v LEVEL] [--congestion cubic|newreno] [--no-delay]",
+  connect: "tcptun connect [HOST:]PORT [--tun-ip IP] [--ifname NAME] [--mtu N] [--pcap FILE] " +
+    "[-v LEVEL] [--congestion cubic|newreno] [--no-delay]",
+} as const;
+
+const COMMON_HELP = `  --tun-ip IP            address this stack owns on the TUN link
+  --ifname NAME          TUN interface name (default: chosen by the kernel)
+  --mtu N                link MTU, 576..65535 (default: 1500)
+  --pcap FILE            write every packet read or written to FILE (pcap, LINKTYPE_RAW)
+  -v, --log-level LEVEL  error | warn | info | debug | trace (default: warn);
+                         debug logs one line per segment (→ sent, ← received)
+  --congestion ALGO      cubic | newreno (default: cubic)
+  --no-delay             disable Nagle's algorithm
+  -h, --help             show this help`;
+
+/** Full help text for `--help`, per topic. */
+export function helpText(topic?: "listen" | "connect"): string {
+  const listen = `usage: ${SYNOPSIS.listen}
+
+Accept TCP connections on a user-space TCP/IP stack over a TUN device.
+By default bridges stdin/stdout with one connection at a time (like netcat),
+accepting the next connection after each one closes.
+
+  --tun-ip IP            address this stack owns (default: ${DEFAULT_LISTEN_IP})
+  --port N               port to accept on (default: ${DEFAULT_PORT})
+  --echo                 send every byte back; many connections at once
+  --discard              read and drop everything, log bytes and rate at close
+  --once                 exit after the first connection closes
+${COMMON_HELP.split("\n").slice(1).join("\n")}`;
+  const connect = `usage: ${SYNOPSIS.connect}
+
+Open one TCP connection from a user-space TCP/IP stack over a TUN device and bridge it
+with stdin/stdout. stdin EOF sends FIN; exits 0 once both directions are closed.
+HOST defaults to the kernel's address on the link.
+
+  --tun-ip IP            address this stack owns (default: ${DEFAULT_CONNECT_IP})
+${COMMON_HELP.split("\n").slice(1).join("\n")}`;
+  if (topic === "listen") return listen;
+  if (topic === "connect") return connect;
+  return `tcptun: a TCP/IP stack in TypeScript over a TUN device
+
+usage: tcptun listen [options]
+       tcptun connect [HOST:]PORT [options]
+       tcptun --version
+
+${listen}
+
+${connect}
+
+Exit status: 0 success, 1 runtime error, 2 bad usage.`;
+}
+
+const COMMON_OPTIONS = {
+  "tun-ip": { type: "string" },
+  ifname: { type: "string" },
+  mtu: { type: "string" },
+  pcap: { type: "string" },
+  "log-level": { type: "string", short: "v" },
+  congestion: { type: "string" },
+  "no-delay": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const LISTEN_OPTIONS = {
+  ...COMMON_OPTIONS,
+  port: { type: "string" },
+  echo: { type: "boolean" },
+  discard: { type: "boolean" },
+  once: { type: "boolean" },
+} as const;
+
+/** Node's parseArgs error codes, turned into one short line each. */
+function rephrase(err: unknown, topic: "listen" | "connect"): UsageError {
+  const e = err as { code?: string; message?: string };
+  const message = String(e.message ?? err);
+  const option = /Option '([^' ,<]+)/.exec(message)?.[1] ??
+    /option '([^']+)'/i.exec(message)?.[1];
+  const arg = /argument '([^']*)'/.exec(message)?.[1];
+  switch (e.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return new UsageError(`unknown option '${option ?? "?"}'`, topic);
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return new UsageError(`unexpected argument '${arg ?? "?"}'`, topic);
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      if (message.includes("does not take an argument")) {
+        return new UsageError(`option '${option}' does not take a value`, topic);
+      }
+      return new UsageError(`option '${option}' needs a value`, topic);
+    default:
+      return new UsageError(message.split("\n")[0], topic);
+  }
+}
+
+function parseIntIn(
+  text: string,
+  min: number,
+  max: number,
+  what: string,
+  topic: "listen" | "connect",
+): number {
+  if (!/^[0-9]+$/.test(text)) {
+    throw new UsageError(`${what} must be a number, got '${text}'`, topic);
+  }
+  const n = Number(text);
+  if (n < min || n > max) {
+    throw new UsageError(`${what} ${text} out of range ${min}..${max}`, topic);
+  }
+  return n;
+}
+
+function parsePort(text: string, topic: "listen" | "connect"): number {
+  return parseIntIn(text, 1, 65535, "port", topic);
+}
+
+function parseCommon(
+  values: Record<string, string | boolean | undefined>,
+  topic: "listen" | "connect",
+  defaultIp: string,
+): CommonOptions {
+  const tunIpText = values["tun-ip"] as string | undefined;
+  let tunIp = defaultIp;
+  if (tunIpText !== undefined) {
+    if (parseIpv4Address(tunIpText) === null) {
+      throw new UsageError(`bad IPv4 address '${tunIpText}'`, topic);
+    }
+    tunIp = tunIpText;
+  }
+  const ifname = values.ifname as string | undefined;
+  // IFNAMSIZ is 16 including the terminating NUL; '/' and whitespace are not allowed in names.
+  if (ifname !== undefined && !/^[^/\s:]{1,15}$/.test(ifname)) {
+    throw new UsageError(
+      `bad interface name '${ifname}' (1..15 characters, no '/', ':' or spaces)`,
+      topic,
+    );
+  }
+  const mtuText = values.mtu as string | undefined;
+  // RFC 791 §3.1: every host must accept 576-byte datagrams; the stack needs at least that.
+  const mtu = mtuText === undefined ? undefined : parseIntIn(mtuText, 576, 65535, "MTU", topic);
+  const pcap = values.pcap as string | undefined;
+  if (pcap === "") throw new UsageError("--pcap needs a file name", topic);
+  const levelText = values["log-level"] as string | undefined;
+  let logLevel = DEFAULT_LOG_LEVEL;
+  if (levelText !== undefined) {
+    if (!(LOG_LEVELS as readonly string[]).includes(levelText)) {
+      throw new UsageError(
+        `bad log level '${levelText}' (one of ${LOG_LEVELS.join(", ")})`,
+        topic,
+      );
+    }
+    logLevel = levelText as LogLevel;
+  }
+  const congestionText = values.congestion as string | undefined;
+  if (
+    congestionText !== undefined &&
+    !(CONGESTION_ALGORITHMS as readonly string[]).includes(congestionText)
+  ) {
+    throw new UsageError(
+      `bad congestion algorithm '${congestionText}' (one of ${CONGESTION_ALGORITHMS.join(", ")})`,
+      topic,
+    );
+  }
+  return {
+    tunIp,
+    ifname,
+    mtu,
+    pcap,
+    logLevel,
+    congestion: congestionText as Congestion | undefined,
+    noDelay: values["no-delay"] === true,
+  };
+}
+
+function parseListen(args: string[]): Command {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: LISTEN_OPTIONS, strict: true, allowPositionals: false });
+  } catch (err) {
+    throw rephrase(err, "listen");
+  }
+  const v = parsed.values;
+  if (v.help) return { command: "help", topic: "listen" };
+  const common = parseCommon(v, "listen", DEFAULT_LISTEN_IP);
+  if (v.echo && v.discard) {
+    throw new UsageError("--echo and --discard cannot be used together", "listen");
+  }
+  const port = v.port === undefined ? DEFAULT_PORT : parsePort(v.port, "listen");
+  const mode: ListenMode = v.echo ? "echo" : v.discard ? "discard" : "stdio";
+  return { command: "listen", ...common, port, mode, once: v.once === true };
+}
+
+function parseConnect(args: string[]): Command {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: COMMON_OPTIONS, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw rephrase(err, "connect");
+  }
+  if (parsed.values.help) return { command: "help", topic: "connect" };
+  const common = parseCommon(parsed.values, "connect", DEFAULT_CONNECT_IP);
+  const positionals = parsed.positionals;
+  if (positionals.length === 0) throw new UsageError("missing [HOST:]PORT", "connect");
+  if (positionals.length > 1) {
+    throw new UsageError(`unexpected argument '${positionals[1]}'`, "connect");
+  }
+  const target = positionals[0];
+  const colon = target.lastIndexOf(":");
+  let host: string | undefined;
+  let portText = target;
+  if (colon >= 0) {
+    const hostText = target.slice(0, colon);
+    portText = target.slice(colon + 1);
+    if (parseIpv4Address(hostText) === null) {
+      throw new UsageError(`bad IPv4 address '${hostText}'`, "connect");
+    }
+    host = hostText;
+  }
+  const port = parsePort(portText, "connect");
+  return { command: "connect", ...common, host, port };
+}
+
+/**
+ * Parses the command line (without the program name).
+ * @throws {UsageError} on any mistake; the message is one line.
+ * @example
+ * ```ts
+ * import { parseCli } from "./args.ts";
+ * const cmd = parseCli(["listen", "--port", "8080", "--echo"]);
+ * if (cmd.command === "listen") console.log(cmd.port, cmd.mode); // 8080 "echo"
+ * ```
+ */
+export function parseCli(args: readonly string[]): Command {
+  const [first, ...rest] = args;
+  switch (first) {
+    case "listen":
+      return parseListen(rest);
+    case "connect":
+      return parseConnect(rest);
+    case "-h":
+    case "--help":
+    case "help":
+      return { command: "help" };
+    case "--version":
+    case "-V":
+      return { command: "version" };
+    case undefined:
+      throw new UsageError("missing command (listen or connect)");
+    default:
+      if (first.startsWith("-")) throw new UsageError(`unknown option '${first}'`);
+      throw new UsageError(`unknown command '${first}' (listen or connect)`);
+  }
+}

@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { type ConnectCommand, helpText, type ListenCommand, parseCli, UsageError } from "./args.ts";
+
+function usageError(args: string[]): UsageError {
+  try {
+    parseCli(args);
+  } catch (err) {
+    assert(err instanceof UsageError, `expected UsageError, got ${err}`);
+    assert(!err.message.includes("\n"), `message must be one line: ${err.message}`);
+    return err;
+  }
+  assert.fail(`no error for ${JSON.stringify(args)}`);
+}
+
+Deno.test("args: listen defaults", () => {
+  const cmd = parseCli(["listen"]) as ListenCommand;
+  assert.deepEqual(cmd, {
+    command: "listen",
+    tunIp: "10.0.0.1",
+    ifname: undefined,
+    mtu: undefined,
+    pcap: undefined,
+    logLevel: "warn",
+    congestion: undefined,
+    noDelay: false,
+    port: 4444,
+    mode: "stdio",
+    once: false,
+  });
+});
+
+Deno.test("args: listen with every option", () => {
+  const cmd = parseCli([
+    "listen",
+    "--tun-ip",
+    "192.168.7.1",
+    "--port=8080",
+    "--echo",
+    "--once",
+    "--ifname",
+    "tt0",
+    "--mtu",
+    "9000",
+    "--pcap",
+    "/tmp/x.pcap",
+    "-v",
+    "debug",
+    "--congestion",
+    "newreno",
+    "--no-delay",
+  ]) as ListenCommand;
+  assert.equal(cmd.tunIp, "192.168.7.1");
+  assert.equal(cmd.port, 8080);
+  assert.equal(cmd.mode, "echo");
+  assert.equal(cmd.once, true);
+  assert.equal(cmd.ifname, "tt0");
+  assert.equal(cmd.mtu, 9000);
+  assert.equal(cmd.pcap, "/tmp/x.pcap");
+  assert.equal(cmd.logLevel, "debug");
+  assert.equal(cmd.congestion, "newreno");
+  assert.equal(cmd.noDelay, true);
+  assert.equal((parseCli(["listen", "--discard"]) as ListenCommand).mode, "discard");
+  assert.equal((parseCli(["listen", "--log-level", "trace"]) as ListenCommand).logLevel, "trace");
+});
+
+Deno.test("args: connect with PORT only targets the companion address", () => {
+  const cmd = parseCli(["connect", "4444"]) as ConnectCommand;
+  assert.equal(cmd.command, "connect");
+  assert.equal(cmd.host, undefined);
+  assert.equal(cmd.port, 4444);
+  assert.equal(cmd.tunIp, "10.0.0.2");
+  assert.equal(cmd.logLevel, "warn");
+});
+
+Deno.test("args: connect HOST:PORT and options in any order", () => {
+  const cmd = parseCli([
+    "connect",
+    "--tun-ip",
+    "10.9.0.2",
+    "10.9.0.3:80",
+    "--no-delay",
+    "--congestion",
+    "cubic",
+  ]) as ConnectCommand;
+  assert.equal(cmd.host, "10.9.0.3");
+  assert.equal(cmd.port, 80);
+  assert.equal(cmd.tunIp, "10.9.0.2");
+  assert.equal(cmd.noDelay, true);
+  assert.equal(cmd.congestion, "cubic");
+});
+
+Deno.test("args: help and version", () => {
+  assert.deepEqual(parseCli(["--help"]), { command: "help" });
+  assert.deepEqual(parseCli(["-h"]), { command: "help" });
+  assert.deepEqual(parseCli(["--version"]), { command: "version" });
+  assert.deepEqual(parseCli(["listen", "-h"]), { command: "help", topic: "listen" });
+  assert.deepEqual(parseCli(["connect", "--help"]), { command: "help", topic: "connect" });
+  assert.match(helpText("listen"), /^usage: tcptun listen/);
+  assert.match(helpText("connect"), /^usage: tcptun connect/);
+  assert.match(helpText(), /--discard[\s\S]*\[HOST:\]PORT/);
+});
+
+Deno.test("args: bad usage gives one-line errors with the subcommand's topic", async (t) => {
+  const cases: [string[], RegExp, string | undefined][] = [
+    [[], /missing command/, undefined],
+    [["serve"], /unknown command 'serve'/, undefined],
+    [["--bogus"], /unknown option '--bogus'/, undefined],
+    [["listen", "--bogus"], /^unknown option '--bogus'$/, "listen"],
+    [["listen", "-x"], /^unknown option '-x'$/, "listen"],
+    [["listen", "extra"], /^unexpected argument 'extra'$/, "listen"],
+    [["listen", "--port"], /^option '--port' needs a value$/, "listen"],
+    [["listen", "-v"], /^option '-v' needs a value$/, "listen"],
+    [["listen", "--port", "-1"], /^option '--port' needs a value$/, "listen"],
+    [["listen", "--echo=yes"], /^option '--echo' does not take a value$/, "listen"],
+    [["listen", "--tun-ip", "10.0.0"], /bad IPv4 address '10.0.0'/, "listen"],
+    [["listen", "--tun-ip", "10.0.0.256"], /bad IPv4 address/, "listen"],
+    [["listen", "--tun-ip", "010.0.0.1"], /bad IPv4 address/, "listen"],
+    [["listen", "--port", "0"], /port 0 out of range 1..65535/, "listen"],
+    [["listen", "--port", "65536"], /port 65536 out of range/, "listen"],
+    [["listen", "--port", "12ab"], /port must be a number/, "listen"],
+    [["listen", "--echo", "--discard"], /--echo and --discard cannot be used together/, "listen"],
+    [["listen", "--mtu", "575"], /MTU 575 out of range 576..65535/, "listen"],
+    [["listen", "-v", "loud"], /bad log level 'loud'/, "listen"],
+    [["listen", "--congestion", "bbr"], /bad congestion algorithm 'bbr'/, "listen"],
+    [["listen", "--ifname", "a/b"], /bad interface name/, "listen"],
+    [["listen", "--ifname", "sixteen-chars-xx"], /bad interface name/, "listen"],
+    [["connect"], /^missing \[HOST:\]PORT$/, "connect"],
+    [["connect", "1", "2"], /unexpected argument '2'/, "connect"],
+    [["connect", "host:80"], /bad IPv4 address 'host'/, "connect"],
+    [["connect", "10.0.0.1:"], /port must be a number/, "connect"],
+    [["connect", "10.0.0.1:70000"], /port 70000 out of range/, "connect"],
+    [["connect", "80", "--echo"], /unknown option '--echo'/, "connect"],
+  ];
+  for (const [args, re, topic] of cases) {
+    await t.step(args.join(" ") || "(no arguments)", () => {
+      const err = usageError(args);
+      assert.match(err.message, re);
+      assert.equal(err.topic, topic);
+    });
+  }
+});

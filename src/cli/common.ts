@@ -1,0 +1,140 @@
+/**
+ * What the CLI needs from the stack, as narrow structural types (the real `openStack`,
+ * `TcpStack`, `TcpListener` and `TcpConn` satisfy them; `main.ts` checks that), plus helpers
+ * shared by `listen` and `connect`.
+ * @module
+ */
+
+import type { Congestion } from "./args.ts";
+import { formatBytes, type Logger } from "./log.ts";
+import type { Tap } from "./tap.ts";
+
+/** Connection statistics the CLI prints when a connection closes. */
+export interface CliConnStats {
+  /** RFC 9293 state name. */
+  state: string;
+  bytesSent: number;
+  bytesReceived: number;
+  segmentsSent: number;
+  segmentsReceived: number;
+  retransmissions: number;
+  /** Smoothed RTT in ms (RFC 6298); 0 or NaN before the first sample. */
+  srttMs: number;
+  /** Congestion window in bytes. */
+  cwnd: number;
+}
+
+/** The connection API the CLI uses. */
+export interface CliConn {
+  readonly remoteAddr: Deno.NetAddr;
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
+  /** Full close: FIN, reading side discarded. */
+  close(): void;
+  /** Resolves at CLOSED; rejects on reset or timeout. */
+  readonly closed: Promise<void>;
+  stats(): CliConnStats;
+}
+
+/** The listener API the CLI uses. */
+export interface CliListener {
+  /** Next connection; rejects once the listener is closed. */
+  accept(): Promise<CliConn>;
+  close(): void;
+}
+
+/** The stack API the CLI uses. */
+export interface CliStack {
+  readonly tunIp: string;
+  readonly peerIp: string;
+  readonly ifname: string;
+  readonly mtu: number;
+  listen(opts: { port: number }): CliListener;
+  connect(opts: { hostname?: string; port: number; noDelay?: boolean }): Promise<CliConn>;
+  /** FIN every connection, bounded wait, close the device. */
+  close(): Promise<void>;
+}
+
+/** The options of `openStack` the CLI sets. */
+export interface CliStackOptions {
+  tunIp?: string;
+  ifname?: string;
+  mtu?: number;
+  congestion?: Congestion;
+  /** Disable Nagle's algorithm on every connection. */
+  noDelay?: boolean;
+  tap?: Tap;
+  logger?: Logger;
+}
+
+/** `openStack` as the CLI sees it. */
+export type OpenStack = (opts: CliStackOptions) => Promise<CliStack>;
+
+/** Everything a subcommand touches outside its arguments; tests pass fakes. */
+export interface CliEnv {
+  openStack: OpenStack;
+  stdin: ReadableStream<Uint8Array>;
+  stdout: WritableStream<Uint8Array>;
+  logger: Logger;
+  /** Writes one line to stderr whatever the log level (the ready line). */
+  announce: (line: string) => void;
+  /** Resolves when the user asks for a shutdown (SIGINT/SIGTERM). */
+  shutdown: Promise<unknown>;
+  /** Packet tap for the stack (segment log, pcap), if any. */
+  tap?: Tap;
+  /** Monotonic clock in ms, for transfer rates. Default `performance.now`. */
+  now?: () => number;
+}
+
+/** A one-line description of a connection failure, or undefined if `err` is not one. */
+export function describeConnError(err: unknown): string | undefined {
+  if (err instanceof Deno.errors.ConnectionRefused) return "connection refused";
+  if (err instanceof Deno.errors.ConnectionReset) return "connection reset";
+  if (err instanceof Deno.errors.TimedOut) return "connection timed out";
+  if (err instanceof Deno.errors.ConnectionAborted) return "connection aborted";
+  return undefined;
+}
+
+/** `10.0.0.2:51234` */
+export function formatAddr(addr: Deno.NetAddr): string {
+  return `${addr.hostname}:${addr.port}`;
+}
+
+/** One line of per-connection statistics, logged at info when a connection closes. */
+export function formatStats(peer: string, s: CliConnStats): string {
+  const srtt = Number.isFinite(s.srttMs) && s.srttMs > 0 ? `${s.srttMs.toFixed(1)} ms` : "-";
+  return `${peer} closed (${s.state}): sent ${
+    formatBytes(s.bytesSent)
+  } in ${s.segmentsSent} segs, ` +
+    `received ${formatBytes(s.bytesReceived)} in ${s.segmentsReceived} segs, ` +
+    `${s.retransmissions} retransmissions, srtt ${srtt}, cwnd ${s.cwnd}`;
+}
+
+/** Logs `formatStats` for `conn` at info, if info is enabled. */
+export function logStats(logger: Logger, conn: CliConn): void {
+  if (logger.enabled("info")) logger.info(formatStats(formatAddr(conn.remoteAddr), conn.stats()));
+}
+
+/** Marker resolved by `raceShutdown` when the shutdown came first. */
+export const SHUTDOWN: unique symbol = Symbol("shutdown");
+
+/** Waits for `work` or the shutdown request, whichever is first. */
+export function raceShutdown<T>(
+  work: Promise<T>,
+  shutdown: Promise<unknown>,
+): Promise<T | typeof SHUTDOWN> {
+  return Promise.race([work, shutdown.then((): typeof SHUTDOWN => SHUTDOWN)]);
+}
+
+/** Waits for `p` to settle, at most `ms`; never rejects. */
+export async function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      p.then(() => {}, () => {}),
+      new Promise<void>((r) => timer = setTimeout(r, ms)),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * The packet tap the CLI installs on the stack (`StackOptions.tap`): a tcpdump-like line per
+ * segment at debug level, and every packet into a pcap file.
+ * @module
+ */
+
+import {
+  formatIpv4Address,
+  IPPROTO_ICMP,
+  IPPROTO_TCP,
+  Ipv4ParseError,
+  newIpv4Header,
+  parseIpv4,
+} from "../wire/ipv4.ts";
+import {
+  ACK,
+  CWR,
+  ECE,
+  FIN,
+  newTcpSegment,
+  parseTcp,
+  PSH,
+  RST,
+  SYN,
+  TcpParseError,
+  type TcpSegment,
+  URG,
+} from "../wire/tcp.ts";
+import { ANSI, type Logger } from "./log.ts";
+import type { PcapWriter } from "../pcap.ts";
+
+/** Direction of a packet as the stack sees it: `in` read from the device, `out` written to it. */
+export type TapDirection = "in" | "out";
+/** The `tap` hook of `openStack`: called for every IP packet read or written. */
+export type Tap = (dir: TapDirection, packet: Uint8Array, nowMs: number) => void;
+
+/** Options for `formatPacket`. */
+export interface FormatOptions {
+  /** Colour the direction arrow with ANSI sequences. */
+  color?: boolean;
+  /** Add timestamp values and SACK block edges. */
+  verbose?: boolean;
+}
+
+// tcpdump's flag letters; ACK is ".".
+const FLAG_LETTERS: ReadonlyArray<readonly [number, string]> = [
+  [SYN, "S"],
+  [FIN, "F"],
+  [RST, "R"],
+  [PSH, "P"],
+  [ACK, "."],
+  [URG, "U"],
+  [ECE, "E"],
+  [CWR, "W"],
+];
+
+/** Formats a TCP flag bitmask the way tcpdump does: `S.` for SYN+ACK, `none` for no flags. */
+export function formatTcpFlags(flags: number): string {
+  let s = "";
+  for (const [bit, letter] of FLAG_LETTERS) if ((flags & bit) !== 0) s += letter;
+  return s === "" ? "none" : s;
+}
+
+function formatOptions(seg: TcpSegment, verbose: boolean): string {
+  const o = seg.options;
+  const parts: string[] = [];
+  if (o.mss >= 0) parts.push(`mss${o.mss}`);
+  if (o.sackPermitted) parts.push("sack");
+  if (o.hasTimestamps) parts.push(verbose ? `ts${o.tsVal}/${o.tsEcr}` : "ts");
+  if (o.wscale >= 0) parts.push(`ws${o.wscale}`);
+  if (o.sackBlocks.length > 0) {
+    if (verbose) {
+      const edges: string[] = [];
+      for (let i = 0; i + 1 < o.sackBlocks.length; i += 2) {
+        edges.push(`${o.sackBlocks[i]}-${o.sackBlocks[i + 1]}`);
+      }
+      parts.push(`sack{${edges.join(",")}}`);
+    } else {
+      parts.push(`sack${o.sackBlocks.length >>> 1}`);
+    }
+  }
+  return parts.length === 0 ? "" : ` opts=${parts.join(",")}`;
+}
+
+// Reused across calls: formatting runs per packet at debug level.
+const ip = newIpv4Header();
+const seg = newTcpSegment();
+
+/**
+ * Describes one IPv4 packet on one line, tcpdump-like:
+ * `→ 10.0.0.1:4444 > 10.0.0.2:51234 [S.] seq=123 ack=456 win=65535 len=0 opts=mss1460,sack,ts,ws7`.
+ * `→` is a packet sent, `←` one received. Never throws: malformed packets are described as such.
+ */
+export function formatPacket(
+  dir: TapDirection,
+  packet: Uint8Array,
+  opts: FormatOptions = {},
+): string {
+  const arrowText = dir === "out" ? "→" : "←";
+  const arrow = opts.color
+    ? (dir === "out" ? ANSI.green : ANSI.cyan) + arrowText + ANSI.reset
+    : arrowText;
+  if (packet.length > 0 && packet[0] >>> 4 === 6) {
+    return `${arrow} IPv6 packet, ${packet.length} bytes`;
+  }
+  const ipErr = parseIpv4(packet, packet.length, ip);
+  if (ipErr !== Ipv4ParseError.None && ipErr !== Ipv4ParseError.BadChecksum) {
+    return `${arrow} malformed IPv4 packet (${Ipv4ParseError[ipErr]}), ${packet.length} bytes`;
+  }
+  const src = formatIpv4Address(ip.src);
+  const dst = formatIpv4Address(ip.dst);
+  const bad = ipErr === Ipv4ParseError.BadChecksum ? " (bad IP checksum)" : "";
+  const body = packet.subarray(ip.ihl, ip.totalLength);
+  if (ip.protocol === IPPROTO_TCP) {
+    // The stack verifies checksums itself; the log shows even segments it will drop.
+    const tcpErr = parseTcp(body, ip.src, ip.dst, seg, false);
+    if (tcpErr !== TcpParseError.None) {
+      return `${arrow} ${src} > ${dst} malformed TCP (${
+        TcpParseError[tcpErr]
+      }), ${body.length} bytes${bad}`;
+    }
+    const ack = (seg.flags & ACK) !== 0 ? ` ack=${seg.ack}` : "";
+    return `${arrow} ${src}:${seg.srcPort} > ${dst}:${seg.dstPort} [${formatTcpFlags(seg.flags)}]` +
+      ` seq=${seg.seq}${ack} win=${seg.window} len=${seg.payload.length}` +
+      formatOptions(seg, opts.verbose === true) + bad;
+  }
+  if (ip.protocol === IPPROTO_ICMP && body.length >= 2) {
+    return `${arrow} ${src} > ${dst} icmp type=${body[0]} code=${body[1]} len=${body.length}${bad}`;
+  }
+  return `${arrow} ${src} > ${dst} proto=${ip.protocol} len=${body.length}${bad}`;
+}
+
+/** What `createTap` feeds. */
+export interface TapOptions {
+  /** Segment lines go to `logger.debug` when debug is enabled (with more detail at trace). */
+  logger?: Logger;
+  /** Use ANSI colours in segment lines. */
+  color?: boolean;
+  /** Capture every packet here. */
+  pcap?: PcapWriter;
+  /** Wall clock for capture timestamps, in ms since the epoch. Default `Date.now`. */
+  wallClock?: () => number;
+}
+
+/**
+ * Builds the stack's `tap`, or returns undefined when neither logging nor capture wants packets
+ * (so a quiet CLI adds no work per packet).
+ *
+ * The stack's `nowMs` may come from any monotonic clock; capture timestamps are that clock
+ * shifted so that the first packet carries the wall-clock time at which it was seen.
+ * @example
+ * ```ts
+ * import { createLogger } from "./log.ts";
+ * import { createTap } from "./tap.ts";
+ * const tap = createTap({ logger: createLogger("debug") });
+ * // openStack({ tap, ... })
+ * ```
+ */
+export function createTap(opts: TapOptions): Tap | undefined {
+  const logger = opts.logger;
+  const logging = logger !== undefined && logger.enabled("debug");
+  const pcap = opts.pcap;
+  if (!logging && pcap === undefined) return undefined;
+  const verbose = logger !== undefined && logger.enabled("trace");
+  const format: FormatOptions = { color: opts.color === true, verbose };
+  const wallClock = opts.wallClock ?? Date.now;
+  let offsetMs = NaN;
+  return (dir, packet, nowMs) => {
+    if (pcap !== undefined) {
+      if (Number.isNaN(offsetMs)) offsetMs = wallClock() - nowMs;
+      pcap.write(packet, offsetMs + nowMs);
+    }
+    if (logging) logger.debug(formatPacket(dir, packet, format));
+  };
+}
