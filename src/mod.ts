@@ -1,0 +1,31 @@
+/**
+ * tcptun: a TCP/IP stack written in TypeScript, running in user space over a TUN device.
+ *
+ * Open a stack, then listen or connect; connections are Web Streams with backpressure.
+ *
+ * @example
+ * ```ts ignore
+ * import { openStack } from "@tcptun/tcptun";
+ *
+ * const stack = await openStack({ tunIp: "10.0.0.1" }); // needs root or CAP_NET_ADMIN
+ * for await (const conn of stack.listen({ port: 4444 })) {
+ *   conn.readable.pipeTo(conn.writable).catch(() => {}); // echo
+ * }
+ * ```
+ * @module
+ */
+
+export {
+  companionAddress,
+  type ConnectionDefaults,
+  openStack,
+  type StackCounters,
+  type StackOptions,
+  TcpStack,
+} from "./stack.ts";
+export { connectionError, TcpConn, TcpListener } from "./socket.ts";
+export type { ConnStats, KeepAliveOptions } from "./tcp/connection.ts";
+export type { Link } from "./link.ts";
+export { createMemoryLinkPair, FaultyLink } from "./link.ts";
+export { type FaultOptions, parseFaultSpec } from "./fault.ts";
+export { PcapWriter } from "./pcap.ts";
