@@ -1130,6 +1130,7 @@ export class TcpConnection {
 
   #becomeEstablished(now: number): void {
     this.state = State.Established;
+    if (this.timeouts > 0) this.rtt.restartAfterSynTimeout(); // RFC 6298 §5.7
     this.#lastSendAt = now;
     this.cc.setMss(this.sndMss);
     this.#out.event("established");

@@ -98,6 +98,16 @@ export class RttEstimator {
     this.backoffCount++;
   }
 
+  /**
+   * RFC 6298 §5.7: when the SYN's timer expired and no RTT sample was taken, the RTO is
+   * re-initialized to 3 seconds (or `ms`) as data transmission begins.
+   */
+  restartAfterSynTimeout(ms = 3000): void {
+    if (this.srtt >= 0) return;
+    this.#baseRto = this.#clamp(Math.max(this.#baseRto, ms));
+    this.backoffCount = 0;
+  }
+
   /** Forgets the backoff, returning the RTO to the value computed from the estimates. */
   resetBackoff(): void {
     this.backoffCount = 0;

@@ -87,3 +87,14 @@ Deno.test("rtt: invalid samples are ignored", () => {
   assert.equal(r.srtt, -1);
   assert.equal(r.rto, 1000);
 });
+
+Deno.test("rtt: after a SYN timeout without a sample, the RTO restarts at 3 s (RFC 6298 §5.7)", () => {
+  const e = new RttEstimator();
+  e.backoff();
+  e.restartAfterSynTimeout();
+  assert.equal(e.rto, 3000);
+  const f = new RttEstimator();
+  f.sample(100);
+  f.restartAfterSynTimeout();
+  assert.equal(f.rto, 300);
+});
