@@ -413,6 +413,7 @@ export class TcpConnection {
     this.#lastRecvAt = now;
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
+    this.rcvAdvRight = this.rcvNxt; // nothing advertised yet
     this.#negotiate(seg);
     this.#updateTsRecent(seg, now);
     // The SYN's window is never scaled (RFC 7323 §2.2).
@@ -613,6 +614,7 @@ export class TcpConnection {
     // Fourth check: SYN.
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
+    this.rcvAdvRight = this.rcvNxt; // nothing advertised yet
     this.#negotiate(seg);
     this.#updateTsRecent(seg, now);
     if (ackOk) {

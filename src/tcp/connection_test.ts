@@ -643,3 +643,21 @@ Deno.test("tcp: keep-alive probes an idle peer and gives up after the count", ()
   assert.equal(h.conn.state, State.Closed);
   assert.equal(h.error, "timeout");
 });
+
+Deno.test("tcp: the advertised window never exceeds the receive buffer, whatever the IRS", () => {
+  for (const irs of [0, 5000, 0x7fffffff, 0x80000000, 0xf0000000, 0xffffffff]) {
+    const h = new Harness(false, { recvBufferSize: 100_000 });
+    const syn = newTcpSegment();
+    syn.seq = irs;
+    syn.flags = SYN;
+    syn.options.wscale = 7;
+    h.conn.acceptSyn(syn, 0);
+    const sa = h.one();
+    assert.ok(sa.window <= 65535);
+    h.input({ seq: (irs + 1) >>> 0, ack: ISS + 1, payload: bytes(1000) });
+    h.advance(100);
+    const ack = h.one();
+    assert.ok(ack.window << h.conn.rcvWscale <= 100_000, `irs ${irs}: window ${ack.window}`);
+    assert.ok(h.conn.stats().rcvWnd <= 100_000);
+  }
+});

@@ -82,6 +82,8 @@ class App {
   wroteAll = false;
   closed = false;
   retransmissions = 0;
+  /** Most bytes ever delivered and not yet read: flow control bounds it by the buffer. */
+  maxUnread = 0;
   h!: ConnHandle;
 
   constructor(
@@ -121,6 +123,7 @@ class App {
       }
     }
     this.received += bytes.length;
+    this.maxUnread = Math.max(this.maxUnread, this.h.conn.rcvQueued);
     const n = bytes.length;
     if (this.slowReader) {
       // The application reads a little later, in bursts.
@@ -241,6 +244,9 @@ function check(sc: Scenario, o: Outcome): void {
   assert.equal(o.client.received, sc.bytesBtoA, `client got ${o.client.received} bytes (${where})`);
   assert.ok(o.client.eof && o.server.eof, `both sides see EOF (${where})`);
   assert.ok(o.client.finished && o.server.finished, `both sides finish (${where})`);
+  for (const app of [o.client, o.server]) {
+    assert.ok(app.maxUnread <= sc.recvBufferSize, `unread ${app.maxUnread} > buffer (${where})`);
+  }
   assert.equal(o.stop, "done", `simulation ended by ${o.stop} at ${o.time} ms (${where})`);
 }
 
