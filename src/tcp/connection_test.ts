@@ -661,3 +661,51 @@ Deno.test("tcp: the advertised window never exceeds the receive buffer, whatever
     assert.ok(h.conn.stats().rcvWnd <= 100_000);
   }
 });
+
+Deno.test("tcp: SACK recovery retransmits only the segments SACK says are missing (RFC 6675)", () => {
+  const h = established({ noDelay: true }, { sackPermitted: true });
+  const M = 1460;
+  const base = ISS + 1;
+  h.conn.send(bytes(M * 10), h.now);
+  assert.equal(h.take().length, 10);
+  // Segments 3 and 5 (0-based 2 and 4) are lost; the peer SACKs what arrived after them.
+  const seg = (i: number) => base + i * M;
+  h.input({ seq: IRS + 1, ack: seg(2) });
+  h.take();
+  const sackAck = (blocks: number[]) =>
+    h.input({ seq: IRS + 1, ack: seg(2), opts: { sackBlocks: blocks } });
+  sackAck([seg(3), seg(4)]);
+  sackAck([seg(5), seg(6), seg(3), seg(4)]);
+  assert.deepEqual(h.take(), []);
+  sackAck([seg(5), seg(7), seg(3), seg(4)]);
+  const rtx = h.take();
+  // Three segments are SACKed above segment 2: it is lost and goes out first; segment 4
+  // has three SACKed segments above it as well only once 7 is SACKed.
+  assert.equal(rtx[0].seq, seg(2));
+  assert.equal(rtx[0].len, M);
+  for (const s of rtx) assert.ok(s.seq === seg(2) || s.seq >= seg(10) || s.seq === seg(4));
+  sackAck([seg(5), seg(9), seg(3), seg(4)]);
+  const more = h.take();
+  const retransmitted = [...rtx, ...more].filter((s) => s.seq < seg(10)).map((s) => s.seq);
+  assert.deepEqual([...new Set(retransmitted)].sort((a, b) => a - b), [seg(2), seg(4)]);
+  // The cumulative ACK after the repairs ends recovery.
+  h.input({ seq: IRS + 1, ack: seg(10) });
+  assert.equal(h.conn.inRecovery, false);
+});
+
+Deno.test("tcp: NewReno partial ACK retransmits the next hole at once (RFC 6582 §3.2)", () => {
+  const h = established({ noDelay: true });
+  const M = 1460;
+  const base = ISS + 1;
+  h.conn.send(bytes(M * 8), h.now);
+  assert.equal(h.take().length, 8);
+  const seg = (i: number) => base + i * M;
+  for (let i = 0; i < 3; i++) h.input({ seq: IRS + 1, ack: seg(0) });
+  assert.equal(h.take()[0].seq, seg(0)); // fast retransmit
+  h.input({ seq: IRS + 1, ack: seg(3) }); // partial: segment 3 was lost too
+  const rtx = h.take();
+  assert.equal(rtx[0].seq, seg(3));
+  assert.ok(h.conn.inRecovery);
+  h.input({ seq: IRS + 1, ack: seg(8) });
+  assert.equal(h.conn.inRecovery, false);
+});
