@@ -281,6 +281,7 @@ export class TcpConnection {
   rtoAt = NO_DEADLINE;
   persistAt = NO_DEADLINE;
   #persistBackoff = 0;
+  #unansweredProbes = 0;
   delAckAt = NO_DEADLINE;
   timeWaitAt = NO_DEADLINE;
   keepAliveAt = NO_DEADLINE;
@@ -581,6 +582,7 @@ export class TcpConnection {
   handle(seg: TcpSegment, now: number): void {
     this.segmentsReceived++;
     this.#lastRecvAt = now;
+    this.#unansweredProbes = 0;
     switch (this.state) {
       case State.Closed:
       case State.Listen:
@@ -1384,8 +1386,13 @@ export class TcpConnection {
       return;
     }
     // A window probe: one old sequence number, no data (as Linux); the peer answers
-    // with its current window. Probes back off exponentially but never give up while
-    // they are answered.
+    // with its current window. Probes back off exponentially and never give up while
+    // they are answered (§3.8.6.1); unanswered, they count as retransmissions do.
+    if (this.#unansweredProbes >= this.opts.maxRetries) {
+      this.#fail("timeout");
+      return;
+    }
+    this.#unansweredProbes++;
     this.zeroWindowProbes++;
     this.#emit(seqAdd(this.sndUna, -1), this.rcvNxt, ACK, null, now);
     this.#persistBackoff = Math.min(this.#persistBackoff + 1, 16);

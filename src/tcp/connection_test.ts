@@ -709,3 +709,18 @@ Deno.test("tcp: NewReno partial ACK retransmits the next hole at once (RFC 6582 
   h.input({ seq: IRS + 1, ack: seg(8) });
   assert.equal(h.conn.inRecovery, false);
 });
+
+Deno.test("tcp: zero-window probes go on while answered and time out when unanswered", () => {
+  const h = established({ noDelay: true, maxRetries: 3, maxRtoMs: 1000 });
+  h.input({ seq: IRS + 1, ack: ISS + 1, window: 0 });
+  h.conn.send(bytes(100), h.now);
+  for (let i = 0; i < 10; i++) {
+    h.advance(h.conn.persistAt - h.now);
+    h.one();
+    h.input({ seq: IRS + 1, ack: ISS + 1, window: 0 }); // answered: still zero
+  }
+  assert.equal(h.conn.state, State.Established);
+  for (let i = 0; i < 10 && (h.conn.state as State) !== State.Closed; i++) h.advance(1000);
+  assert.equal(h.conn.state, State.Closed);
+  assert.equal(h.error, "timeout");
+});
