@@ -79,7 +79,9 @@ export interface CoreOptions {
 export interface StackCounters {
   packetsIn: number;
   packetsOut: number;
-  /** IPv4 header rejected (bad version, length, checksum). */
+  /** Packets that are not IPv4 (IPv6 router solicitations on a fresh TUN, for example). */
+  notIpv4: number;
+  /** IPv4 header rejected (bad length or checksum). */
   badIp: number;
   /** IPv4 fragments (not reassembled). */
   fragments: number;
@@ -219,6 +221,7 @@ export class StackCore {
   readonly counters: StackCounters = {
     packetsIn: 0,
     packetsOut: 0,
+    notIpv4: 0,
     badIp: 0,
     fragments: 0,
     notForUs: 0,
@@ -293,6 +296,7 @@ export class StackCore {
     const err = parseIpv4(packet, packet.length, ip);
     if (err !== Ipv4ParseError.None) {
       if (err === Ipv4ParseError.Fragment) this.counters.fragments++;
+      else if (err === Ipv4ParseError.BadVersion) this.counters.notIpv4++;
       else this.counters.badIp++;
       return;
     }
