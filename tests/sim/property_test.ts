@@ -200,20 +200,19 @@ function runScenario(sc: Scenario, traced = false): Outcome {
   net.attach("a", a);
   net.attach("b", b);
 
-  let client!: App;
-  let server!: App;
+  const apps: { client?: App; server?: App } = {};
   const closeRule = (me: "client" | "server") => () => {
     switch (sc.close) {
       case "client-first":
-        return me === "client" || server.eof;
+        return me === "client" || apps.server!.eof;
       case "server-first":
-        return me === "server" || client.eof;
+        return me === "server" || apps.client!.eof;
       case "simultaneous":
         return true;
     }
   };
-  client = new App(net, sc.seed, 0, sc.bytesAtoB, sc.bytesBtoA, closeRule("client"), false);
-  server = new App(
+  const client = new App(net, sc.seed, 0, sc.bytesAtoB, sc.bytesBtoA, closeRule("client"), false);
+  const server = new App(
     net,
     sc.seed,
     1,
@@ -222,6 +221,8 @@ function runScenario(sc: Scenario, traced = false): Outcome {
     closeRule("server"),
     sc.slowReader,
   );
+  apps.client = client;
+  apps.server = server;
   b.listen(PORT, 16, (h) => server.attach(h));
   client.attach(a.connect(ADDR_B, PORT));
   const stop = net.run({
