@@ -1,0 +1,89 @@
+/**
+ * Integration tests of the `tcptun` command (`main.ts`) against the Linux kernel as the peer.
+ * Each test runs one script of `scripts/` in a fresh network namespace (see `tests/netns.ts`);
+ * the script starts `main.ts` there, plays the kernel side with `Deno.connect`/`Deno.listen`,
+ * and prints a JSON line the test asserts on.
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { integrationTest, netnsPreconditions, runScenario, toolProblem } from "../netns.ts";
+
+const problem = await netnsPreconditions();
+const tsharkProblem = problem ?? await toolProblem("tshark", ["--version"]);
+
+function script(name: string): URL {
+  return new URL(`./scripts/${name}`, import.meta.url);
+}
+
+integrationTest("cli: listen bridges a kernel client with stdin and stdout", problem, async () => {
+  const size = 256 * 1024;
+  const r = await runScenario(script("cli_stdio.ts"), [String(size)]);
+  assert.match(r.stderr as string, /^listening on 10\.0\.0\.1:4444$/m);
+  assert.equal(r.stdoutBytes, size);
+  assert.equal(r.stdoutMatches, true, "client bytes on stdout");
+  assert.equal(r.receivedMatches, true, "stdin bytes at the client");
+  // Closing stdin sent FIN: the client's read returned null, nothing else came.
+  assert.deepEqual(r.afterStdinClosed, { end: "eof", extra: 0 });
+  assert.equal(r.code, 0);
+});
+
+integrationTest("cli: listen closes passively, then accepts the next client", problem, async () => {
+  const r = await runScenario(script("cli_reaccept.ts"));
+  const clients = r.clients as { end: string; extra: number }[];
+  assert.equal(clients.length, 2);
+  for (const c of clients) assert.deepEqual([c.end, c.extra], ["eof", 0]);
+  assert.equal(r.stdout, "first client\nsecond client\n");
+  assert.equal(r.code, 0);
+});
+
+integrationTest("cli: SIGINT sends FIN and listen exits 0 (stdio mode)", problem, async () => {
+  const r = await runScenario(script("cli_sigint.ts"));
+  assert.deepEqual(r.end, { end: "eof", extra: 0 });
+  assert.equal(r.code, 0);
+});
+
+integrationTest("cli: SIGINT sends FIN and listen exits 0 (echo mode)", problem, async () => {
+  const r = await runScenario(script("cli_sigint.ts"), ["--echo"]);
+  assert.deepEqual(r.end, { end: "eof", extra: 0 });
+  assert.equal(r.code, 0);
+});
+
+integrationTest("cli: connect talks to a kernel listener both ways", problem, async () => {
+  const size = 256 * 1024;
+  const r = await runScenario(script("cli_connect.ts"), [String(size)]);
+  assert.match(r.stderr as string, /^connected to 10\.0\.0\.3:4444$/m);
+  assert.equal((r.peer as { hostname: string }).hostname, "10.0.0.2");
+  assert.equal(r.stdoutBytes, size);
+  assert.equal(r.stdoutMatches, true, "kernel bytes on stdout");
+  assert.equal(r.receivedBytes, size);
+  assert.equal(r.receivedMatches, true, "stdin bytes at the kernel, then FIN");
+  assert.deepEqual(r.after, { end: "eof", extra: 0 });
+  assert.equal(r.code, 0);
+});
+
+integrationTest("cli: connect to a closed kernel port fails with exit 1", problem, async () => {
+  const r = await runScenario(script("cli_refused.ts"));
+  assert.equal(r.code, 1);
+  assert.match(r.stderr as string, /^error: connection refused$/m);
+  assert.equal(r.stdoutBytes, 0);
+});
+
+integrationTest(
+  "cli: --pcap writes a capture whose IP and TCP checksums tshark verifies",
+  tsharkProblem,
+  async () => {
+    const r = await runScenario(script("cli_pcap.ts"), [String(64 * 1024)]);
+    assert.equal(r.code, 0);
+    assert.equal(r.echoMatches, true);
+    assert.equal(r.tsharkCode, 0, r.tsharkStderr as string);
+    // One connection: SYN and SYN-ACK, one FIN each way, dozens of data segments.
+    assert.equal(r.syn, 2);
+    assert.equal(r.fin, 2);
+    assert.equal(r.rst, 0);
+    assert.ok((r.tcpCount as number) > 20, `only ${r.tcpCount} TCP packets`);
+    assert.deepEqual(r.notGood, []);
+    // Anything else in the capture is the kernel's own IPv6 chatter, which the stack ignores.
+    for (const p of r.others as string[]) assert.match(p, /ipv6/);
+  },
+);
