@@ -14,7 +14,16 @@
  * @module
  */
 
-import { ACK, FIN, PSH, RST, SYN, type TcpSegment } from "../wire/tcp.ts";
+import {
+  ACK,
+  FIN,
+  newTcpSegment,
+  PSH,
+  resetTcpOptions,
+  RST,
+  SYN,
+  type TcpSegment,
+} from "../wire/tcp.ts";
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from "./seq.ts";
 import { RttEstimator } from "./rtt.ts";
 import { ReassemblyQueue } from "./reassembly.ts";
@@ -374,25 +383,9 @@ export class TcpConnection {
     }
     this.rcvWscale = shift;
     this.#out = out;
-    this.#seg = {
-      srcPort: this.localPort,
-      dstPort: this.remotePort,
-      seq: 0,
-      ack: 0,
-      flags: 0,
-      window: 0,
-      urgent: 0,
-      options: {
-        mss: -1,
-        wscale: -1,
-        sackPermitted: false,
-        hasTimestamps: false,
-        tsVal: 0,
-        tsEcr: 0,
-        sackBlocks: [],
-      },
-      payload: new Uint8Array(0),
-    };
+    this.#seg = newTcpSegment();
+    this.#seg.srcPort = this.localPort;
+    this.#seg.dstPort = this.remotePort;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1144,25 +1137,25 @@ export class TcpConnection {
 
   #enterTimeWait(now: number): void {
     this.state = State.TimeWait;
-    this.rtoAt = NO_DEADLINE;
-    this.persistAt = NO_DEADLINE;
-    this.keepAliveAt = NO_DEADLINE;
-    this.finWait2At = NO_DEADLINE;
-    this.delAckAt = NO_DEADLINE;
+    this.#stopTimers();
     this.timeWaitAt = now + 2 * this.opts.mslMs;
     this.#report("finished");
   }
 
   #enterClosed(): void {
     this.state = State.Closed;
+    this.#stopTimers();
+    this.reasm.clear();
+    this.#report("finished");
+  }
+
+  #stopTimers(): void {
     this.rtoAt = NO_DEADLINE;
     this.persistAt = NO_DEADLINE;
     this.delAckAt = NO_DEADLINE;
     this.timeWaitAt = NO_DEADLINE;
     this.keepAliveAt = NO_DEADLINE;
     this.finWait2At = NO_DEADLINE;
-    this.reasm.clear();
-    this.#report("finished");
   }
 
   #fail(error: ConnError): void {
@@ -1532,13 +1525,7 @@ export class TcpConnection {
     s.ack = (flags & ACK) ? ack >>> 0 : 0;
     s.flags = flags;
     s.urgent = 0;
-    o.mss = -1;
-    o.wscale = -1;
-    o.sackPermitted = false;
-    o.hasTimestamps = false;
-    o.tsVal = 0;
-    o.tsEcr = 0;
-    o.sackBlocks.length = 0;
+    resetTcpOptions(o);
     if (flags & RST) {
       s.window = 0;
     } else {
@@ -1628,12 +1615,7 @@ const EMPTY = new Uint8Array(0);
  */
 export function resetFor(seg: TcpSegment, out: TcpSegment): boolean {
   if (seg.flags & RST) return false;
-  const o = out.options;
-  o.mss = -1;
-  o.wscale = -1;
-  o.sackPermitted = false;
-  o.hasTimestamps = false;
-  o.sackBlocks.length = 0;
+  resetTcpOptions(out.options);
   out.srcPort = seg.dstPort;
   out.dstPort = seg.srcPort;
   out.window = 0;
