@@ -12,7 +12,7 @@ import {
 } from "./linux.ts";
 import { closeFd, ioctl, socket, SyscallError } from "./libc.ts";
 import { AF_INET, getIfreqFlags, getIfreqInt, newIfreq, readSockaddrIn } from "./layout.ts";
-import { integrationRequired, netnsProblem, runInNetns } from "./testdata/netns.ts";
+import { integrationRequired, netnsProblem, runInNetns } from "../tests/netns.ts";
 
 Deno.test("linux: companion address is the last octet plus one, minus one at .255", () => {
   assert.equal(companionAddress("10.0.0.1"), "10.0.0.2");

@@ -81,6 +81,8 @@ export interface NetnsRun {
 export interface NetnsRunOptions {
   /** Kill the script after this many milliseconds; default 30000. */
   timeoutMs?: number;
+  /** Command words put before `unshare` (e.g. `setpriv` to drop capabilities). */
+  prefix?: string[];
 }
 
 /** The last stdout line that is a JSON object. */
@@ -116,8 +118,19 @@ export async function runInNetns(
 ): Promise<NetnsRun> {
   const path = script instanceof URL ? script.pathname : script;
   const signal = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
-  const out = await new Deno.Command("unshare", {
-    args: ["--net", Deno.execPath(), "run", "-A", "--no-prompt", path, ...args],
+  const words = [
+    ...(opts.prefix ?? []),
+    "unshare",
+    "--net",
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--no-prompt",
+    path,
+    ...args,
+  ];
+  const out = await new Deno.Command(words[0], {
+    args: words.slice(1),
     env: { [IN_NETNS_ENV]: "1", NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
