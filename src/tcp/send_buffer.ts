@@ -2,8 +2,9 @@
  * The send buffer: bytes the application wrote that are not yet acknowledged
  * (RFC 9293 §3.3.1, the span from SND.UNA to the end of queued data).
  *
- * A fixed-capacity ring. Offsets are relative to the first unacknowledged data byte;
- * the connection maps sequence numbers onto them.
+ * A ring that grows by doubling up to its capacity, so an idle connection holds little
+ * memory. Offsets are relative to the first unacknowledged data byte; the connection maps
+ * sequence numbers onto them.
  * @module
  */
 
@@ -18,7 +19,7 @@ export class SendBuffer {
   /** Creates a buffer holding at most `capacity` bytes. */
   constructor(capacity: number) {
     this.capacity = capacity;
-    this.#ring = new Uint8Array(capacity);
+    this.#ring = new Uint8Array(Math.min(capacity, 16 * 1024));
     this.#scratch = new Uint8Array(0);
   }
 
@@ -36,7 +37,8 @@ export class SendBuffer {
   append(data: Uint8Array): number {
     const n = Math.min(data.length, this.capacity - this.#length);
     if (n === 0) return 0;
-    const cap = this.capacity;
+    if (this.#length + n > this.#ring.length) this.#grow(this.#length + n);
+    const cap = this.#ring.length;
     const end = (this.#start + this.#length) % cap;
     const first = Math.min(n, cap - end);
     this.#ring.set(data.subarray(0, first), end);
@@ -50,7 +52,7 @@ export class SendBuffer {
    * the bytes are gathered into a scratch buffer that the next call reuses.
    */
   view(offset: number, len: number): Uint8Array {
-    const cap = this.capacity;
+    const cap = this.#ring.length;
     const from = (this.#start + offset) % cap;
     if (from + len <= cap) return this.#ring.subarray(from, from + len);
     if (this.#scratch.length < len) this.#scratch = new Uint8Array(Math.max(len, 2048));
@@ -63,9 +65,18 @@ export class SendBuffer {
   /** Drops `n` acknowledged bytes from the front. */
   consume(n: number): void {
     const k = Math.min(n, this.#length);
-    this.#start = (this.#start + k) % this.capacity;
+    this.#start = (this.#start + k) % this.#ring.length;
     this.#length -= k;
     if (this.#length === 0) this.#start = 0;
+  }
+
+  #grow(need: number): void {
+    let size = this.#ring.length;
+    while (size < need) size *= 2;
+    const ring = new Uint8Array(Math.min(size, this.capacity));
+    ring.set(this.view(0, this.#length), 0);
+    this.#ring = ring;
+    this.#start = 0;
   }
 
   /** Drops everything. */
