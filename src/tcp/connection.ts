@@ -101,9 +101,9 @@ export interface KeepAliveOptions {
 export interface ConnectionOptions {
   /** MSS we advertise: the MTU minus 40 bytes of IPv4 and TCP headers. */
   mss: number;
-  /** Send buffer size in bytes. Default 256 KiB. */
+  /** Send buffer size in bytes (allocated as it fills). Default 1 MiB. */
   sendBufferSize?: number;
-  /** Receive buffer size in bytes, which bounds the advertised window. Default 256 KiB. */
+  /** Receive buffer size in bytes, which bounds the advertised window. Default 1 MiB. */
   recvBufferSize?: number;
   /** Congestion control algorithm. Default "cubic" (as Linux). */
   congestion?: "cubic" | "newreno";
@@ -162,6 +162,8 @@ export interface ConnStats {
   dupAcksReceived: number;
   outOfOrderSegments: number;
   zeroWindowProbes: number;
+  /** Tail loss probes sent (RFC 8985 §7). */
+  lossProbes: number;
   /** Smoothed RTT in ms, or -1 before the first sample. */
   srttMs: number;
   rttvarMs: number;
@@ -195,6 +197,8 @@ interface TxRecord {
 }
 
 const DUP_THRESH = 3; // RFC 5681 §3.2, RFC 6675 §2
+const PTO_MIN_MS = 10; // floor of the tail loss probe timeout, as Linux
+const WORST_CASE_DELACK_MS = 200; // RFC 8985 §7.2 WCDelAckT
 const TS_24_DAYS = 24 * 24 * 3600 * 1000; // RFC 7323 §5.5
 const MAX_WINDOW = 65535;
 const NO_DEADLINE = Infinity;
@@ -284,10 +288,17 @@ export class TcpConnection {
   recover: number;
   #retries = 0;
   #cwndLimited = false;
+  /** RACK.xmit_ts: latest send time of a delivered segment (RFC 8985). */
+  #rackXmitTs = -Infinity;
+  /** Smallest RTT seen, for RACK's reordering window. */
+  #minRtt = Infinity;
   #lastSendAt = 0;
 
   // Timers (absolute deadlines in ms, Infinity when off)
   rtoAt = NO_DEADLINE;
+  /** Tail loss probe timeout (RFC 8985 §7.2). */
+  ptoAt = NO_DEADLINE;
+  #probeSent = false;
   persistAt = NO_DEADLINE;
   #persistBackoff = 0;
   #unansweredProbes = 0;
@@ -320,6 +331,7 @@ export class TcpConnection {
   dupAcksReceived = 0;
   outOfOrderSegments = 0;
   zeroWindowProbes = 0;
+  lossProbes = 0;
 
   /**
    * Creates a connection. Call `open(now)` for an active open, or `acceptSyn(seg, now)`
@@ -341,8 +353,8 @@ export class TcpConnection {
     const ka = options.keepAlive;
     this.opts = {
       mss: options.mss,
-      sendBufferSize: options.sendBufferSize ?? 256 * 1024,
-      recvBufferSize: options.recvBufferSize ?? 256 * 1024,
+      sendBufferSize: options.sendBufferSize ?? 1024 * 1024,
+      recvBufferSize: options.recvBufferSize ?? 1024 * 1024,
       congestion: options.congestion ?? "cubic",
       mslMs: options.mslMs ?? 30_000,
       noDelay: options.noDelay ?? false,
@@ -525,6 +537,7 @@ export class TcpConnection {
   nextDeadline(): number {
     return Math.min(
       this.rtoAt,
+      this.ptoAt,
       this.persistAt,
       this.delAckAt,
       this.timeWaitAt,
@@ -547,6 +560,10 @@ export class TcpConnection {
         this.#enterClosed();
         return;
       }
+    }
+    if (this.ptoAt <= now) {
+      this.ptoAt = NO_DEADLINE;
+      this.#onProbeTimeout(now);
     }
     if (this.rtoAt <= now) {
       this.rtoAt = NO_DEADLINE;
@@ -618,7 +635,7 @@ export class TcpConnection {
       if (synRecord && this.tsOk && seg.options.hasTimestamps && seg.options.tsEcr !== 0) {
         this.#rttSampleFromTs(seg.options.tsEcr, now);
       } else if (synRecord && !(synRecord.marks & R_EVER_RETRANS)) {
-        this.rtt.sample(now - synRecord.sentAt); // Karn's rule: only unretransmitted SYNs
+        this.#sampleRtt(now - synRecord.sentAt); // Karn's rule: only unretransmitted SYNs
       }
       this.#ackUpTo(seg.ack);
       // The window of a SYN,ACK is never scaled (RFC 7323 §2.2).
@@ -787,21 +804,29 @@ export class TcpConnection {
     const wnd = seg.window << this.sndWscale;
     const o = seg.options;
     let newlySacked = 0;
-    if (this.sackOk && o.sackBlocks.length > 0) newlySacked = this.#applySack(o.sackBlocks);
+    if (this.sackOk && o.sackBlocks.length > 0) {
+      newlySacked = this.#applySack(o.sackBlocks, now);
+    }
+    const advanced = seqGt(ack, this.sndUna);
 
-    if (seqGt(ack, this.sndUna)) {
+    if (advanced) {
       this.#onNewAck(seg, now);
     } else if (
       ack === this.sndUna && seqGt(this.sndNxt, this.sndUna) && seg.payload.length === 0 &&
-      !(seg.flags & (SYN | FIN)) && wnd === this.sndWnd
+      !(seg.flags & (SYN | FIN))
     ) {
-      // RFC 5681 §2 duplicate ACK.
-      this.dupAcks++;
       this.dupAcksReceived++;
-      this.#onDupAck(newlySacked, now);
+      // It counts towards fast retransmit: with SACK, when it carries new SACK
+      // information, whatever its window (RFC 6675 §2: receivers such as Linux grow the
+      // window on every ACK); without SACK, when the window is unchanged (RFC 5681 §2).
+      if (this.sackOk ? newlySacked > 0 : wnd === this.sndWnd) {
+        this.dupAcks++;
+        this.#onDupAck(newlySacked, now);
+      }
     } else if (newlySacked > 0 && this.inRecovery) {
       this.#markLost();
     }
+    if (newlySacked > 0 || advanced) this.#detectLostRetransmissions();
 
     // Window update (§3.10.7.4: SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK).
     if (
@@ -850,6 +875,7 @@ export class TcpConnection {
       const end = seqAdd(r.seq, r.len);
       if (seqLe(end, ack)) {
         if (!(r.marks & R_EVER_RETRANS)) karnSample = now - r.sentAt;
+        this.#rackDelivered(r, now);
         if (r.ctl & SYN) dataAcked--;
         if (r.ctl & FIN) dataAcked--;
         this.#unmark(r);
@@ -877,7 +903,7 @@ export class TcpConnection {
       this.#txHead = 0;
     }
     if (this.tsOk && o.hasTimestamps && o.tsEcr !== 0) this.#rttSampleFromTs(o.tsEcr, now);
-    else if (karnSample >= 0) this.rtt.sample(karnSample);
+    else if (karnSample >= 0) this.#sampleRtt(karnSample);
 
     this.sndUna = ack;
     if (dataAcked > 0) {
@@ -888,6 +914,7 @@ export class TcpConnection {
     this.#retries = 0;
     this.rtt.resetBackoff();
     this.rtoAt = this.sndNxt === this.sndUna ? NO_DEADLINE : now + this.rtt.rto;
+    this.#probeSent = false; // the probe episode ends with new data acknowledged
 
     if (this.inRecovery) {
       if (seqGe(ack, this.recover)) {
@@ -949,7 +976,7 @@ export class TcpConnection {
   }
 
   /** Applies SACK blocks to the scoreboard (RFC 2018 §5, RFC 6675). Returns bytes newly SACKed. */
-  #applySack(blocks: number[]): number {
+  #applySack(blocks: number[], now: number): number {
     let newly = 0;
     for (let b = 0; b + 1 < blocks.length; b += 2) {
       const left = blocks[b];
@@ -961,12 +988,46 @@ export class TcpConnection {
         if (seqGe(r.seq, right)) break;
         if (r.marks & R_SACKED) continue;
         if (seqGe(r.seq, left) && seqLe(seqAdd(r.seq, r.len), right)) {
+          this.#rackDelivered(r, now);
           this.#mark(r, R_SACKED);
           newly += r.len;
         }
       }
     }
     return newly;
+  }
+
+  #sampleRtt(ms: number): void {
+    if (ms < this.#minRtt) this.#minRtt = ms;
+    this.rtt.sample(ms);
+  }
+
+  /**
+   * RACK (RFC 8985 §6.2 step 2): remembers the latest transmission time among segments
+   * just acknowledged or SACKed, skipping a retransmitted one whose ACK came too soon to
+   * be for the retransmission.
+   */
+  #rackDelivered(r: TxRecord, now: number): void {
+    if ((r.marks & R_EVER_RETRANS) && now - r.sentAt < this.#minRtt) return;
+    if (r.sentAt > this.#rackXmitTs) this.#rackXmitTs = r.sentAt;
+  }
+
+  /**
+   * Lost retransmissions (RFC 8985 §6.2 step 5, applied to retransmitted segments): a
+   * retransmission is lost when a segment sent more than a reordering window after it
+   * has already been delivered. Without this, only the RTO would find it.
+   */
+  #detectLostRetransmissions(): void {
+    if (this.#retransOut === 0) return;
+    const reoWnd = this.#minRtt === Infinity ? 0 : this.#minRtt / 4;
+    for (let i = this.#txHead; i < this.#tx.length; i++) {
+      const r = this.#tx[i];
+      if (
+        (r.marks & (R_RETRANS | R_SACKED)) === R_RETRANS && this.#rackXmitTs - r.sentAt > reoWnd
+      ) {
+        this.#mark(r, R_LOST);
+      }
+    }
   }
 
   /** RFC 6675 §4 IsLost for the first unacknowledged segment. */
@@ -1151,6 +1212,7 @@ export class TcpConnection {
 
   #stopTimers(): void {
     this.rtoAt = NO_DEADLINE;
+    this.ptoAt = NO_DEADLINE;
     this.persistAt = NO_DEADLINE;
     this.delAckAt = NO_DEADLINE;
     this.timeWaitAt = NO_DEADLINE;
@@ -1253,6 +1315,54 @@ export class TcpConnection {
       this.persistAt = NO_DEADLINE;
       this.#persistBackoff = 0;
     }
+    this.#armProbe(now);
+  }
+
+  /**
+   * RFC 8985 §7.2: after sending new data or taking an ACK, with data in flight, schedule
+   * a tail loss probe two smoothed RTTs later (plus a delayed-ACK allowance when one
+   * segment is in flight), unless the RTO comes first. Unlike the RFC, a probe is also
+   * allowed during recovery once every segment marked lost has been retransmitted: a
+   * receiver that delays its ACK after a hole is filled (seen with Linux) would otherwise
+   * cost a whole RTO.
+   */
+  #armProbe(now: number): void {
+    const outstanding = seqDiff(this.sndNxt, this.sndUna);
+    if (
+      this.#probeSent || outstanding === 0 || this.rtt.srtt < 0 ||
+      this.#lostOut > this.#retransOut || this.state === State.TimeWait
+    ) {
+      this.ptoAt = NO_DEADLINE;
+      return;
+    }
+    const srtt = this.rtt.srtt;
+    let pto = Math.max(2 * srtt, PTO_MIN_MS);
+    if (outstanding <= this.sndMss) pto = Math.max(pto, 1.5 * srtt + WORST_CASE_DELACK_MS);
+    const at = now + pto;
+    this.ptoAt = at < this.rtoAt ? at : NO_DEADLINE;
+  }
+
+  /**
+   * The probe timer fired (RFC 8985 §7.3): send the highest-sequence outstanding segment
+   * again. The RFC prefers new data when there is some; a duplicate is used instead
+   * because it draws an immediate ACK even from a receiver that holds its ACKs back while
+   * its application is not reading (Linux does that), and that ACK (with SACK or D-SACK)
+   * tells which of the tail, if any, was lost.
+   */
+  #onProbeTimeout(now: number): void {
+    if (!this.#synchronized() || this.sndNxt === this.sndUna || this.#probeSent) return;
+    let last: TxRecord | null = null;
+    for (let i = this.#tx.length - 1; i >= this.#txHead; i--) {
+      if (!(this.#tx[i].marks & R_SACKED)) {
+        last = this.#tx[i];
+        break;
+      }
+    }
+    if (!last) return;
+    this.#probeSent = true;
+    this.lossProbes++;
+    this.#retransmit(last, now);
+    this.rtoAt = now + this.rtt.rto; // §7.3: restart the RTO after the probe
   }
 
   #firstLostUnsent(): TxRecord | null {
@@ -1480,7 +1590,7 @@ export class TcpConnection {
 
   #rttSampleFromTs(tsEcr: number, now: number): void {
     const rtt = seqDiff(this.#tsNow(now), tsEcr);
-    if (rtt >= 0 && rtt < this.opts.maxRtoMs * 4) this.rtt.sample(Math.max(rtt, 0));
+    if (rtt >= 0 && rtt < this.opts.maxRtoMs * 4) this.#sampleRtt(rtt);
   }
 
   #tsNow(now: number): number {
@@ -1582,6 +1692,7 @@ export class TcpConnection {
       dupAcksReceived: this.dupAcksReceived,
       outOfOrderSegments: this.outOfOrderSegments,
       zeroWindowProbes: this.zeroWindowProbes,
+      lossProbes: this.lossProbes,
       srttMs: this.rtt.srtt,
       rttvarMs: this.rtt.rttvar,
       rtoMs: this.rtt.rto,

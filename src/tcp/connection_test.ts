@@ -453,7 +453,28 @@ Deno.test("tcp: too many retransmissions time the connection out", () => {
   for (let i = 0; i < 20 && h.conn.state !== State.Closed; i++) h.advance(2000);
   assert.equal(h.conn.state, State.Closed);
   assert.equal(h.error, "timeout");
-  assert.equal(h.conn.retransmissions, 3);
+  // One tail loss probe, then three RTO retransmissions; the fourth expiry gives up.
+  assert.equal(h.conn.lossProbes, 1);
+  assert.equal(h.conn.retransmissions, 3 + 1);
+});
+
+Deno.test("tcp: a silent tail draws a loss probe after 2·SRTT, well before the RTO (RFC 8985 §7)", () => {
+  const h = established({ noDelay: true }, { sackPermitted: true });
+  h.now = 10;
+  h.conn.send(bytes(1460 * 4), h.now);
+  assert.equal(h.take().length, 4);
+  h.now = 20;
+  h.input({ seq: IRS + 1, ack: ISS + 1 + 1460 }); // RTT 10 ms; the rest of the tail is silent
+  h.take();
+  const pto = h.conn.ptoAt - h.now;
+  assert.ok(pto >= 10 && pto < h.conn.rtt.rto, `PTO ${pto} vs RTO ${h.conn.rtt.rto}`);
+  h.advance(pto);
+  const probe = h.one();
+  assert.equal(probe.seq, ISS + 1 + 1460 * 3); // the highest segment again
+  assert.equal(h.conn.lossProbes, 1);
+  // One probe per episode: no second probe before new data is acknowledged.
+  assert.equal(h.conn.ptoAt, Infinity);
+  assert.ok(h.conn.rtoAt < Infinity);
 });
 
 Deno.test("tcp: SYN is retransmitted, then the open times out after synRetries", () => {
@@ -723,4 +744,48 @@ Deno.test("tcp: zero-window probes go on while answered and time out when unansw
   for (let i = 0; i < 10 && (h.conn.state as State) !== State.Closed; i++) h.advance(1000);
   assert.equal(h.conn.state, State.Closed);
   assert.equal(h.error, "timeout");
+});
+
+Deno.test("tcp: SACKed duplicate ACKs count even when the window grows (RFC 6675 §2)", () => {
+  const h = established({ noDelay: true }, { sackPermitted: true });
+  const M = 1460;
+  const seg = (i: number) => ISS + 1 + i * M;
+  h.conn.send(bytes(M * 6), h.now);
+  h.take();
+  // Segment 0 is lost; each ACK SACKs one more segment and opens the window a little.
+  for (let i = 1; i <= 3; i++) {
+    h.input({
+      seq: IRS + 1,
+      ack: seg(0),
+      window: 60000 + i,
+      opts: { sackBlocks: [seg(1), seg(1 + i)] },
+    });
+  }
+  const rtx = h.take();
+  assert.equal(rtx[0]?.seq, seg(0));
+  assert.equal(h.conn.fastRetransmits, 1);
+  assert.equal(h.conn.timeouts, 0);
+});
+
+Deno.test("tcp: a lost retransmission is found by RACK, not by the RTO (RFC 8985)", () => {
+  const h = established({ noDelay: true }, { sackPermitted: true });
+  const M = 1460;
+  const seg = (i: number) => ISS + 1 + i * M;
+  h.conn.send(bytes(M * 8), h.now);
+  h.take();
+  h.now = 10;
+  h.input({ seq: IRS + 1, ack: seg(0), opts: { sackBlocks: [seg(1), seg(2)] } }); // RTT ≈ 10 ms
+  h.input({ seq: IRS + 1, ack: seg(0), opts: { sackBlocks: [seg(1), seg(3)] } });
+  h.input({ seq: IRS + 1, ack: seg(0), opts: { sackBlocks: [seg(1), seg(4)] } });
+  assert.equal(h.take()[0].seq, seg(0)); // fast retransmit at t = 10
+  // The retransmission is lost. Later, data sent after it is SACKed.
+  h.now = 20;
+  h.conn.send(bytes(M), h.now);
+  h.take();
+  h.now = 30;
+  h.input({ seq: IRS + 1, ack: seg(0), opts: { sackBlocks: [seg(1), seg(9)] } });
+  const again = h.take();
+  assert.ok(again.some((s) => s.seq === seg(0)), "segment 0 is sent a third time");
+  assert.equal(h.conn.timeouts, 0);
+  assert.equal(h.conn.retransmissions, 2);
 });
