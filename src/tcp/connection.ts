@@ -717,8 +717,13 @@ export class TcpConnection {
     if (!acceptable) {
       if (f & RST) return;
       // "Special allowance should be made to accept valid ACKs ... when RCV.WND is zero":
-      // process the ACK of an in-sequence segment whose data does not fit, drop its text.
-      if (rcvWnd === 0 && seq === this.rcvNxt && (f & ACK)) {
+      // process the ACK of a segment that an open window would have taken (the peer sent
+      // it before our window closed), and drop its text. The ACK check below still
+      // applies (RFC 5961 §5).
+      if (
+        rcvWnd === 0 && (f & ACK) && seqGe(seq, this.rcvNxt) &&
+        seqLt(seq, seqAdd(this.rcvNxt, this.opts.recvBufferSize))
+      ) {
         payload = payload.subarray(0, 0);
         fin = false;
         this.#ackNow = true;

@@ -789,3 +789,18 @@ Deno.test("tcp: a lost retransmission is found by RACK, not by the RTO (RFC 8985
   assert.equal(h.conn.timeouts, 0);
   assert.equal(h.conn.retransmissions, 2);
 });
+
+Deno.test("tcp: with a zero window, ACKs on data that does not fit are still taken (§3.10.7.4)", () => {
+  const h = established({ recvBufferSize: 2048, windowScaling: false, noDelay: true });
+  h.conn.send(bytes(500), h.now);
+  h.take();
+  h.input({ seq: IRS + 1, ack: ISS + 1, payload: bytes(1024) });
+  h.input({ seq: IRS + 1025, ack: ISS + 1, payload: bytes(1024) });
+  h.take(); // the window is now zero: nothing was read
+  // The peer's segments sent before it saw the zero window: the first is lost, the
+  // second acknowledges our data.
+  h.input({ seq: IRS + 2149, ack: ISS + 501, payload: bytes(100) });
+  assert.equal(h.conn.sndUna, ISS + 501);
+  assert.equal(h.delivered.length, 2048); // its data was not taken
+  assert.equal(h.one().ack, IRS + 2049);
+});
