@@ -6,6 +6,7 @@
  * @module
  */
 
+import { type FaultOptions, parseFaultSpec } from "../fault.ts";
 import { parseArgs } from "node:util";
 import { parseIpv4Address } from "../wire/ipv4.ts";
 
@@ -43,6 +44,8 @@ export interface CommonOptions {
   congestion: Congestion | undefined;
   /** Disable Nagle's algorithm (RFC 9293 §3.7.4) on every connection. */
   noDelay: boolean;
+  /** Seeded faults injected between the device and the stack, both ways, or undefined. */
+  faults: FaultOptions | undefined;
 }
 
 /** What a listening server does with each connection. */
@@ -100,9 +103,9 @@ export class UsageError extends Error {
 export const SYNOPSIS = {
   general: "tcptun <listen|connect> [options]   (tcptun --help for details)",
   listen: "tcptun listen [--tun-ip IP] [--port N] [--echo | --discard] [--once] [--ifname NAME] " +
-    "[--mtu N] [--pcap FILE] [-v LEVEL] [--congestion cubic|newreno] [--no-delay]",
+    "[--mtu N] [--pcap FILE] [-v LEVEL] [--congestion cubic|newreno] [--no-delay] [--faults SPEC]",
   connect: "tcptun connect [HOST:]PORT [--tun-ip IP] [--ifname NAME] [--mtu N] [--pcap FILE] " +
-    "[-v LEVEL] [--congestion cubic|newreno] [--no-delay]",
+    "[-v LEVEL] [--congestion cubic|newreno] [--no-delay] [--faults SPEC]",
 } as const;
 
 const COMMON_HELP = `  --tun-ip IP            address this stack owns on the TUN link
@@ -113,6 +116,8 @@ const COMMON_HELP = `  --tun-ip IP            address this stack owns on the TUN
                          debug logs one line per segment (→ sent, ← received)
   --congestion ALGO      cubic | newreno (default: cubic)
   --no-delay             disable Nagle's algorithm
+  --faults SPEC          inject seeded faults between the device and the stack, both ways,
+                         e.g. loss=1%,reorder=2%,dup=1%,delay=20,jitter=2,seed=7
   -h, --help             show this help`;
 
 /** Full help text for `--help`, per topic. */
@@ -160,6 +165,7 @@ const COMMON_OPTIONS = {
   "log-level": { type: "string", short: "v" },
   congestion: { type: "string" },
   "no-delay": { type: "boolean" },
+  faults: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -212,6 +218,18 @@ function parseIntIn(
 
 function parsePort(text: string, topic: "listen" | "connect"): number {
   return parseIntIn(text, 1, 65535, "port", topic);
+}
+
+function parseFaults(
+  spec: string | undefined,
+  topic: "listen" | "connect",
+): FaultOptions | undefined {
+  if (spec === undefined) return undefined;
+  try {
+    return parseFaultSpec(spec);
+  } catch (e) {
+    throw new UsageError(`bad --faults: ${e instanceof Error ? e.message : String(e)}`, topic);
+  }
 }
 
 function parseCommon(
@@ -269,6 +287,7 @@ function parseCommon(
     logLevel,
     congestion: congestionText as Congestion | undefined,
     noDelay: values["no-delay"] === true,
+    faults: parseFaults(values.faults as string | undefined, topic),
   };
 }
 

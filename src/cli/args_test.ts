@@ -23,10 +23,25 @@ Deno.test("args: listen defaults", () => {
     logLevel: "warn",
     congestion: undefined,
     noDelay: false,
+    faults: undefined,
     port: 4444,
     mode: "stdio",
     once: false,
   });
+});
+
+Deno.test("args: --faults takes a fault spec and rejects a bad one in one line", () => {
+  const cmd = parseCli(["listen", "--faults", "loss=1%,reorder=0.02,delay=20,seed=7"]);
+  assert.equal(cmd.command, "listen");
+  const faults = (cmd as ListenCommand).faults!;
+  assert.equal(faults.loss, 0.01);
+  assert.equal(faults.reorder, 0.02);
+  assert.equal(faults.delayMs, 20);
+  assert.equal(faults.seed, 7);
+  assert.throws(
+    () => parseCli(["connect", "80", "--faults", "loss=2"]),
+    (e: Error) => e instanceof UsageError && e.message.startsWith("bad --faults:"),
+  );
 });
 
 Deno.test("args: listen with every option", () => {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { FaultOptions } from "../fault.ts";
 import type { Congestion } from "./args.ts";
 import { formatBytes, type Logger } from "./log.ts";
 import type { Tap } from "./tap.ts";
@@ -63,6 +64,8 @@ export interface CliStackOptions {
   congestion?: Congestion;
   /** Disable Nagle's algorithm on every connection. */
   noDelay?: boolean;
+  /** Seeded faults between the device and the stack. */
+  faults?: { inbound?: FaultOptions; outbound?: FaultOptions };
   tap?: Tap;
   logger?: Logger;
 }
@@ -137,4 +140,16 @@ export async function settleWithin(p: Promise<unknown>, ms: number): Promise<voi
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The same fault spec for both directions, with independent random streams (the outbound
+ * seed is the inbound one plus one), or undefined for none.
+ */
+export function faultsBothWays(
+  spec: FaultOptions | undefined,
+): { inbound: FaultOptions; outbound: FaultOptions } | undefined {
+  if (!spec) return undefined;
+  const seed = spec.seed ?? 1;
+  return { inbound: { ...spec, seed }, outbound: { ...spec, seed: seed + 1 } };
 }

@@ -4,7 +4,14 @@
  */
 
 import type { ConnectCommand } from "./args.ts";
-import { type CliEnv, describeConnError, logStats, raceShutdown, SHUTDOWN } from "./common.ts";
+import {
+  type CliEnv,
+  describeConnError,
+  faultsBothWays,
+  logStats,
+  raceShutdown,
+  SHUTDOWN,
+} from "./common.ts";
 import { bridgeBothWays, InputSource } from "./stdio.ts";
 
 /**
@@ -20,6 +27,7 @@ export async function runConnect(cmd: ConnectCommand, env: CliEnv): Promise<numb
     mtu: cmd.mtu,
     congestion: cmd.congestion,
     noDelay: cmd.noDelay,
+    faults: faultsBothWays(cmd.faults),
     tap: env.tap,
     logger: env.logger,
   });

@@ -10,6 +10,7 @@ import {
   type CliEnv,
   type CliListener,
   describeConnError,
+  faultsBothWays,
   formatAddr,
   logStats,
   raceShutdown,
@@ -33,6 +34,7 @@ export async function runListen(cmd: ListenCommand, env: CliEnv): Promise<number
     mtu: cmd.mtu,
     congestion: cmd.congestion,
     noDelay: cmd.noDelay,
+    faults: faultsBothWays(cmd.faults),
     tap: env.tap,
     logger: env.logger,
   });
