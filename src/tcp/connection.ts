@@ -1348,25 +1348,27 @@ export class TcpConnection {
   }
 
   /**
-   * The probe timer fired (RFC 8985 §7.3): send the highest-sequence outstanding segment
-   * again. The RFC prefers new data when there is some; a duplicate is used instead
-   * because it draws an immediate ACK even from a receiver that holds its ACKs back while
-   * its application is not reading (Linux does that), and that ACK (with SACK or D-SACK)
-   * tells which of the tail, if any, was lost.
+   * The probe timer fired (RFC 8985 §7.3). The RFC resends the highest-sequence segment
+   * (or new data); tcptun resends the first unacknowledged, un-SACKed one instead, because
+   * measured against Linux that is what draws an answer: a duplicate below the receiver's
+   * last ACK is answered at once, while a duplicate of the tail may wait out a 200 ms
+   * delayed ACK. If the head was lost the probe repairs it; if only ACKs were lost the
+   * answer acknowledges everything; if the tail was lost each answer moves SND.UNA up and
+   * arms the next probe.
    */
   #onProbeTimeout(now: number): void {
     if (!this.#synchronized() || this.sndNxt === this.sndUna || this.#probeSent) return;
-    let last: TxRecord | null = null;
-    for (let i = this.#tx.length - 1; i >= this.#txHead; i--) {
+    let first: TxRecord | null = null;
+    for (let i = this.#txHead; i < this.#tx.length; i++) {
       if (!(this.#tx[i].marks & R_SACKED)) {
-        last = this.#tx[i];
+        first = this.#tx[i];
         break;
       }
     }
-    if (!last) return;
+    if (!first) return;
     this.#probeSent = true;
     this.lossProbes++;
-    this.#retransmit(last, now);
+    this.#retransmit(first, now);
     this.rtoAt = now + this.rtt.rto; // §7.3: restart the RTO after the probe
   }
 

@@ -470,7 +470,7 @@ Deno.test("tcp: a silent tail draws a loss probe after 2·SRTT, well before the 
   assert.ok(pto >= 10 && pto < h.conn.rtt.rto, `PTO ${pto} vs RTO ${h.conn.rtt.rto}`);
   h.advance(pto);
   const probe = h.one();
-  assert.equal(probe.seq, ISS + 1 + 1460 * 3); // the highest segment again
+  assert.equal(probe.seq, ISS + 1 + 1460); // the first unacknowledged segment again
   assert.equal(h.conn.lossProbes, 1);
   // One probe per episode: no second probe before new data is acknowledged.
   assert.equal(h.conn.ptoAt, Infinity);
