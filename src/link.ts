@@ -5,6 +5,7 @@
  * @module
  */
 
+import { TimeHeap } from "./time_heap.ts";
 import { FaultModel, type FaultOptions, type FaultStats } from "./fault.ts";
 
 /** A packet-level link carrying raw IPv4 packets (no link-layer header). */
@@ -43,7 +44,8 @@ export const DEFAULT_QUEUE_PACKETS = 4096;
 export const DEFAULT_QUEUE_BYTES = 8 * 1024 * 1024;
 
 interface Delayed {
-  due: number;
+  /** When the packet is due, ms. */
+  time: number;
   seq: number;
   packet: Uint8Array;
 }
@@ -52,7 +54,7 @@ interface Delayed {
  * A bounded min-heap of packets by due time; packets due at the same time leave in insertion order.
  */
 class DelayQueue {
-  readonly #heap: Delayed[] = [];
+  readonly #heap = new TimeHeap<Delayed>();
   #seq = 0;
   #bytes = 0;
   readonly #maxPackets: number;
@@ -64,65 +66,35 @@ class DelayQueue {
   }
 
   get size(): number {
-    return this.#heap.length;
+    return this.#heap.size;
   }
 
   /** Earliest due time, or Infinity when empty. */
   nextDue(): number {
-    return this.#heap.length === 0 ? Infinity : this.#heap[0].due;
+    return this.#heap.peek()?.time ?? Infinity;
   }
 
   /** Queues a copy of `packet`; false (nothing queued) when the queue is full. */
   push(due: number, packet: Uint8Array): boolean {
     if (
-      this.#heap.length >= this.#maxPackets || this.#bytes + packet.length > this.#maxBytes
+      this.#heap.size >= this.#maxPackets || this.#bytes + packet.length > this.#maxBytes
     ) return false;
-    const heap = this.#heap;
-    const item: Delayed = { due, seq: this.#seq++, packet: packet.slice() };
+    this.#heap.push({ time: due, seq: this.#seq++, packet: packet.slice() });
     this.#bytes += packet.length;
-    let i = heap.length;
-    heap.push(item);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(item, heap[parent])) break;
-      heap[i] = heap[parent];
-      i = parent;
-    }
-    heap[i] = item;
     return true;
   }
 
   /** Removes and returns the earliest packet (the queue must not be empty). */
   pop(): Uint8Array {
-    const heap = this.#heap;
-    const top = heap[0];
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      let i = 0;
-      const n = heap.length;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const c = r < n && before(heap[r], heap[l]) ? r : l;
-        if (!before(heap[c], last)) break;
-        heap[i] = heap[c];
-        i = c;
-      }
-      heap[i] = last;
-    }
+    const top = this.#heap.pop();
     this.#bytes -= top.packet.length;
     return top.packet;
   }
 
   clear(): void {
-    this.#heap.length = 0;
+    this.#heap.clear();
     this.#bytes = 0;
   }
-}
-
-function before(a: Delayed, b: Delayed): boolean {
-  return a.due < b.due || (a.due === b.due && a.seq < b.seq);
 }
 
 /** Copies `packet` into `buf`, truncating like a TUN read into a short buffer. */

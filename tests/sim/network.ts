@@ -10,6 +10,7 @@
  * @module
  */
 
+import { TimeHeap } from "../../src/time_heap.ts";
 import type { Link } from "../../src/link.ts";
 import { FaultModel, type FaultOptions, type FaultStats } from "../../src/fault.ts";
 
@@ -68,10 +69,6 @@ interface SimEvent {
   to: SimSide | undefined;
   packet: Uint8Array | undefined;
   fn: (() => void) | undefined;
-}
-
-function before(x: SimEvent, y: SimEvent): boolean {
-  return x.time < y.time || (x.time === y.time && x.seq < y.seq);
 }
 
 /** FNV-1a over the bytes: a short fingerprint of a packet for traces. */
@@ -146,7 +143,7 @@ export class SimNetwork {
   now = 0;
   /** Called with one line per packet sent, dropped or delivered, when set. */
   trace?: (event: string) => void;
-  readonly #heap: SimEvent[] = [];
+  readonly #heap = new TimeHeap<SimEvent>();
   #seq = 0;
   readonly #links: Record<SimSide, SimLink>;
   readonly #models: Record<SimSide, FaultModel>;
@@ -186,7 +183,7 @@ export class SimNetwork {
 
   /** Number of scheduled packet deliveries and callbacks not yet run. */
   get pendingEvents(): number {
-    return this.#heap.length;
+    return this.#heap.size;
   }
 
   /** Schedules `fn` at absolute virtual time `timeMs` (a past time means now). */
@@ -243,7 +240,7 @@ export class SimNetwork {
     let events = 0;
     for (;;) {
       if (until !== undefined && until()) return "done";
-      const top = this.#heap.length > 0 ? this.#heap[0].time : Infinity;
+      const top = this.#heap.peek()?.time ?? Infinity;
       const deadlineA = this.#deadline("a");
       const deadlineB = this.#deadline("b");
       const next = Math.min(top, deadlineA, deadlineB);
@@ -299,36 +296,10 @@ export class SimNetwork {
   }
 
   #push(event: SimEvent): void {
-    const heap = this.#heap;
-    let i = heap.length;
-    heap.push(event);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(event, heap[parent])) break;
-      heap[i] = heap[parent];
-      i = parent;
-    }
-    heap[i] = event;
+    this.#heap.push(event);
   }
 
   #pop(): SimEvent {
-    const heap = this.#heap;
-    const top = heap[0];
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      const n = heap.length;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const c = r < n && before(heap[r], heap[l]) ? r : l;
-        if (!before(heap[c], last)) break;
-        heap[i] = heap[c];
-        i = c;
-      }
-      heap[i] = last;
-    }
-    return top;
+    return this.#heap.pop();
   }
 }
