@@ -240,6 +240,8 @@ export class TcpConnection {
   sackOk = false;
   tsOk = false;
   #wsOk = false;
+  /** Our SYN has been acknowledged: the send buffer starts at SND.UNA. */
+  #synAcked = false;
   tsRecent = 0;
   tsRecentAt = 0;
   lastAckSent = 0;
@@ -505,9 +507,12 @@ export class TcpConnection {
    * FIN still go out; data arriving afterwards is acknowledged and dropped.
    */
   close(now: number): void {
+    // RFC 1122 §4.2.2.13: closing with received data unread sends RST, to show it was lost.
+    if (this.rcvQueued > 0 || !this.reasm.isEmpty) {
+      this.abort(now);
+      return;
+    }
     this.orphan = true;
-    this.reasm.clear();
-    this.rcvQueued = 0;
     if (this.state === State.SynSent) {
       this.#enterClosed();
       return;
@@ -881,7 +886,10 @@ export class TcpConnection {
       if (seqLe(end, ack)) {
         if (!(r.marks & R_EVER_RETRANS)) karnSample = now - r.sentAt;
         this.#rackDelivered(r, now);
-        if (r.ctl & SYN) dataAcked--;
+        if (r.ctl & SYN) {
+          dataAcked--;
+          this.#synAcked = true;
+        }
         if (r.ctl & FIN) dataAcked--;
         this.#unmark(r);
         this.#pool.push(r);
@@ -894,6 +902,7 @@ export class TcpConnection {
           if (r.ctl & SYN) {
             dataAcked--;
             r.ctl &= ~SYN;
+            this.#synAcked = true;
           }
           r.seq = ack;
           r.len -= cut;
@@ -940,6 +949,9 @@ export class TcpConnection {
     } else {
       this.dupAcks = 0;
       this.#renoSacked = 0;
+      // Keep "recover" just behind SND.UNA: left far behind, it would read as ahead of
+      // SND.UNA after 2^31 bytes and block the next fast retransmit (RFC 6582 §3.2 step 1).
+      if (seqGt(this.sndUna, this.recover)) this.recover = this.sndUna;
       this.cc.onAck(Math.max(dataAcked, 0), flightBefore, this.#cwndLimited, now, this.rtt.srtt);
     }
     if (this.#sendBlocked && this.sendBuf.free > 0 && this.canSend) {
@@ -1132,6 +1144,13 @@ export class TcpConnection {
     }
     if (finSeq >= 0 && this.rcvFinSeq < 0) this.rcvFinSeq = finSeq;
 
+    if (data.length > 0 && this.orphan) {
+      // New data after the application closed: nobody will read it. RFC 1122 §4.2.2.13:
+      // send RST to show that it was lost (as Linux does).
+      this.#emit(this.sndNxt, 0, RST, null, now);
+      this.#enterClosed();
+      return;
+    }
     if (data.length > 0) {
       if (s === this.rcvNxt) {
         const hadHoles = !this.reasm.isEmpty;
@@ -1148,9 +1167,7 @@ export class TcpConnection {
       } else {
         // Out of order: hold it (§3.10.7.4) and send an immediate duplicate ACK (RFC 5681 §4.2).
         this.outOfOrderSegments++;
-        if (!this.orphan) {
-          this.reasm.insert(s, data, this.rcvNxt, seqDiff(this.rcvAdvRight, this.rcvNxt));
-        }
+        this.reasm.insert(s, data, this.rcvNxt, seqDiff(this.rcvAdvRight, this.rcvNxt));
         this.#ackNow = true;
       }
     } else if (payload.length > 0) {
@@ -1163,7 +1180,6 @@ export class TcpConnection {
   #deliver(data: Uint8Array): void {
     this.rcvNxt = seqAdd(this.rcvNxt, data.length);
     this.bytesReceived += data.length;
-    if (this.orphan) return; // nobody reads: acknowledged and dropped
     this.rcvQueued += data.length;
     this.#out.deliver(data);
   }
@@ -1387,8 +1403,9 @@ export class TcpConnection {
 
   /** The sequence number of the first byte in the send buffer. */
   #dataStartSeq(): number {
-    // Before the SYN is acknowledged, data begins one after ISS.
-    return seqGt(this.sndUna, this.iss) ? this.sndUna : seqAdd(this.iss, 1);
+    // Before the SYN is acknowledged, data begins one after ISS. (A flag, not a comparison
+    // of SND.UNA with ISS: that comparison flips after 2^31 bytes, RFC 9293 §3.4.)
+    return this.#synAcked ? this.sndUna : seqAdd(this.iss, 1);
   }
 
   #sendNew(len: number, withFin: boolean, now: number): void {
@@ -1608,9 +1625,14 @@ export class TcpConnection {
     return this.state >= State.Established;
   }
 
-  /** Free receive space in bytes. */
+  /**
+   * Free receive space in bytes, less one window-scale unit: the advertised window is
+   * rounded up to a whole unit so that its right edge never moves left, and the slack
+   * keeps that rounding inside the buffer.
+   */
   #rcvSpace(): number {
-    return Math.max(0, this.opts.recvBufferSize - this.rcvQueued);
+    const slack = (1 << this.rcvWscale) - 1;
+    return Math.max(0, this.opts.recvBufferSize - slack - this.rcvQueued);
   }
 
   /** The window field for an outgoing segment; moves the advertised right edge (never left). */
@@ -1626,10 +1648,24 @@ export class TcpConnection {
       this.rcvAdvRight = seqMax(this.rcvAdvRight, seqAdd(this.rcvNxt, field));
       return field;
     }
-    let field = wnd >>> this.rcvWscale;
-    if ((field << this.rcvWscale) < current) field = Math.ceil(current / (1 << this.rcvWscale));
+    const ws = this.rcvWscale;
+    let field = wnd >>> ws;
+    if ((field << ws) < current) {
+      // The right edge is not a whole number of scale units from RCV.NXT. Rounding up keeps
+      // it from moving left; but when no space was freed, rounding up on every ACK would
+      // creep past the buffer (RFC 7323 Appendix F), so then the edge moves left by less
+      // than one unit instead, and the bookkeeping follows what was advertised.
+      const up = Math.ceil(current / (1 << ws));
+      if ((up << ws) <= this.opts.recvBufferSize - this.rcvQueued) {
+        field = up;
+      } else {
+        field = Math.min(field, MAX_WINDOW);
+        this.rcvAdvRight = seqAdd(this.rcvNxt, field << ws);
+        return field;
+      }
+    }
     if (field > MAX_WINDOW) field = MAX_WINDOW;
-    this.rcvAdvRight = seqMax(this.rcvAdvRight, seqAdd(this.rcvNxt, field << this.rcvWscale));
+    this.rcvAdvRight = seqMax(this.rcvAdvRight, seqAdd(this.rcvNxt, field << ws));
     return field;
   }
 
@@ -1720,6 +1756,7 @@ export class TcpConnection {
       this.#pool.push(head);
       this.#txHead++;
     }
+    this.#synAcked = true;
     this.sndUna = ack;
   }
 }

@@ -1,124 +1,10 @@
 // Scripted exchanges for the state machine: "receive this segment; expect exactly this reply",
 // under a clock advanced by hand. One test per rule, named after it.
 import assert from "node:assert/strict";
-import { ACK, FIN, newTcpSegment, PSH, RST, SYN, type TcpSegment } from "../wire/tcp.ts";
-import {
-  type ConnectionOptions,
-  type ConnError,
-  type ConnEvent,
-  resetFor,
-  State,
-  TcpConnection,
-} from "./connection.ts";
-
-const LOCAL = 0x0a000001;
-const REMOTE = 0x0a000002;
-const ISS = 1000;
-const IRS = 5000;
-
-interface Sent {
-  seq: number;
-  ack: number;
-  flags: number;
-  window: number;
-  len: number;
-  payload: Uint8Array;
-  mss: number;
-  wscale: number;
-  sackPermitted: boolean;
-  ts: boolean;
-  tsVal: number;
-  tsEcr: number;
-  sack: number[];
-}
-
-class Harness {
-  sent: Sent[] = [];
-  delivered: number[] = [];
-  events: string[] = [];
-  error: ConnError | undefined;
-  conn: TcpConnection;
-  now = 0;
-
-  constructor(active: boolean, opts: Partial<ConnectionOptions> = {}, iss = ISS) {
-    this.conn = new TcpConnection(
-      { localAddr: LOCAL, localPort: 4444, remoteAddr: REMOTE, remotePort: 5555, iss },
-      active,
-      { mss: 1460, mslMs: 1000, ...opts },
-      {
-        transmit: (s) =>
-          this.sent.push({
-            seq: s.seq,
-            ack: s.ack,
-            flags: s.flags,
-            window: s.window,
-            len: s.payload.length,
-            payload: s.payload.slice(),
-            mss: s.options.mss,
-            wscale: s.options.wscale,
-            sackPermitted: s.options.sackPermitted,
-            ts: s.options.hasTimestamps,
-            tsVal: s.options.tsVal,
-            tsEcr: s.options.tsEcr,
-            sack: [...s.options.sackBlocks],
-          }),
-        deliver: (d) => this.delivered.push(...d),
-        event: (ev: ConnEvent, err?: ConnError) => {
-          this.events.push(ev);
-          if (err) this.error = err;
-        },
-      },
-    );
-  }
-
-  /** Takes the segments sent since the last call. */
-  take(): Sent[] {
-    const s = this.sent;
-    this.sent = [];
-    return s;
-  }
-
-  one(): Sent {
-    const s = this.take();
-    assert.equal(s.length, 1, `expected exactly one segment, got ${s.length}`);
-    return s[0];
-  }
-
-  input(s: Partial<TcpSegment> & { opts?: Partial<TcpSegment["options"]> }): void {
-    const seg = newTcpSegment();
-    seg.srcPort = 5555;
-    seg.dstPort = 4444;
-    seg.seq = s.seq ?? 0;
-    seg.ack = s.ack ?? 0;
-    seg.flags = s.flags ?? ACK;
-    seg.window = s.window ?? 65535;
-    seg.payload = s.payload ?? new Uint8Array(0);
-    Object.assign(seg.options, s.opts ?? {});
-    this.conn.handle(seg, this.now);
-  }
-
-  advance(ms: number): void {
-    this.now += ms;
-    while (this.conn.nextDeadline() <= this.now) this.conn.onTimer(this.now);
-  }
-}
-
-const bytes = (n: number, fill = 0x61) => new Uint8Array(n).fill(fill);
-
-/** An active connection in ESTABLISHED; the peer offered MSS 1460 and nothing else. */
-function established(
-  opts: Partial<ConnectionOptions> = {},
-  peerOpts = {},
-  window = 65535,
-): Harness {
-  const h = new Harness(true, opts);
-  h.conn.open(h.now);
-  h.take();
-  h.input({ seq: IRS, ack: ISS + 1, flags: SYN | ACK, window, opts: { mss: 1460, ...peerOpts } });
-  h.take();
-  assert.equal(h.conn.state, State.Established);
-  return h;
-}
+import { ACK, FIN, newTcpSegment, PSH, RST, SYN } from "../wire/tcp.ts";
+import { resetFor, State } from "./connection.ts";
+import { bytes, established, Harness, IRS, ISS } from "./_harness.ts";
+import { seqDiff } from "./seq.ts";
 
 Deno.test("tcp: active open sends SYN with MSS, window scale, SACK-permitted and timestamps", () => {
   const h = new Harness(true);
@@ -620,7 +506,8 @@ Deno.test("tcp: window scaling is negotiated and applied both ways (RFC 7323 §2
   assert.equal(h.conn.sndWnd, 4000);
   h.conn.send(bytes(1), h.now);
   const s = h.one();
-  assert.equal(s.window, (1 << 20) >> h.conn.rcvWscale);
+  // The whole buffer but one scale unit of slack for rounding (see #rcvSpace).
+  assert.equal(s.window, ((1 << 20) - ((1 << h.conn.rcvWscale) - 1)) >> h.conn.rcvWscale);
 });
 
 Deno.test("tcp: ABORT sends RST and closes", () => {
@@ -803,4 +690,24 @@ Deno.test("tcp: with a zero window, ACKs on data that does not fit are still tak
   assert.equal(h.conn.sndUna, ISS + 501);
   assert.equal(h.delivered.length, 2048); // its data was not taken
   assert.equal(h.one().ack, IRS + 2049);
+});
+
+Deno.test("tcp: a peer filling a scaled window never pushes unread data past the buffer (RFC 7323 App. F)", () => {
+  const h = established({ recvBufferSize: 1 << 20 }, { wscale: 7 });
+  assert.equal(h.conn.rcvWscale, 5);
+  h.record = false;
+  let seq = IRS + 1;
+  for (let i = 0; i < 5000; i++) {
+    const right = h.conn.rcvAdvRight;
+    const room = seqDiff(right, seq);
+    if (room <= 0) break;
+    const len = Math.min(1448, room); // the peer sends all it was offered
+    h.input({ seq, ack: h.conn.sndNxt, flags: ACK, payload: new Uint8Array(len) });
+    seq = (seq + len) >>> 0;
+    h.advance(50); // delayed ACKs go out, moving the edge
+  }
+  assert.ok(
+    h.conn.rcvQueued <= h.conn.opts.recvBufferSize,
+    `rcvQueued ${h.conn.rcvQueued} > recvBufferSize ${h.conn.opts.recvBufferSize}`,
+  );
 });
