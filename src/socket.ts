@@ -156,6 +156,11 @@ export class TcpConn {
     return this.#h.stats();
   }
 
+  /** @internal The application took this connection from the accept queue. */
+  _take(): void {
+    this.#h.take();
+  }
+
   /** @internal The stack failed or closed under this connection. */
   _fail(e: unknown): void {
     const err = e instanceof Error ? e : new Error(String(e));
@@ -297,15 +302,22 @@ export class TcpListener implements AsyncIterable<TcpConn> {
     this.#core = stack.core.listen(port, backlog, (h) => {
       const conn = new TcpConn(stack, h);
       const w = this.#waiters.shift();
-      if (w) w.resolve(conn);
-      else this.#queue.push(conn);
+      if (w) {
+        h.take();
+        w.resolve(conn);
+      } else {
+        this.#queue.push(conn);
+      }
     });
   }
 
   /** The next connection whose handshake completed. Rejects with `BadResource` once closed. */
   accept(): Promise<TcpConn> {
     const c = this.#queue.shift();
-    if (c) return Promise.resolve(c);
+    if (c) {
+      c._take();
+      return Promise.resolve(c);
+    }
     if (this.#closed) return Promise.reject(new Deno.errors.BadResource("listener is closed"));
     const d = deferred<TcpConn>();
     this.#waiters.push(d);

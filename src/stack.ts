@@ -125,7 +125,7 @@ export class ConnHandle {
   /** Data delivered before a handler was attached. */
   #early: Uint8Array[] = [];
   #earlyEvents: [ConnEvent, ConnError | undefined][] = [];
-  /** Set once the listener has handed this connection to the application. */
+  /** Set once the application has taken this connection from its listener. */
   accepted = false;
   listener: CoreListener | null = null;
 
@@ -156,6 +156,16 @@ export class ConnHandle {
   dispatchEvent(ev: ConnEvent, err?: ConnError): void {
     if (this.handler) this.handler.event(ev, err);
     else this.#earlyEvents.push([ev, err]);
+  }
+
+  /**
+   * The application takes this connection from its listener's accept queue: it stops
+   * counting against the backlog.
+   */
+  take(): void {
+    if (this.accepted) return;
+    this.accepted = true;
+    if (this.listener) this.listener.pending--;
   }
 
   /** Queues bytes to send; returns how many the send buffer took. */
@@ -199,10 +209,16 @@ export class ConnHandle {
 export class CoreListener {
   readonly port: number;
   readonly backlog: number;
-  /** Connections counted against the backlog: in SYN-RECEIVED or established and not accepted. */
+  /**
+   * Connections counted against the backlog: in SYN-RECEIVED, or established and not yet
+   * taken by the application (`ConnHandle.take`), as Linux bounds its accept queue.
+   */
   pending = 0;
   closed = false;
-  /** Called when a connection completes its handshake. */
+  /**
+   * Called when a connection completes its handshake. It counts against the backlog until
+   * the application calls `take()` on it.
+   */
   onConnection: (h: ConnHandle) => void;
 
   /** @internal */
@@ -512,8 +528,6 @@ export class StackCore {
         h.abort();
         return;
       }
-      h.accepted = true;
-      l.pending--;
       l.onConnection(h);
     }
     h.dispatchEvent(ev, err);
@@ -548,8 +562,7 @@ export class StackCore {
       if (byPorts.size === 0) this.#conns.delete(key);
     }
     if (this.#all.delete(h)) this.counters.connectionsClosed++;
-    if (h.listener && !h.accepted) h.listener.pending--;
-    h.accepted = true; // never counted again
+    h.take(); // no longer counted against a backlog
   }
 
   // -------------------------------------------------------------------------------------
@@ -821,8 +834,10 @@ export class TcpStack {
   async close(graceMs = 2000): Promise<void> {
     if (this.#closing) return await this.#loop;
     for (const l of [...this.#listeners]) l.close();
+    // FIN on every connection (a graceful close even with unread data, which a full
+    // close() would answer with RST), then a bounded wait for the peers' FINs.
     for (const h of [...this.core.connections()]) {
-      if (h.conn.state !== State.TimeWait) h.close();
+      if (h.conn.state !== State.TimeWait) h.closeWrite();
     }
     const until = performance.now() + graceMs;
     while (performance.now() < until && this.#busy()) {

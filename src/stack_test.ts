@@ -179,3 +179,39 @@ Deno.test("stack: ICMP echo requests are answered", () => {
   assert.equal(internetChecksum(reply, 20, reply.length), 0);
   assert.equal(c.counters.icmpEchoReplies, 1);
 });
+
+function handshakePacket(srcPort: number, flags: number, seq: number, ack: number): Uint8Array {
+  const seg = newTcpSegment();
+  seg.srcPort = srcPort;
+  seg.dstPort = 80;
+  seg.seq = seq;
+  seg.ack = ack;
+  seg.flags = flags;
+  seg.window = 1000;
+  const buf = new Uint8Array(1500);
+  const n = emitTcp(seg, THEM, US, buf.subarray(20));
+  emitIpv4(buf, { src: THEM, dst: US, protocol: IPPROTO_TCP, ttl: 64, id: 1, payloadLength: n });
+  return buf.subarray(0, 20 + n);
+}
+
+Deno.test("stack: connections waiting for accept() count against the backlog", () => {
+  const link = new CaptureLink();
+  const c = new StackCore({ addr: US, link, now: () => 0, random: () => 12345 });
+  const handedOver: unknown[] = [];
+  c.listen(80, 2, (h) => handedOver.push(h)); // the app never calls accept()
+  for (let i = 0; i < 50; i++) {
+    const port = 40000 + i;
+    link.out = [];
+    c.input(handshakePacket(port, SYN, 1000, 0), 0);
+    if (link.out.length === 0) continue; // dropped by the backlog
+    const ip = newIpv4Header();
+    parseIpv4(link.out[0], link.out[0].length, ip);
+    const synAck = newTcpSegment();
+    parseTcp(link.out[0].subarray(20), ip.src, ip.dst, synAck);
+    c.input(handshakePacket(port, ACK, 1001, (synAck.seq + 1) >>> 0), 0);
+  }
+  assert.ok(
+    c.connectionCount <= 2,
+    `backlog 2, but ${c.connectionCount} connections held (${handedOver.length} queued for accept)`,
+  );
+});

@@ -223,7 +223,10 @@ function runScenario(sc: Scenario, traced = false): Outcome {
   );
   apps.client = client;
   apps.server = server;
-  b.listen(PORT, 16, (h) => server.attach(h));
+  b.listen(PORT, 16, (h) => {
+    h.take();
+    server.attach(h);
+  });
   client.attach(a.connect(ADDR_B, PORT));
   const stop = net.run({
     until: () =>
