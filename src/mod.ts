@@ -24,8 +24,13 @@ export {
   TcpStack,
 } from "./stack.ts";
 export { connectionError, TcpConn, TcpListener } from "./socket.ts";
-export type { ConnStats, KeepAliveOptions } from "./tcp/connection.ts";
-export type { Link } from "./link.ts";
-export { createMemoryLinkPair, FaultyLink } from "./link.ts";
-export { type FaultOptions, parseFaultSpec } from "./fault.ts";
+export type {
+  ConnectionOptions,
+  ConnError,
+  ConnStats,
+  KeepAliveOptions,
+} from "./tcp/connection.ts";
+export type { FaultyLinkOptions, Link, LinkDirectionStats, MemoryLinkOptions } from "./link.ts";
+export { createMemoryLinkPair, FaultyLink, MemoryLink } from "./link.ts";
+export { type FaultOptions, type FaultStats, parseFaultSpec } from "./fault.ts";
 export { PcapWriter } from "./pcap.ts";

@@ -336,6 +336,7 @@ export class TcpListener implements AsyncIterable<TcpConn> {
     this.#stack._unlisten(this);
   }
 
+  /** Accepted connections, one after another, until the listener is closed. */
   async *[Symbol.asyncIterator](): AsyncIterableIterator<TcpConn> {
     while (true) {
       try {

@@ -78,7 +78,9 @@ export interface CoreOptions {
 
 /** Why packets were dropped, and other counters of a stack. */
 export interface StackCounters {
+  /** IP packets read from the link. */
   packetsIn: number;
+  /** IP packets written to the link. */
   packetsOut: number;
   /** Packets that are not IPv4 (IPv6 router solicitations on a fresh TUN, for example). */
   notIpv4: number;
@@ -96,12 +98,15 @@ export interface StackCounters {
   badTcpChecksum: number;
   /** ICMP rejected or not an echo request. */
   icmpIgnored: number;
+  /** Echo replies sent (RFC 1122 §3.2.2.6). */
   icmpEchoReplies: number;
   /** RSTs sent for segments that reached no connection. */
   resetsSent: number;
   /** SYNs dropped because a listener's backlog was full. */
   backlogDrops: number;
+  /** Connections created (active and passive). */
   connectionsOpened: number;
+  /** Connections removed after reaching CLOSED. */
   connectionsClosed: number;
 }
 
@@ -689,7 +694,9 @@ export class TcpStack {
   readonly peerIp: string;
   /** The TUN interface name ("" for other links). */
   readonly ifname: string;
+  /** MTU of the link; the MSS offered is MTU − 40. */
   readonly mtu: number;
+  /** @internal The synchronous core (demultiplexing, connections, timers). */
   readonly core: StackCore;
   readonly #link: Link;
   #closing = false;

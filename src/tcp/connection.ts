@@ -119,9 +119,11 @@ export interface ConnectionOptions {
   maxRetries?: number;
   /** Delayed ACK timeout (RFC 9293 §3.8.6.3: < 0.5 s). Default 40. */
   delayedAckMs?: number;
-  /** RTO bounds (RFC 6298). Defaults 1000 initial, 200 minimum (as Linux), 120000 maximum. */
+  /** RTO before the first RTT sample (RFC 6298 §2.1). Default 1000. */
   initialRtoMs?: number;
+  /** Lower bound of the RTO (RFC 6298 §2.4 allows it). Default 200, as Linux. */
   minRtoMs?: number;
+  /** Upper bound of the RTO (RFC 6298 §2.5). Default 120000. */
   maxRtoMs?: number;
   /** Offer/accept RFC 7323 timestamps. Default true. */
   timestamps?: boolean;
@@ -147,28 +149,41 @@ export interface ConnectionId {
 
 /** Counters and gauges of one connection. */
 export interface ConnStats {
+  /** RFC 9293 state name, e.g. "ESTABLISHED". */
   state: string;
   /** Application bytes acknowledged by the peer. */
   bytesSent: number;
   /** Application bytes delivered in order. */
   bytesReceived: number;
+  /** Segments sent, pure ACKs and retransmissions included. */
   segmentsSent: number;
+  /** Segments received for this connection. */
   segmentsReceived: number;
   /** Segments sent again (timeouts, fast and SACK retransmissions). */
   retransmissions: number;
+  /** Payload bytes sent again. */
   retransmittedBytes: number;
+  /** Fast retransmits on entering loss recovery (RFC 5681 §3.2, RFC 6675). */
   fastRetransmits: number;
+  /** Retransmission timer expiries (RFC 6298). */
   timeouts: number;
+  /** Duplicate ACKs received (RFC 5681 §2). */
   dupAcksReceived: number;
+  /** Segments received beyond a gap and held for reassembly. */
   outOfOrderSegments: number;
+  /** Zero-window probes sent by the persist timer. */
   zeroWindowProbes: number;
   /** Tail loss probes sent (RFC 8985 §7). */
   lossProbes: number;
   /** Smoothed RTT in ms, or -1 before the first sample. */
   srttMs: number;
+  /** RTT variation in ms (RFC 6298). */
   rttvarMs: number;
+  /** Current retransmission timeout in ms, backoff included. */
   rtoMs: number;
+  /** Congestion window in bytes. */
   cwnd: number;
+  /** Slow-start threshold in bytes. */
   ssthresh: number;
   /** Peer's window in bytes (scaled). */
   sndWnd: number;
@@ -176,6 +191,7 @@ export interface ConnStats {
   rcvWnd: number;
   /** Effective send MSS (payload bytes per segment). */
   mss: number;
+  /** Congestion control algorithm: "cubic" or "newreno". */
   congestion: string;
 }
 
