@@ -752,6 +752,16 @@ export class TcpConnection {
         // TIME-WAIT: a retransmitted FIN restarts the 2·MSL timer (§3.10.7.4, eighth check).
         if (this.state === State.TimeWait && fin) this.timeWaitAt = now + 2 * this.opts.mslMs;
         this.#sendAck(now);
+        // An old duplicate (all of it below RCV.NXT) was just sent again by the peer, so its
+        // ACK field is current: take it, as Linux does, instead of resending data the peer
+        // already acknowledged. Its text is dropped; the window rule (SND.WL1) ignores it.
+        if (
+          (f & (ACK | SYN)) === ACK && this.state !== State.SynReceived &&
+          this.state !== State.TimeWait && seqLe(seqAdd(seq, segLen), this.rcvNxt)
+        ) {
+          this.#updateTsRecent(seg, now);
+          this.#processAck(seg, now);
+        }
         return;
       }
     }

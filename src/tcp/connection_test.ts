@@ -711,3 +711,15 @@ Deno.test("tcp: a peer filling a scaled window never pushes unread data past the
     `rcvQueued ${h.conn.rcvQueued} > recvBufferSize ${h.conn.opts.recvBufferSize}`,
   );
 });
+
+Deno.test("tcp: the ACK on a retransmitted old duplicate is taken; its data is not", () => {
+  const h = established({ noDelay: true });
+  h.input({ seq: IRS + 1, ack: ISS + 1, payload: bytes(100) });
+  h.conn.send(bytes(1000), h.now);
+  h.take();
+  // The peer sends its first 100 bytes again, now acknowledging our 1000.
+  h.input({ seq: IRS + 1, ack: ISS + 1001, payload: bytes(100) });
+  assert.equal(h.conn.sndUna, ISS + 1001);
+  assert.equal(h.delivered.length, 100);
+  assert.equal(h.take()[0].ack, IRS + 101); // the duplicate is still ACKed at once
+});
