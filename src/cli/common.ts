@@ -153,3 +153,27 @@ export function faultsBothWays(
   const seed = spec.seed ?? 1;
   return { inbound: { ...spec, seed }, outbound: { ...spec, seed: seed + 1 } };
 }
+
+/** The `openStack` options for a command's common flags. */
+export function stackOptions(
+  cmd: {
+    tunIp: string;
+    ifname: string | undefined;
+    mtu: number | undefined;
+    congestion: Congestion | undefined;
+    noDelay: boolean;
+    faults: FaultOptions | undefined;
+  },
+  env: Pick<CliEnv, "tap" | "logger">,
+): CliStackOptions {
+  return {
+    tunIp: cmd.tunIp,
+    ifname: cmd.ifname,
+    mtu: cmd.mtu,
+    congestion: cmd.congestion,
+    noDelay: cmd.noDelay,
+    faults: faultsBothWays(cmd.faults),
+    tap: env.tap,
+    logger: env.logger,
+  };
+}

@@ -7,10 +7,10 @@ import type { ConnectCommand } from "./args.ts";
 import {
   type CliEnv,
   describeConnError,
-  faultsBothWays,
   logStats,
   raceShutdown,
   SHUTDOWN,
+  stackOptions,
 } from "./common.ts";
 import { bridgeBothWays, InputSource } from "./stdio.ts";
 
@@ -21,16 +21,7 @@ import { bridgeBothWays, InputSource } from "./stdio.ts";
  * out (after logging `error: connection refused` and the like). Other errors are thrown.
  */
 export async function runConnect(cmd: ConnectCommand, env: CliEnv): Promise<number> {
-  const stack = await env.openStack({
-    tunIp: cmd.tunIp,
-    ifname: cmd.ifname,
-    mtu: cmd.mtu,
-    congestion: cmd.congestion,
-    noDelay: cmd.noDelay,
-    faults: faultsBothWays(cmd.faults),
-    tap: env.tap,
-    logger: env.logger,
-  });
+  const stack = await env.openStack(stackOptions(cmd, env));
   let input: InputSource | undefined;
   let out: WritableStreamDefaultWriter<Uint8Array> | undefined;
   try {

@@ -10,12 +10,12 @@ import {
   type CliEnv,
   type CliListener,
   describeConnError,
-  faultsBothWays,
   formatAddr,
   logStats,
   raceShutdown,
   settleWithin,
   SHUTDOWN,
+  stackOptions,
 } from "./common.ts";
 import { formatBytes, formatRate } from "./log.ts";
 import { bridgeUntilPeerCloses, discard, echo, InputSource } from "./stdio.ts";
@@ -28,16 +28,7 @@ export const CLOSE_SETTLE_MS = 2000;
  * @returns the exit status (0); errors opening the stack are thrown to the caller
  */
 export async function runListen(cmd: ListenCommand, env: CliEnv): Promise<number> {
-  const stack = await env.openStack({
-    tunIp: cmd.tunIp,
-    ifname: cmd.ifname,
-    mtu: cmd.mtu,
-    congestion: cmd.congestion,
-    noDelay: cmd.noDelay,
-    faults: faultsBothWays(cmd.faults),
-    tap: env.tap,
-    logger: env.logger,
-  });
+  const stack = await env.openStack(stackOptions(cmd, env));
   let input: InputSource | undefined;
   let out: WritableStreamDefaultWriter<Uint8Array> | undefined;
   try {
