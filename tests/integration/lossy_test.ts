@@ -126,7 +126,7 @@ integrationTest(
 );
 
 integrationTest(
-  "lossy: 20 MiB each way at once with 10 ms delay each way arrive intact",
+  "lossy: 20 MiB each way at once with 20 ms delay each way arrive intact",
   problem,
   async () => {
     const r = await transfer("delay", "tcptun");

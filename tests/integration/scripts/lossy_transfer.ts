@@ -6,7 +6,7 @@
  * Usage: `lossy_transfer.ts <scenario> <bytes> <kernel|tcptun> [pcap-path]`, where scenario is
  * one of `clean`, `loss` (iptables 2 % both ways, plus 2 % inbound loss in the stack's fault
  * layer, because a DROP in the OUTPUT chain is a local send error that Linux retries), `reorder` (stack faults 3 % both ways),
- * `duplicate` (stack faults 2 % both ways), `delay` (stack faults 10 ms each way), `tbf`
+ * `duplicate` (stack faults 2 % both ways), `delay` (stack faults 20 ms each way), `tbf`
  * (tc tbf 20 mbit on the TUN egress), and the third argument names who opens the connection.
  * With a pcap path, every packet the stack reads or writes is captured there.
  * @module
@@ -48,7 +48,7 @@ function faultsFor(s: Scenario): StackOptions["faults"] | undefined {
       // kernel's data: drop 2 % of what the kernel sends before the stack sees it, too.
       return { inbound: { seed: 41, loss: 0.02 } };
     case "delay":
-      return { inbound: { seed: 31, delayMs: 10 }, outbound: { seed: 32, delayMs: 10 } };
+      return { inbound: { seed: 31, delayMs: 20 }, outbound: { seed: 32, delayMs: 20 } };
     default:
       return undefined;
   }
