@@ -13,7 +13,7 @@ import { FIN, newTcpSegment, parseTcp, RST } from "../../../src/wire/tcp.ts";
 import { readExactly, readOutcome, readStream, scenario, within, writeAll } from "./common.ts";
 
 const rounds = Number(Deno.args[0] ?? 3);
-const delayMs = Number(Deno.args[1] ?? 30);
+const delayMs = Number(Deno.args[1] ?? 100); // wide enough for a loaded machine
 
 interface Fin {
   port: number;
