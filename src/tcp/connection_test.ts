@@ -723,3 +723,33 @@ Deno.test("tcp: the ACK on a retransmitted old duplicate is taken; its data is n
   assert.equal(h.delivered.length, 100);
   assert.equal(h.take()[0].ack, IRS + 101); // the duplicate is still ACKed at once
 });
+
+Deno.test("tcp: an unanswered SYN,ACK is retransmitted on RTO (RFC 6298 §5, RFC 9293 §3.8.1)", () => {
+  const h = new Harness(false, { synRetries: 2 });
+  const syn = newTcpSegment();
+  syn.seq = IRS;
+  syn.flags = SYN;
+  h.conn.acceptSyn(syn, 0);
+  assert.equal(h.one().flags, SYN | ACK);
+  h.advance(1000);
+  const again = h.one();
+  assert.equal(again.flags, SYN | ACK);
+  assert.equal(again.seq, ISS);
+  h.advance(2000);
+  assert.equal(h.one().flags, SYN | ACK);
+  h.advance(4000);
+  assert.equal(h.conn.state, State.Closed);
+});
+
+Deno.test("tcp: an unacknowledged FIN is retransmitted", () => {
+  const h = established({ minRtoMs: 200 });
+  h.conn.closeWrite(h.now);
+  const fin = h.one();
+  assert.equal(fin.flags & FIN, FIN);
+  h.advance(h.conn.rtoAt - h.now);
+  const sent = h.take().filter((s) => s.flags & FIN);
+  assert.ok(sent.length >= 1);
+  assert.equal(sent[0].seq, fin.seq);
+  h.input({ seq: IRS + 1, ack: ISS + 2 });
+  assert.equal(h.conn.state, State.FinWait2);
+});
