@@ -73,6 +73,10 @@ export class TcpConn {
   #discard = false;
   #pullWaiter: Deferred<void> | null = null;
   #spaceWaiter: Deferred<void> | null = null;
+  /** A write is being copied into the send buffer. */
+  #writing = false;
+  /** closeWrite() arrived during a write: FIN once that write is queued. */
+  #finAfterWrite: Deferred<void> | null = null;
   readonly #established = deferred<void>();
   readonly #closed = deferred<void>();
 
@@ -111,9 +115,7 @@ export class TcpConn {
       close: () => {
         this.#h.closeWrite();
       },
-      abort: () => {
-        this.#h.abort();
-      },
+      abort: () => this.abort(),
     });
     stack._track(this);
     h.attach({
@@ -130,11 +132,18 @@ export class TcpConn {
 
   /** Sends FIN once the data written so far has been queued; reading goes on. */
   async closeWrite(): Promise<void> {
-    if (this.writable.locked) {
-      this.#h.closeWrite();
+    if (!this.writable.locked) {
+      await this.writable.close();
       return;
     }
-    await this.writable.close();
+    // Someone holds the writer (a pipe, say): the FIN follows the chunk being written now;
+    // chunks written after this call are refused.
+    if (this.#writing) {
+      this.#finAfterWrite ??= deferred<void>();
+      await this.#finAfterWrite.promise;
+    } else {
+      this.#h.closeWrite();
+    }
   }
 
   /** Closes both directions: FIN after queued data; unread and later data are discarded. */
@@ -144,10 +153,13 @@ export class TcpConn {
     this.#h.close();
     this.#eof = true;
     this.#wakePull();
+    this.#failPendingWrite(new Deno.errors.BrokenPipe("connection closed"));
   }
 
   /** Resets the connection (RST) at once. */
   abort(): void {
+    // A local abort is a failure for whoever still reads, writes or awaits `closed`.
+    this.#setError(new Deno.errors.ConnectionAborted("connection aborted"));
     this.#h.abort();
   }
 
@@ -256,7 +268,27 @@ export class TcpConn {
     }
   }
 
+  #failPendingWrite(e: Error): void {
+    this.#spaceWaiter?.reject(e);
+    this.#spaceWaiter = null;
+  }
+
   async #write(chunk: Uint8Array): Promise<void> {
+    this.#writing = true;
+    try {
+      await this.#writeAll(chunk);
+    } finally {
+      this.#writing = false;
+      const fin = this.#finAfterWrite;
+      if (fin) {
+        this.#finAfterWrite = null;
+        this.#h.closeWrite();
+        fin.resolve();
+      }
+    }
+  }
+
+  async #writeAll(chunk: Uint8Array): Promise<void> {
     let off = 0;
     while (off < chunk.length) {
       if (this.#error) throw this.#error;

@@ -193,3 +193,42 @@ Deno.test("stack: listen rejects a port in use and bad ports", async () => {
   l.close();
   await both(a, b);
 });
+
+Deno.test("stack: closeWrite during a pending write sends FIN after that write's bytes", async () => {
+  const [a, b] = await pair();
+  const listener = b.listen({ port: 7006 });
+  const accepted = listener.accept();
+  const client = await a.connect({ hostname: "10.9.0.2", port: 7006 });
+  const server = await accepted;
+  const data = pattern(4_000_000, 5);
+  const w = client.writable.getWriter();
+  const writing = w.write(data); // larger than the buffers: pending until the server reads
+  await new Promise((r) => setTimeout(r, 50));
+  const closing = client.closeWrite();
+  const got = await readAll(server);
+  await writing;
+  await closing;
+  assert.equal(got.length, data.length);
+  assert.deepEqual(got, data);
+  await assert.rejects(w.write(new Uint8Array(1)), Deno.errors.BrokenPipe);
+  w.releaseLock();
+  server.close();
+  listener.close();
+  await both(a, b);
+});
+
+Deno.test("stack: a local abort rejects closed and a pending read with ConnectionAborted", async () => {
+  const [a, b] = await pair();
+  const listener = b.listen({ port: 7007 });
+  const accepted = listener.accept();
+  const client = await a.connect({ hostname: "10.9.0.2", port: 7007 });
+  const server = await accepted;
+  const reader = client.readable.getReader();
+  const reading = reader.read();
+  client.abort();
+  await assert.rejects(reading, Deno.errors.ConnectionAborted);
+  await assert.rejects(client.closed, Deno.errors.ConnectionAborted);
+  await assert.rejects(server.closed, Deno.errors.ConnectionReset);
+  listener.close();
+  await both(a, b);
+});

@@ -479,7 +479,7 @@ export class StackCore {
     const h = this.#newConnection(remoteAddr, remotePort, port, true, now, options);
     this.#register(h);
     h.conn.open(now);
-    this.#settle(h);
+    this.afterCall(h); // the SYN's retransmission timer must reach the device loop
     return h;
   }
 
@@ -844,7 +844,9 @@ export class TcpStack {
     // FIN on every connection (a graceful close even with unread data, which a full
     // close() would answer with RST), then a bounded wait for the peers' FINs.
     for (const h of [...this.core.connections()]) {
-      if (h.conn.state !== State.TimeWait) h.closeWrite();
+      const s = h.conn.state;
+      if (s === State.SynSent) h.abort(); // nothing to close gracefully yet
+      else if (s !== State.TimeWait) h.closeWrite();
     }
     const until = performance.now() + graceMs;
     while (performance.now() < until && this.#busy()) {

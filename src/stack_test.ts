@@ -215,3 +215,13 @@ Deno.test("stack: connections waiting for accept() count against the backlog", (
     `backlog 2, but ${c.connectionCount} connections held (${handedOver.length} queued for accept)`,
   );
 });
+
+Deno.test("stack: an active open tells the device loop about the SYN's timer", () => {
+  const link = new CaptureLink();
+  const c = new StackCore({ addr: US, link, now: () => 0, random: () => 12345 });
+  let told = 0;
+  c.onDeadlineChange = () => told++;
+  c.connect(THEM, 80);
+  assert.ok(told >= 1, "a sleeping loop would otherwise never retransmit the SYN");
+  assert.ok(c.nextDeadline() < Infinity);
+});
