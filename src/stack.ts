@@ -257,8 +257,11 @@ export class StackCore {
     connectionsOpened: 0,
     connectionsClosed: 0,
   };
-  /** Called after application calls that may have moved the next deadline earlier. */
-  onDeadlineChange: (() => void) | null = null;
+  /**
+   * Called after an application call with that connection's next deadline, which may be
+   * earlier than the one the device loop sleeps until.
+   */
+  onDeadlineChange: ((deadline: number) => void) | null = null;
 
   readonly #defaults: ConnectionDefaults;
   readonly #isn: IsnGenerator;
@@ -266,7 +269,14 @@ export class StackCore {
   readonly #tap: CoreOptions["tap"];
   /** remotePort<<16 | localPort → remoteAddr → handle. */
   readonly #conns = new Map<number, Map<number, ConnHandle>>();
-  readonly #all = new Set<ConnHandle>();
+  /** Connections not in TIME-WAIT: scanned for due timers on every wake-up. */
+  readonly #active = new Set<ConnHandle>();
+  /**
+   * Connections in TIME-WAIT with their deadlines, in the order they entered it (or last
+   * restarted it): every one waits the same 2·MSL, so the first is the next to expire and a
+   * wake-up touches only the expired ones, however many a busy server holds.
+   */
+  readonly #timeWait = new Map<ConnHandle, number>();
   readonly #listeners = new Map<number, CoreListener>();
   readonly #ip = newIpv4Header();
   readonly #seg = newTcpSegment();
@@ -299,12 +309,13 @@ export class StackCore {
 
   /** Number of connections the core holds (TIME-WAIT included). */
   get connectionCount(): number {
-    return this.#all.size;
+    return this.#active.size + this.#timeWait.size;
   }
 
   /** All connection handles. */
-  connections(): IterableIterator<ConnHandle> {
-    return this.#all.values();
+  *connections(): IterableIterator<ConnHandle> {
+    yield* this.#active;
+    yield* this.#timeWait.keys();
   }
 
   // -------------------------------------------------------------------------------------
@@ -413,20 +424,29 @@ export class StackCore {
 
   /** Fires due timers of every connection. */
   poll(now: number): void {
-    for (const h of this.#all) {
+    for (const h of this.#active) {
       if (h.conn.nextDeadline() <= now) {
         h.conn.onTimer(now);
         this.#settle(h);
       }
+    }
+    for (const [h, at] of this.#timeWait) {
+      if (at > now) break;
+      h.conn.onTimer(now);
+      this.#settle(h);
     }
   }
 
   /** The earliest deadline of any connection (absolute ms), or Infinity. */
   nextDeadline(): number {
     let d = Infinity;
-    for (const h of this.#all) {
+    for (const h of this.#active) {
       const x = h.conn.nextDeadline();
       if (x < d) d = x;
+    }
+    for (const at of this.#timeWait.values()) {
+      if (at < d) d = at;
+      break; // the first expires first
     }
     return d;
   }
@@ -446,7 +466,7 @@ export class StackCore {
   unlisten(l: CoreListener): void {
     l.closed = true;
     if (this.#listeners.get(l.port) === l) this.#listeners.delete(l.port);
-    for (const h of [...this.#all]) {
+    for (const h of [...this.connections()]) {
       if (h.listener === l && !h.accepted) h.abort();
     }
   }
@@ -486,7 +506,7 @@ export class StackCore {
   /** @internal After an application call: drop closed connections, tell the driver. */
   afterCall(h: ConnHandle): void {
     this.#settle(h);
-    this.onDeadlineChange?.();
+    this.onDeadlineChange?.(h.conn.nextDeadline());
   }
 
   // -------------------------------------------------------------------------------------
@@ -546,16 +566,26 @@ export class StackCore {
       this.#conns.set(portsKey(conn.remotePort, conn.localPort), byPorts);
     }
     byPorts.set(conn.remoteAddr, h);
-    this.#all.add(h);
+    this.#active.add(h);
   }
 
   #lookup(remoteAddr: number, remotePort: number, localPort: number): ConnHandle | undefined {
     return this.#conns.get(portsKey(remotePort, localPort))?.get(remoteAddr);
   }
 
-  /** Removes a connection that reached CLOSED. */
+  /** After a call into a connection: file it by state, and drop it once CLOSED. */
   #settle(h: ConnHandle): void {
-    if (h.conn.state === State.Closed && this.#all.has(h)) this.#remove(h);
+    const c = h.conn;
+    if (c.state === State.Closed) {
+      this.#remove(h);
+    } else if (c.state === State.TimeWait) {
+      const at = this.#timeWait.get(h);
+      if (at === c.timeWaitAt) return;
+      // Entering TIME-WAIT, or a retransmitted FIN restarted it: to the back of the line.
+      this.#active.delete(h);
+      this.#timeWait.delete(h);
+      this.#timeWait.set(h, c.timeWaitAt);
+    }
   }
 
   #remove(h: ConnHandle): void {
@@ -566,7 +596,8 @@ export class StackCore {
       byPorts.delete(c.remoteAddr);
       if (byPorts.size === 0) this.#conns.delete(key);
     }
-    if (this.#all.delete(h)) this.counters.connectionsClosed++;
+    const held = this.#active.delete(h) || this.#timeWait.delete(h);
+    if (held) this.counters.connectionsClosed++;
     h.take(); // no longer counted against a backlog
   }
 
@@ -732,8 +763,8 @@ export class TcpStack {
       connection: o.connection,
       tap: o.tap,
     });
-    this.core.onDeadlineChange = () => {
-      if (this.core.nextDeadline() < this.#armed) {
+    this.core.onDeadlineChange = (deadline) => {
+      if (deadline < this.#armed) {
         this.#armed = -Infinity;
         this.#link.wake();
       }
