@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type CongestionControl, INITIAL_SSTHRESH, initialWindow, slowStartCwnd } from "./types.ts";
+import { type CongestionControl, INITIAL_SSTHRESH, initialWindow, slowStart } from "./types.ts";
 
 /** RFC 9438 §5.1: C = 0.4 (segments per second cubed). */
 export const CUBIC_C = 0.4;
@@ -116,14 +116,9 @@ export class Cubic implements CongestionControl {
     // RFC 9438 §5.8: no growth while the sender is application-limited.
     if (acked <= 0 || !cwndLimited) return;
     const mss = this.#mss;
-    if (this.cwnd < this.ssthresh) {
-      // RFC 9438 §4.10: standard slow start (RFC 5681 §3.1, RFC 3465 byte counting).
-      const grown = slowStartCwnd(this.cwnd, this.ssthresh, acked, mss);
-      const used = grown - this.cwnd;
-      this.cwnd = grown;
-      if (used >= acked || this.cwnd < this.ssthresh) return;
-      acked -= used;
-    }
+    // RFC 9438 §4.10: standard slow start (RFC 5681 §3.1, RFC 3465 byte counting).
+    acked = slowStart(this, acked, mss);
+    if (acked === 0) return;
     let cwnd = this.cwnd / mss; // segments
     if (this.#epochStart < 0) {
       // RFC 9438 §4.2: the epoch starts with the first ACK of congestion avoidance.

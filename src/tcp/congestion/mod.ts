@@ -14,6 +14,7 @@ export {
   type CongestionControlName,
   INITIAL_SSTHRESH,
   initialWindow,
+  slowStart,
   slowStartCwnd,
 } from "./types.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type CongestionControl, INITIAL_SSTHRESH, initialWindow, slowStartCwnd } from "./types.ts";
+import { type CongestionControl, INITIAL_SSTHRESH, initialWindow, slowStart } from "./types.ts";
 
 /**
  * The NewReno congestion controller.
@@ -53,14 +53,10 @@ export class NewReno implements CongestionControl {
     this.#inTimeout = false;
     if (acked <= 0 || !cwndLimited) return;
     const mss = this.#mss;
-    if (this.cwnd < this.ssthresh) {
-      // RFC 5681 §3.1 slow start, RFC 3465 §2.2 byte counting with L = 2*SMSS.
-      const grown = slowStartCwnd(this.cwnd, this.ssthresh, acked, mss);
-      const used = grown - this.cwnd;
-      this.cwnd = grown;
-      if (used >= acked || this.cwnd < this.ssthresh) return;
-      acked -= used; // reached ssthresh: the rest counts towards congestion avoidance
-    }
+    // RFC 5681 §3.1 slow start, RFC 3465 §2.2 byte counting with L = 2*SMSS; bytes left
+    // once ssthresh is reached count towards congestion avoidance.
+    acked = slowStart(this, acked, mss);
+    if (acked === 0) return;
     // RFC 5681 §3.1 congestion avoidance, counted in bytes (RFC 3465 §2.1): one SMSS
     // per cwnd bytes acknowledged, i.e. about one SMSS per RTT.
     this.#bytesAcked += acked;

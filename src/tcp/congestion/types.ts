@@ -78,3 +78,21 @@ export function initialWindow(mss: number): number {
 export function slowStartCwnd(cwnd: number, ssthresh: number, acked: number, mss: number): number {
   return Math.min(cwnd + Math.min(acked, 2 * mss), Math.max(cwnd, ssthresh));
 }
+
+/**
+ * Runs slow start on `cc` for `acked` new bytes when cwnd is below ssthresh, and returns
+ * the bytes left for congestion avoidance: all of them above ssthresh, none while slow
+ * start goes on, the remainder when this ACK reaches ssthresh.
+ */
+export function slowStart(
+  cc: { cwnd: number; ssthresh: number },
+  acked: number,
+  mss: number,
+): number {
+  if (cc.cwnd >= cc.ssthresh) return acked;
+  const grown = slowStartCwnd(cc.cwnd, cc.ssthresh, acked, mss);
+  const used = grown - cc.cwnd;
+  cc.cwnd = grown;
+  if (used >= acked || cc.cwnd < cc.ssthresh) return 0;
+  return acked - used;
+}
