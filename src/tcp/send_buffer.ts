@@ -2,25 +2,42 @@
  * The send buffer: bytes the application wrote that are not yet acknowledged
  * (RFC 9293 §3.3.1, the span from SND.UNA to the end of queued data).
  *
- * A ring that grows by doubling up to its capacity, so an idle connection holds little
- * memory. Offsets are relative to the first unacknowledged data byte; the connection maps
- * sequence numbers onto them.
+ * A ring allocated on first use that grows by doubling up to its capacity, and that can be
+ * released when empty, so an idle connection holds no buffer. Offsets are relative to the
+ * first unacknowledged data byte; the connection maps sequence numbers onto them.
  * @module
  */
+
+const EMPTY = new Uint8Array(0);
+/** First allocation: one page, enough for a request or a reply. */
+const MIN_RING = 4096;
 
 /** A bounded ring buffer of outgoing bytes. */
 export class SendBuffer {
   readonly capacity: number;
-  #ring: Uint8Array;
+  #ring: Uint8Array = EMPTY;
   #start = 0;
   #length = 0;
-  #scratch: Uint8Array;
+  #scratch: Uint8Array = EMPTY;
 
-  /** Creates a buffer holding at most `capacity` bytes. */
+  /** Creates a buffer holding at most `capacity` bytes (nothing is allocated yet). */
   constructor(capacity: number) {
     this.capacity = capacity;
-    this.#ring = new Uint8Array(Math.min(capacity, 16 * 1024));
-    this.#scratch = new Uint8Array(0);
+  }
+
+  /** Bytes of memory allocated now (the ring and the gather scratch). */
+  get allocated(): number {
+    return this.#ring.length + this.#scratch.length;
+  }
+
+  /** Frees the memory when nothing is held; returns the bytes freed. */
+  release(): number {
+    if (this.#length > 0) return 0;
+    const n = this.allocated;
+    this.#ring = EMPTY;
+    this.#scratch = EMPTY;
+    this.#start = 0;
+    return n;
   }
 
   /** Bytes held (unacknowledged plus unsent). */
@@ -65,16 +82,17 @@ export class SendBuffer {
   /** Drops `n` acknowledged bytes from the front. */
   consume(n: number): void {
     const k = Math.min(n, this.#length);
+    if (k === 0) return;
     this.#start = (this.#start + k) % this.#ring.length;
     this.#length -= k;
     if (this.#length === 0) this.#start = 0;
   }
 
   #grow(need: number): void {
-    let size = this.#ring.length;
+    let size = Math.max(this.#ring.length, Math.min(MIN_RING, this.capacity));
     while (size < need) size *= 2;
     const ring = new Uint8Array(Math.min(size, this.capacity));
-    ring.set(this.view(0, this.#length), 0);
+    if (this.#length > 0) ring.set(this.view(0, this.#length), 0);
     this.#ring = ring;
     this.#start = 0;
   }
@@ -83,5 +101,6 @@ export class SendBuffer {
   clear(): void {
     this.#start = 0;
     this.#length = 0;
+    this.release();
   }
 }
