@@ -24,6 +24,9 @@ export function connectionError(e: ConnError): Error {
   }
 }
 
+/** Bytes per chunk handed to a default reader of `readable`. */
+const READ_CHUNK = 64 * 1024;
+
 interface Deferred<T> {
   promise: Promise<T>;
   resolve: (v: T) => void;
@@ -66,11 +69,8 @@ export class TcpConn {
 
   readonly #stack: TcpStack;
   readonly #h: ConnHandle;
-  #chunks: Uint8Array[] = [];
-  #chunkHead = 0;
   #eof = false;
   #error: Error | null = null;
-  #discard = false;
   #pullWaiter: Deferred<void> | null = null;
   #spaceWaiter: Deferred<void> | null = null;
   /** A write is being copied into the send buffer. */
@@ -98,18 +98,19 @@ export class TcpConn {
     this.closed = this.#closed.promise;
     this.closed.catch(() => {});
     this.#established.promise.catch(() => {});
-    this.readable = new ReadableStream<Uint8Array>(
-      {
-        pull: (controller) => this.#pull(controller),
-        cancel: () => {
-          // The application will read no more: consume whatever comes.
-          this.#discard = true;
-          const n = this.#dropQueued();
-          if (n > 0) this.#h.consumed(n);
-        },
+    // A byte stream (WHATWG Streams "bytes"): BYOB readers get the received bytes copied
+    // straight from the receive ring into their buffer; default readers get chunks of up to
+    // READ_CHUNK bytes. Nothing is buffered here: bytes wait in the ring, where they count
+    // against the window the peer sees, until someone reads.
+    this.readable = new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: READ_CHUNK,
+      pull: (controller) => this.#pull(controller),
+      cancel: () => {
+        // The application will read no more: consume whatever comes.
+        this.#h.discardInput();
       },
-      { highWaterMark: 0 },
-    );
+    }, { highWaterMark: 0 });
     this.writable = new WritableStream<Uint8Array>({
       write: (chunk) => this.#write(chunk),
       close: () => {
@@ -119,7 +120,7 @@ export class TcpConn {
     });
     stack._track(this);
     h.attach({
-      data: (bytes) => this.#onData(bytes),
+      readable: () => this.#wakePull(),
       event: (ev, err) => this.#onEvent(ev, err),
     });
     if (c.state >= State.Established) this.#established.resolve(); // accepted ones are
@@ -148,8 +149,7 @@ export class TcpConn {
 
   /** Closes both directions: FIN after queued data; unread and later data are discarded. */
   close(): void {
-    this.#discard = true;
-    this.#dropQueued();
+    this.#h.discardInput();
     this.#h.close();
     this.#eof = true;
     this.#wakePull();
@@ -177,15 +177,6 @@ export class TcpConn {
   _fail(e: unknown): void {
     const err = e instanceof Error ? e : new Error(String(e));
     this.#setError(err);
-  }
-
-  #onData(bytes: Uint8Array): void {
-    if (this.#discard) {
-      this.#h.consumed(bytes.length);
-      return;
-    }
-    this.#chunks.push(bytes.slice());
-    this.#wakePull();
   }
 
   #onEvent(ev: ConnEvent, err?: ConnError): void {
@@ -235,32 +226,22 @@ export class TcpConn {
     }
   }
 
-  #dropQueued(): number {
-    let n = 0;
-    for (let i = this.#chunkHead; i < this.#chunks.length; i++) n += this.#chunks[i].length;
-    this.#chunks = [];
-    this.#chunkHead = 0;
-    return n;
-  }
-
-  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+  async #pull(controller: ReadableByteStreamController): Promise<void> {
     for (;;) {
-      if (this.#chunkHead < this.#chunks.length) {
-        const chunk = this.#chunks[this.#chunkHead++];
-        if (this.#chunkHead > 64 && this.#chunkHead * 2 > this.#chunks.length) {
-          this.#chunks = this.#chunks.slice(this.#chunkHead);
-          this.#chunkHead = 0;
-        }
-        controller.enqueue(chunk);
-        this.#h.consumed(chunk.length);
+      const req = controller.byobRequest;
+      if (req?.view && this.#h.conn.rcvQueued > 0) {
+        const v = req.view;
+        const n = this.#h.read(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+        req.respond(n);
         return;
       }
       if (this.#error) {
         controller.error(this.#error);
         return;
       }
-      if (this.#eof) {
+      if (this.#eof && this.#h.conn.rcvQueued === 0) {
         controller.close();
+        controller.byobRequest?.respond(0);
         return;
       }
       this.#pullWaiter = deferred<void>();

@@ -41,6 +41,7 @@ import {
   type ConnError,
   type ConnEvent,
   type ConnStats,
+  type KeepAliveOptions,
   resetFor,
   State,
   TcpConnection,
@@ -112,8 +113,8 @@ export interface StackCounters {
 
 /** What a connection handle reports to its user (the socket layer, or a test). */
 export interface ConnHandler {
-  /** In-order bytes: a view valid only during the call. */
-  data(bytes: Uint8Array): void;
+  /** In-order bytes arrived: `ConnHandle.read` returns them. */
+  readable(): void;
   /** A state event; `error` set for "error". */
   event(ev: ConnEvent, error?: ConnError): void;
 }
@@ -127,8 +128,7 @@ export class ConnHandle {
   readonly #core: StackCore;
   /** Receives data and events; replaceable (the socket layer attaches on accept). */
   handler: ConnHandler | null = null;
-  /** Data delivered before a handler was attached. */
-  #early: Uint8Array[] = [];
+  /** Events reported before a handler was attached (data simply waits in the buffer). */
   #earlyEvents: [ConnEvent, ConnError | undefined][] = [];
   /** Set once the application has taken this connection from its listener. */
   accepted = false;
@@ -143,18 +143,15 @@ export class ConnHandle {
   /** Attaches the receiver of data and events, replaying anything that came before. */
   attach(handler: ConnHandler): void {
     this.handler = handler;
-    const early = this.#early;
     const events = this.#earlyEvents;
-    this.#early = [];
     this.#earlyEvents = [];
-    for (const chunk of early) handler.data(chunk);
+    if (this.conn.rcvQueued > 0) handler.readable();
     for (const [ev, err] of events) handler.event(ev, err);
   }
 
   /** @internal */
-  dispatchData(bytes: Uint8Array): void {
-    if (this.handler) this.handler.data(bytes);
-    else this.#early.push(bytes.slice());
+  dispatchReadable(): void {
+    this.handler?.readable();
   }
 
   /** @internal */
@@ -173,16 +170,32 @@ export class ConnHandle {
     if (this.listener) this.listener.pending--;
   }
 
-  /** Queues bytes to send; returns how many the send buffer took. */
-  write(bytes: Uint8Array): number {
-    const n = this.conn.send(bytes, this.#core.now());
+  /**
+   * Queues bytes to send; returns how many the send buffer took. `urgent` marks them as
+   * urgent data (RFC 9293 §3.8.5).
+   */
+  write(bytes: Uint8Array, urgent = false): number {
+    const n = this.conn.send(bytes, this.#core.now(), urgent);
     this.#core.afterCall(this);
     return n;
   }
 
-  /** The application consumed `n` delivered bytes (opens the receive window). */
-  consumed(n: number): void {
-    this.conn.consumed(n, this.#core.now());
+  /** Copies received bytes into `into` (freeing buffer space); returns how many. */
+  read(into: Uint8Array): number {
+    const n = this.conn.read(into, this.#core.now());
+    if (n > 0) this.#core.afterCall(this);
+    return n;
+  }
+
+  /** The application reads nothing more: held and future input is acknowledged and dropped. */
+  discardInput(): void {
+    this.conn.discardInput(this.#core.now());
+    this.#core.afterCall(this);
+  }
+
+  /** Turns keep-alive on (with these settings) or off (`null`). */
+  setKeepAlive(ka: KeepAliveOptions | null): void {
+    this.conn.setKeepAlive(ka, this.#core.now());
     this.#core.afterCall(this);
   }
 
@@ -524,7 +537,7 @@ export class StackCore {
     const out = {
       handle: null as ConnHandle | null,
       transmit: (seg: TcpSegment) => this.#transmitSegment(seg, remoteAddr, this.now()),
-      deliver: (data: Uint8Array) => out.handle?.dispatchData(data),
+      readable: () => out.handle?.dispatchReadable(),
       event: (ev: ConnEvent, err?: ConnError) => this.#onEvent(out.handle!, ev, err),
     };
     const conn = new TcpConnection(

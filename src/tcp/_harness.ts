@@ -18,6 +18,7 @@ export const IRS = 5000;
 /** A segment the connection sent, copied out of the reused object. */
 export interface Sent {
   seq: number;
+  urgent: number;
   ack: number;
   flags: number;
   window: number;
@@ -44,7 +45,12 @@ export class Harness {
   record = true;
   deliveredBytes = 0;
 
-  constructor(active: boolean, opts: Partial<ConnectionOptions> = {}, iss = ISS) {
+  constructor(
+    active: boolean,
+    opts: Partial<ConnectionOptions> = {},
+    iss = ISS,
+    replyBudget?: () => boolean,
+  ) {
     this.conn = new TcpConnection(
       { localAddr: LOCAL, localPort: 4444, remoteAddr: REMOTE, remotePort: 5555, iss },
       active,
@@ -53,6 +59,7 @@ export class Harness {
         transmit: (s) =>
           this.sent.push({
             seq: s.seq,
+            urgent: s.urgent,
             ack: s.ack,
             flags: s.flags,
             window: s.window,
@@ -66,14 +73,26 @@ export class Harness {
             tsEcr: s.options.tsEcr,
             sack: [...s.options.sackBlocks],
           }),
-        deliver: (d) => {
-          this.deliveredBytes += d.length;
-          if (this.record) this.delivered.push(...d);
+        readable: () => {
+          // Copy what arrived since the last time, without reading it: the bytes stay
+          // unread (and keep the window closed) until the test calls `read`.
+          const c = this.conn;
+          const unread = c.rcvBuf.unread;
+          const readSoFar = c.bytesReceived - unread;
+          const fresh = c.bytesReceived - this.deliveredBytes;
+          if (fresh <= 0) return;
+          if (this.record) {
+            const tmp = new Uint8Array(fresh);
+            c.rcvBuf.peek(tmp, this.deliveredBytes - readSoFar);
+            for (const b of tmp) this.delivered.push(b);
+          }
+          this.deliveredBytes += fresh;
         },
         event: (ev: ConnEvent, err?: ConnError) => {
           this.events.push(ev);
           if (err) this.error = err;
         },
+        replyBudget,
       },
     );
   }
@@ -99,9 +118,15 @@ export class Harness {
     seg.ack = s.ack ?? 0;
     seg.flags = s.flags ?? ACK;
     seg.window = s.window ?? 65535;
+    seg.urgent = s.urgent ?? 0;
     seg.payload = s.payload ?? new Uint8Array(0);
     Object.assign(seg.options, s.opts ?? {});
     this.conn.handle(seg, this.now);
+  }
+
+  /** The application reads `n` bytes (or all that is unread); returns how many. */
+  read(n = Infinity): number {
+    return this.conn.read(new Uint8Array(Math.min(n, this.conn.rcvBuf.unread)), this.now);
   }
 
   advance(ms: number): void {

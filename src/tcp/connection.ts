@@ -2,7 +2,7 @@
  * The TCP connection state machine (RFC 9293), as data in and actions out.
  *
  * A `TcpConnection` is handed parsed segments and the current time (`handle`), timer
- * ticks (`onTimer`), and application calls (`send`, `consumed`, `closeWrite`, `close`,
+ * ticks (`onTimer`), and application calls (`send`, `read`, `closeWrite`, `close`,
  * `abort`). It writes what must happen into its `ConnectionOutput` port: segments to
  * transmit, bytes to deliver, and events. It reads no clock, does no I/O and holds no
  * randomness of its own, so the same inputs always give the same outputs.
@@ -23,10 +23,11 @@ import {
   RST,
   SYN,
   type TcpSegment,
+  URG,
 } from "../wire/tcp.ts";
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from "./seq.ts";
 import { RttEstimator } from "./rtt.ts";
-import { ReassemblyQueue } from "./reassembly.ts";
+import { RecvBuffer } from "./recv_buffer.ts";
 import { SendBuffer } from "./send_buffer.ts";
 import type { CongestionControl } from "./congestion/types.ts";
 import { createCongestionControl } from "./congestion/mod.ts";
@@ -75,16 +76,29 @@ export type ConnEvent =
   /** Both directions finished normally (TIME-WAIT or CLOSED reached). Reported once. */
   | "finished"
   /** The connection failed; see the error argument. Reported once, instead of "finished". */
-  | "error";
+  | "error"
+  /** Urgent data arrived that the application has not read (RFC 9293 §3.8.5). */
+  | "urgent"
+  /**
+   * R1 retransmissions of one segment went unanswered (RFC 9293 §3.8.3): the peer or the
+   * path may be failing. Reported once per episode; the connection goes on until R2.
+   */
+  | "stalled";
 
 /** Where a connection writes its actions. */
 export interface ConnectionOutput {
   /** Serialize and send this segment now. The object is reused after the call returns. */
   transmit(seg: TcpSegment): void;
-  /** In-order bytes for the application. A view valid only during the call: copy it. */
-  deliver(data: Uint8Array): void;
+  /** In-order bytes arrived: the application can `read` them now. */
+  readable(): void;
   /** A state event; `error` is set for the "error" event. */
   event(ev: ConnEvent, error?: ConnError): void;
+  /**
+   * Asked before a reply to an invalid segment (an ACK to an unacceptable segment, a
+   * challenge ACK, an RST): true when the stack-wide budget allows one more (RFC 5961 §7).
+   * Absent: no stack-wide limit.
+   */
+  replyBudget?(): boolean;
 }
 
 /** Keep-alive settings (RFC 9293 §3.8.4; RFC 1122 §4.2.3.6). */
@@ -113,10 +127,18 @@ export interface ConnectionOptions {
   noDelay?: boolean;
   /** Keep-alive probes, off unless given. */
   keepAlive?: KeepAliveOptions | null;
-  /** SYN retransmissions before giving up (as Linux tcp_syn_retries). Default 6. */
+  /**
+   * SYN retransmissions before giving up. Default 7: with the initial RTO of 1 s the attempt
+   * lasts 255 s, past the three minutes of RFC 9293 MUST-23 (Linux's 6 give 127 s).
+   */
   synRetries?: number;
-  /** Data retransmissions before giving up (as Linux tcp_retries2). Default 15. */
+  /** Data retransmissions before giving up (R2, as Linux tcp_retries2). Default 15. */
   maxRetries?: number;
+  /**
+   * User timeout (RFC 9293 §3.8.3 MUST-21, RFC 5482): the longest time sent data may stay
+   * unacknowledged before the connection is aborted, ms. 0 (default) uses `maxRetries`.
+   */
+  userTimeoutMs?: number;
   /** Delayed ACK timeout (RFC 9293 §3.8.6.3: < 0.5 s). Default 40. */
   delayedAckMs?: number;
   /** RTO before the first RTT sample (RFC 6298 §2.1). Default 1000. */
@@ -133,6 +155,12 @@ export interface ConnectionOptions {
   sack?: boolean;
   /** Orphaned FIN-WAIT-2 timeout after `close()`, ms (as Linux tcp_fin_timeout). Default 60000. */
   finWait2TimeoutMs?: number;
+  /**
+   * Least time between two replies to invalid segments without data (out-of-window ACKs,
+   * failed PAWS, challenge ACKs), ms; a tenth of it for segments with data. Default 500, as
+   * Linux's `tcp_invalid_ratelimit` (RFC 5961 §7).
+   */
+  invalidReplyIntervalMs?: number;
 }
 
 /** Identity of a connection: the 4-tuple (addresses as uint32) and the initial send sequence. */
@@ -213,11 +241,17 @@ interface TxRecord {
 }
 
 const DUP_THRESH = 3; // RFC 5681 §3.2, RFC 6675 §2
+/** R1 of RFC 9293 §3.8.3 (SHLD-10: at least 3 retransmissions). */
+const R1_RETRIES = 3;
 const PTO_MIN_MS = 10; // floor of the tail loss probe timeout, as Linux
 const WORST_CASE_DELACK_MS = 200; // RFC 8985 §7.2 WCDelAckT
 const TS_24_DAYS = 24 * 24 * 3600 * 1000; // RFC 7323 §5.5
 const MAX_WINDOW = 65535;
 const NO_DEADLINE = Infinity;
+/** Buffers empty this long are released (allocated again on first use). */
+const BUFFER_IDLE_MS = 1000;
+/** What one transmission record costs, counted in `memoryBytes` (a small V8 object). */
+const TX_RECORD_BYTES = 48;
 
 /** The state machine of one TCP connection. */
 export class TcpConnection {
@@ -266,15 +300,18 @@ export class TcpConnection {
   /** Effective payload bytes per segment. */
   sndMss: number;
 
-  readonly opts: Required<Omit<ConnectionOptions, "keepAlive">> & {
+  opts: Required<Omit<ConnectionOptions, "keepAlive">> & {
     keepAlive: Required<KeepAliveOptions> | null;
   };
 
   // Buffers
   readonly sendBuf: SendBuffer;
-  readonly reasm: ReassemblyQueue;
-  /** Bytes delivered to the application and not yet consumed. */
-  rcvQueued = 0;
+  /** In-order bytes not yet read and out-of-order bytes inside the window, in one ring. */
+  readonly rcvBuf: RecvBuffer;
+  /** The application reads nothing more: arriving data is acknowledged and dropped. */
+  #discardInput = false;
+  /** When the buffers are empty, the instant their memory is released (Infinity: not armed). */
+  bufReleaseAt = NO_DEADLINE;
 
   // Close bookkeeping
   /** The application asked to close its sending side; a FIN follows the queued data. */
@@ -283,6 +320,14 @@ export class TcpConnection {
   finSeq = -1;
   /** The peer's FIN, when seen ahead of the data before it; else -1. */
   rcvFinSeq = -1;
+  /** SND.UP: the byte after our urgent data (RFC 9293 §3.8.5), while `#sndUpValid`. */
+  sndUp = 0;
+  #sndUpValid = false;
+  /** RCV.UP: the byte after the peer's urgent data (RFC 9293 §3.8.5, RFC 6093). */
+  rcvUp = 0;
+  #rcvUpValid = false;
+  /** The window our SYN offered (unscaled, RFC 7323 §2.2). */
+  #synWindow = 0;
   /** The peer's FIN was processed: the receive side is over. */
   remoteClosed = false;
   /** The application closed fully and will read nothing more. */
@@ -311,6 +356,9 @@ export class TcpConnection {
   /** Smallest RTT seen, for RACK's reordering window. */
   #minRtt = Infinity;
   #lastSendAt = 0;
+  /** When SND.UNA last advanced, or data went out with nothing in flight (user timeout). */
+  #progressAt = 0;
+  #r1Reported = false;
 
   // Timers (absolute deadlines in ms, Infinity when off)
   rtoAt = NO_DEADLINE;
@@ -350,6 +398,17 @@ export class TcpConnection {
   outOfOrderSegments = 0;
   zeroWindowProbes = 0;
   lossProbes = 0;
+  /** Segments dropped by PAWS (RFC 7323 §5). */
+  pawsRejected = 0;
+  /** Segments dropped for an ACK outside SND.UNA − MAX.SND.WND .. SND.NXT (RFC 5961 §5). */
+  invalidAcks = 0;
+  /** Challenge ACKs due (RFC 5961 §3.2, §4.2, §5.2), sent or suppressed. */
+  challengeAcks = 0;
+  /** Replies to invalid segments withheld by the rate limits (RFC 5961 §7). */
+  repliesSuppressed = 0;
+  /** Data segments dropped by the receive buffer (too many out-of-order ranges). */
+  receiveDrops = 0;
+  #lastInvalidReplyAt = -Infinity;
 
   /**
    * Creates a connection. Call `open(now)` for an active open, or `acceptSyn(seg, now)`
@@ -383,8 +442,9 @@ export class TcpConnection {
           count: ka.count ?? 9,
         }
         : null,
-      synRetries: options.synRetries ?? 6,
+      synRetries: options.synRetries ?? 7,
       maxRetries: options.maxRetries ?? 15,
+      userTimeoutMs: options.userTimeoutMs ?? 0,
       delayedAckMs: options.delayedAckMs ?? 40,
       initialRtoMs: options.initialRtoMs ?? 1000,
       minRtoMs: options.minRtoMs ?? 200,
@@ -393,13 +453,13 @@ export class TcpConnection {
       windowScaling: options.windowScaling ?? true,
       sack: options.sack ?? true,
       finWait2TimeoutMs: options.finWait2TimeoutMs ?? 60_000,
+      invalidReplyIntervalMs: options.invalidReplyIntervalMs ?? 500,
     };
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
     this.recover = this.iss;
     this.sndMss = Math.min(536, this.opts.mss);
     this.sendBuf = new SendBuffer(this.opts.sendBufferSize);
-    this.reasm = new ReassemblyQueue(this.opts.recvBufferSize);
     this.rtt = new RttEstimator({
       initialRtoMs: this.opts.initialRtoMs,
       minRtoMs: this.opts.minRtoMs,
@@ -412,6 +472,11 @@ export class TcpConnection {
       while (shift < 14 && (this.opts.recvBufferSize >> shift) > MAX_WINDOW) shift++;
     }
     this.rcvWscale = shift;
+    // The ring holds the whole buffer plus room for the window's rounding up to a scale unit
+    // (see #windowField): the advertised right edge never moves left, so it may creep past
+    // the buffer by less than a unit per ACK while the application reads nothing.
+    const slack = shift === 0 ? 0 : Math.max(1 << shift, this.opts.recvBufferSize >> 4);
+    this.rcvBuf = new RecvBuffer(this.opts.recvBufferSize + slack);
     this.#out = out;
     this.#seg = newTcpSegment();
     this.#seg.srcPort = this.localPort;
@@ -459,12 +524,34 @@ export class TcpConnection {
    * SEND (RFC 9293 §3.10.2): queues as much of `data` as the send buffer takes and sends
    * what the windows allow. Returns the number of bytes accepted.
    */
-  send(data: Uint8Array, now: number): number {
+  send(data: Uint8Array, now: number, urgent = false): number {
     if (!this.canSend) return 0;
     const n = this.sendBuf.append(data);
     if (n < data.length) this.#sendBlocked = true;
+    if (urgent && n > 0) {
+      // RFC 9293 §3.8.5, MUST-62: SND.UP is the sequence number after the urgent data.
+      this.sndUp = seqAdd(this.#dataStartSeq(), this.sendBuf.length);
+      this.#sndUpValid = true;
+    }
+    this.bufReleaseAt = NO_DEADLINE;
     if (this.state !== State.SynSent && this.state !== State.SynReceived) this.#output(now);
     return n;
+  }
+
+  /**
+   * Turns keep-alive probes on (with these settings) or off (`null`) for this connection
+   * (RFC 9293 §3.8.4, MUST-24; off by default, MUST-25).
+   */
+  setKeepAlive(ka: KeepAliveOptions | null, now: number): void {
+    this.opts.keepAlive = ka
+      ? {
+        idleMs: ka.idleMs ?? 7_200_000,
+        intervalMs: ka.intervalMs ?? 75_000,
+        count: ka.count ?? 9,
+      }
+      : null;
+    this.keepAliveAt = NO_DEADLINE;
+    this.#armKeepAlive(now);
   }
 
   /** Whether the application may still queue data. */
@@ -479,15 +566,39 @@ export class TcpConnection {
     return this.canSend ? this.sendBuf.free : 0;
   }
 
-  /** The application read `n` delivered bytes: the window opens (RFC 9293 §3.8.6.2.2). */
-  consumed(n: number, now: number): void {
-    this.rcvQueued = Math.max(0, this.rcvQueued - n);
+  /** In-order bytes received and not yet read (RCV.USER of RFC 9293 §3.8.6.2.2). */
+  get rcvQueued(): number {
+    return this.rcvBuf.unread;
+  }
+
+  /**
+   * RECEIVE (RFC 9293 §3.10.3): copies up to `into.length` in-order bytes into `into` and
+   * returns how many. Reading frees buffer space, and the window reopens when that matters.
+   */
+  read(into: Uint8Array, now: number): number {
+    const n = this.rcvBuf.read(into);
+    if (n > 0) this.#afterRead(now);
+    return n;
+  }
+
+  /**
+   * The application will read nothing more (it cancelled its reading): what is held and what
+   * arrives later is acknowledged and dropped, so the peer is never stalled by a full window.
+   */
+  discardInput(now: number): void {
+    this.#discardInput = true;
+    if (this.rcvBuf.skip(this.rcvBuf.unread) > 0) this.#afterRead(now);
+  }
+
+  #afterRead(now: number): void {
+    this.#armBufferRelease(now);
     if (!this.#synchronized() || this.remoteClosed) return;
     const current = seqDiff(this.rcvAdvRight, this.rcvNxt);
     const avail = this.#rcvSpace();
-    // Receiver SWS avoidance: move the right edge only by min(RCV.BUFF/2, Eff.snd.MSS)
-    // or more, and only send an update when it matters to a sender that may be stalled.
-    const step = Math.min(this.opts.recvBufferSize >> 1, this.opts.mss);
+    // Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): move the right edge only by
+    // min(RCV.BUFF/2, Eff.snd.MSS) or more, and send an update only when it matters to a
+    // sender that may be stalled.
+    const step = this.#swsStep();
     if (avail - current >= step && (current < 2 * this.opts.mss || avail >= 2 * current)) {
       this.#sendAck(now);
     }
@@ -524,7 +635,7 @@ export class TcpConnection {
    */
   close(now: number): void {
     // RFC 1122 §4.2.2.13: closing with received data unread sends RST, to show it was lost.
-    if (this.rcvQueued > 0 || !this.reasm.isEmpty) {
+    if (this.rcvBuf.unread > 0 || this.rcvBuf.hasOutOfOrder) {
       this.abort(now);
       return;
     }
@@ -564,6 +675,7 @@ export class TcpConnection {
       this.timeWaitAt,
       this.keepAliveAt,
       this.finWait2At,
+      this.bufReleaseAt,
     );
   }
 
@@ -604,6 +716,42 @@ export class TcpConnection {
       this.delAckAt = NO_DEADLINE;
       if (this.#synchronized()) this.#sendAck(now);
     }
+    if (this.bufReleaseAt <= now) {
+      this.bufReleaseAt = NO_DEADLINE;
+      this.releaseBuffers();
+    }
+  }
+
+  /**
+   * Releases the memory of empty buffers (an idle connection then holds no buffer). Returns
+   * the bytes freed. They are allocated again on first use.
+   */
+  releaseBuffers(): number {
+    return this.rcvBuf.release() + this.sendBuf.release() + this.#releaseRecords();
+  }
+
+  /** Bytes of buffer memory this connection holds now (rings and transmission records). */
+  get memoryBytes(): number {
+    return this.rcvBuf.allocated + this.sendBuf.allocated +
+      (this.#tx.length + this.#pool.length) * TX_RECORD_BYTES;
+  }
+
+  /** Arms the release of the buffers once both are empty (and stay so for a while). */
+  #armBufferRelease(now: number): void {
+    if (this.rcvBuf.unread > 0 || this.rcvBuf.hasOutOfOrder || this.sendBuf.length > 0) {
+      this.bufReleaseAt = NO_DEADLINE;
+    } else if (this.bufReleaseAt === NO_DEADLINE && this.memoryBytes > 0) {
+      this.bufReleaseAt = now + BUFFER_IDLE_MS;
+    }
+  }
+
+  #releaseRecords(): number {
+    if (this.#txHead !== this.#tx.length) return 0;
+    const n = (this.#tx.length + this.#pool.length) * TX_RECORD_BYTES;
+    this.#tx = [];
+    this.#txHead = 0;
+    this.#pool = [];
+    return n;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -612,8 +760,6 @@ export class TcpConnection {
   /** SEGMENT ARRIVES for this connection. `seg.payload` is only read during the call. */
   handle(seg: TcpSegment, now: number): void {
     this.segmentsReceived++;
-    this.#lastRecvAt = now;
-    this.#unansweredProbes = 0;
     switch (this.state) {
       case State.Closed:
       case State.Listen:
@@ -626,6 +772,16 @@ export class TcpConnection {
     if ((this.state as State) !== State.Closed) this.#afterInput(now);
   }
 
+  /**
+   * The peer proved it is there: an acceptable segment arrived. Only then do the keep-alive,
+   * zero-window probe and dead-peer counters restart; junk sent to the 4-tuple proves nothing.
+   */
+  #peerAlive(now: number): void {
+    this.#lastRecvAt = now;
+    this.#unansweredProbes = 0;
+    this.#armKeepAlive(now);
+  }
+
   /** RFC 9293 §3.10.7.3: SYN-SENT. */
   #handleSynSent(seg: TcpSegment, now: number): void {
     const f = seg.flags;
@@ -633,21 +789,24 @@ export class TcpConnection {
     if (f & ACK) {
       // First check: ACK must acknowledge our SYN.
       if (seqLe(seg.ack, this.iss) || seqGt(seg.ack, this.sndNxt)) {
-        if (!(f & RST)) this.#emit(seg.ack, 0, RST, null, now);
+        if (!(f & RST) && this.#replyAllowed(now, false)) this.#emit(seg.ack, 0, RST, null, now);
         return;
       }
       ackOk = true;
     }
     if (f & RST) {
-      // Second check: an RST with an acceptable ACK refuses the connection.
+      // Second check: an RST with an acceptable ACK refuses the connection (RFC 5961 §3.2
+      // leaves SYN-SENT as RFC 793 has it: the ACK check is the proof).
       if (ackOk) this.#fail("refused");
       return;
     }
     if (!(f & SYN)) return; // fifth check: neither SYN nor RST
     // Fourth check: SYN.
+    this.#peerAlive(now);
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
-    this.rcvAdvRight = this.rcvNxt; // nothing advertised yet
+    // Our SYN offered an unscaled window (RFC 7323 §2.2): data on the SYN,ACK may fill it.
+    this.rcvAdvRight = seqAdd(this.rcvNxt, this.#synWindow);
     this.#negotiate(seg);
     this.#updateTsRecent(seg, now);
     if (ackOk) {
@@ -665,7 +824,7 @@ export class TcpConnection {
       this.#retries = 0;
       this.rtt.resetBackoff();
       this.#becomeEstablished(now);
-      // Data or FIN on the SYN,ACK continue at the sixth check.
+      // Data or FIN on the SYN,ACK continue at the sixth check (RFC 9293 §3.10.7.3).
       if (seg.payload.length > 0 || (f & FIN)) {
         this.#processText(seqAdd(seg.seq, 1), seg.payload, (f & FIN) !== 0, now);
       }
@@ -682,7 +841,11 @@ export class TcpConnection {
     }
   }
 
-  /** RFC 9293 §3.10.7.4: every synchronized state, plus SYN-RECEIVED. */
+  /**
+   * RFC 9293 §3.10.7.4: every synchronized state, plus SYN-RECEIVED. With RFC 5961 (blind
+   * RST, SYN and data injection) and RFC 7323 §5 (PAWS): a segment that fails a check gets
+   * at most a rate-limited ACK, and nothing else is read from it.
+   */
   #handleSynchronized(seg: TcpSegment, now: number): void {
     const f = seg.flags;
     const o = seg.options;
@@ -692,13 +855,15 @@ export class TcpConnection {
 
     if (this.state === State.SynReceived && (f & SYN) && seg.seq === this.irs) {
       if (!(f & ACK)) {
-        // A retransmitted SYN: our SYN,ACK was lost; send it again.
-        this.#sendSyn(now, true);
+        // A retransmitted SYN: our SYN,ACK was lost; send it again (rate-limited: a
+        // retransmitted SYN is cheap to forge).
+        if (this.#replyAllowed(now, false)) this.#sendSyn(now, true);
         return;
       }
       // Simultaneous open (RFC 9293 §3.5 figure 7; the RFC 5961 §4.2 exception): the
       // peer's SYN,ACK acknowledges our SYN and completes the handshake.
       if (seg.ack === this.sndNxt) {
+        this.#peerAlive(now);
         this.#updateTsRecent(seg, now);
         this.#ackUpTo(seg.ack);
         this.#setSndWnd(seg.window, seg.seq, seg.ack);
@@ -711,65 +876,25 @@ export class TcpConnection {
       }
     }
 
-    // RFC 7323 §5.3: PAWS, before the acceptability test.
+    // RFC 7323 §5.3 R1: PAWS, before the acceptability test (RSTs excepted, §5.2).
     if (this.tsOk && o.hasTimestamps && !(f & RST)) {
       if (seqLt(o.tsVal, this.tsRecent) && now - this.tsRecentAt <= TS_24_DAYS) {
-        this.#sendAck(now);
+        this.pawsRejected++;
+        this.#ackUnacceptable(payload.length > 0, now);
         return;
       }
     }
 
-    // First check: sequence number (§3.10.7.4 table).
-    const segLen = payload.length + ((f & SYN) ? 1 : 0) + (fin ? 1 : 0);
     const rcvWnd = Math.max(0, seqDiff(this.rcvAdvRight, this.rcvNxt));
-    let acceptable: boolean;
-    if (segLen === 0) {
-      acceptable = rcvWnd === 0
-        ? seq === this.rcvNxt
-        : seqLe(this.rcvNxt, seq) && seqLt(seq, seqAdd(this.rcvNxt, rcvWnd));
-    } else if (rcvWnd === 0) {
-      acceptable = false;
-    } else {
-      const last = seqAdd(seq, segLen - 1);
-      const end = seqAdd(this.rcvNxt, rcvWnd);
-      acceptable = (seqLe(this.rcvNxt, seq) && seqLt(seq, end)) ||
-        (seqLe(this.rcvNxt, last) && seqLt(last, end));
-    }
-    if (!acceptable) {
-      if (f & RST) return;
-      // "Special allowance should be made to accept valid ACKs ... when RCV.WND is zero":
-      // process the ACK of a segment that an open window would have taken (the peer sent
-      // it before our window closed), and drop its text. The ACK check below still
-      // applies (RFC 5961 §5).
-      if (
-        rcvWnd === 0 && (f & ACK) && seqGe(seq, this.rcvNxt) &&
-        seqLt(seq, seqAdd(this.rcvNxt, this.opts.recvBufferSize))
-      ) {
-        payload = payload.subarray(0, 0);
-        fin = false;
-        this.#ackNow = true;
-      } else {
-        // TIME-WAIT: a retransmitted FIN restarts the 2·MSL timer (§3.10.7.4, eighth check).
-        if (this.state === State.TimeWait && fin) this.timeWaitAt = now + 2 * this.opts.mslMs;
-        this.#sendAck(now);
-        // An old duplicate (all of it below RCV.NXT) was just sent again by the peer, so its
-        // ACK field is current: take it, as Linux does, instead of resending data the peer
-        // already acknowledged. Its text is dropped; the window rule (SND.WL1) ignores it.
-        if (
-          (f & (ACK | SYN)) === ACK && this.state !== State.SynReceived &&
-          this.state !== State.TimeWait && seqLe(seqAdd(seq, segLen), this.rcvNxt)
-        ) {
-          this.#updateTsRecent(seg, now);
-          this.#processAck(seg, now);
-        }
-        return;
-      }
-    }
-
-    // Second check: RST (RFC 9293 §3.10.7.4 with RFC 5961 §3.2).
+    // RST (RFC 9293 §3.10.7.4 first and second checks, with RFC 5961 §3.2): only an RST at
+    // exactly RCV.NXT resets; one elsewhere in the window draws a (rate-limited) challenge
+    // ACK; anything else is dropped. An RST is processed even when the window is zero and
+    // whatever data it carries (MUST-66).
     if (f & RST) {
       if (seq !== this.rcvNxt) {
-        this.#sendAck(now); // challenge ACK
+        if (seqGt(seq, this.rcvNxt) && seqLt(seq, seqAdd(this.rcvNxt, Math.max(rcvWnd, 1)))) {
+          this.#challengeAck(now);
+        }
         return;
       }
       if (this.state === State.SynReceived && !this.active) {
@@ -791,24 +916,74 @@ export class TcpConnection {
       return;
     }
 
+    // First check: sequence number (§3.10.7.4 table).
+    const segLen = payload.length + ((f & SYN) ? 1 : 0) + (fin ? 1 : 0);
+    let acceptable: boolean;
+    if (segLen === 0) {
+      acceptable = rcvWnd === 0
+        ? seq === this.rcvNxt
+        : seqLe(this.rcvNxt, seq) && seqLt(seq, seqAdd(this.rcvNxt, rcvWnd));
+    } else if (rcvWnd === 0) {
+      acceptable = false;
+    } else {
+      const last = seqAdd(seq, segLen - 1);
+      const end = seqAdd(this.rcvNxt, rcvWnd);
+      acceptable = (seqLe(this.rcvNxt, seq) && seqLt(seq, end)) ||
+        (seqLe(this.rcvNxt, last) && seqLt(last, end));
+    }
+    if (!acceptable) {
+      // "If the RCV.WND is zero, no segments will be acceptable, but special allowance should
+      // be made to accept valid ACKs": a segment that an open window would have taken (the
+      // peer sent it before our window closed, or it probes the window) still carries a
+      // current ACK. Its text is dropped; the ACK checks below still apply.
+      if (
+        rcvWnd === 0 && (f & (ACK | SYN)) === ACK && seqGe(seq, this.rcvNxt) &&
+        seqLt(seq, seqAdd(this.rcvNxt, this.opts.recvBufferSize))
+      ) {
+        payload = payload.subarray(0, 0);
+        fin = false;
+        this.#ackNow = true;
+      } else {
+        // TIME-WAIT: a retransmitted FIN restarts the 2·MSL timer (§3.10.7.4, eighth check).
+        if (this.state === State.TimeWait && fin) this.timeWaitAt = now + 2 * this.opts.mslMs;
+        this.#ackUnacceptable(payload.length > 0, now);
+        return;
+      }
+    }
+
     // Fourth check: SYN in a synchronized state → challenge ACK (RFC 5961 §4.2).
     if (f & SYN) {
-      this.#sendAck(now);
+      this.#challengeAck(now);
       return;
     }
 
     // Fifth check: ACK.
     if (!(f & ACK)) return;
-    this.#updateTsRecent(seg, now);
+    const ack = seg.ack;
     if (this.state === State.SynReceived) {
-      if (seqGt(seg.ack, this.sndUna) && seqLe(seg.ack, this.sndNxt)) {
-        this.#setSndWnd(seg.window << this.sndWscale, seq, seg.ack);
+      if (seqGt(ack, this.sndUna) && seqLe(ack, this.sndNxt)) {
+        this.#peerAlive(now);
+        this.#updateTsRecent(seg, now);
+        this.#setSndWnd(seg.window << this.sndWscale, seq, ack);
         this.#becomeEstablished(now);
       } else {
-        this.#emit(seg.ack, 0, RST, null, now);
+        // <SEQ=SEG.ACK><CTL=RST>, rate-limited: the ACK may be forged.
+        if (this.#replyAllowed(now, false)) this.#emit(ack, 0, RST, null, now);
         return;
       }
     }
+    // RFC 5961 §5.2: the ACK is acceptable only in SND.UNA − MAX.SND.WND ≤ SEG.ACK ≤ SND.NXT.
+    // Outside, a (rate-limited) ACK answers and the segment is dropped: nothing of it is read.
+    if (
+      seqGt(ack, this.sndNxt) || seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)))
+    ) {
+      this.invalidAcks++;
+      this.#challengeAck(now);
+      return;
+    }
+    // The segment passed every check: only now is its timestamp taken (RFC 7323 §4.3).
+    this.#peerAlive(now);
+    this.#updateTsRecent(seg, now);
     if (this.state === State.TimeWait) {
       // Only a retransmitted FIN can arrive: acknowledge it and restart 2·MSL.
       if (fin) {
@@ -819,24 +994,49 @@ export class TcpConnection {
     }
     if (!this.#processAck(seg, now)) return;
 
-    // Sixth check (URG) is not supported: urgent data is delivered inline (RFC 6093).
+    // Sixth check: URG (RFC 9293 §3.10.7.4; RFC 6093: the pointer marks the byte after the
+    // urgent data).
+    if ((f & URG) && seg.urgent > 0) this.#processUrgent(seqAdd(seq, seg.urgent));
     // Seventh check: segment text; eighth: FIN.
     if (payload.length > 0 || fin) this.#processText(seq, payload, fin, now);
   }
 
-  /** The ACK field (fifth check). Returns false when the segment must be dropped. */
+  /**
+   * The answer to an unacceptable segment (failed PAWS, outside the window, or an invalid
+   * ACK): an ACK with our current numbers, rate-limited per connection (as Linux's
+   * `tcp_invalid_ratelimit`, RFC 5961 §7) so that forged segments cannot draw a reply each,
+   * nor two desynchronized peers ACK each other in a loop. A segment with data is more
+   * likely the peer's retransmission of data whose ACK was lost, so it is answered more
+   * readily than an empty one.
+   */
+  #ackUnacceptable(hasData: boolean, now: number): void {
+    if (this.#replyAllowed(now, hasData)) this.#sendAck(now);
+    else this.repliesSuppressed++;
+  }
+
+  /** RFC 5961 §3.2, §4.2, §5.2: a challenge ACK, rate-limited like other invalid replies. */
+  #challengeAck(now: number): void {
+    this.challengeAcks++;
+    if (this.#replyAllowed(now, false)) this.#sendAck(now);
+    else this.repliesSuppressed++;
+  }
+
+  /**
+   * Whether a reply to an invalid segment may go out now: one per `invalidReplyIntervalMs`
+   * for segments without data, one per a tenth of that for segments with data, and then only
+   * if the stack-wide budget (the `replyBudget` hook) allows it.
+   */
+  #replyAllowed(now: number, hasData: boolean): boolean {
+    const interval = this.opts.invalidReplyIntervalMs / (hasData ? 10 : 1);
+    if (now - this.#lastInvalidReplyAt < interval) return false;
+    if (this.#out.replyBudget && !this.#out.replyBudget()) return false;
+    this.#lastInvalidReplyAt = now;
+    return true;
+  }
+
+  /** The ACK field of an acceptable segment (fifth check). False: drop the segment. */
   #processAck(seg: TcpSegment, now: number): boolean {
     const ack = seg.ack;
-    if (seqGt(ack, this.sndNxt)) {
-      // Acknowledges something not yet sent: ACK and drop.
-      this.#sendAck(now);
-      return false;
-    }
-    // RFC 5961 §5.2: an ACK far below SND.UNA (more than the max window back) is dropped.
-    if (seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)))) {
-      this.#sendAck(now);
-      return false;
-    }
     const wnd = seg.window << this.sndWscale;
     const o = seg.options;
     let newlySacked = 0;
@@ -864,10 +1064,11 @@ export class TcpConnection {
     }
     if (newlySacked > 0 || advanced) this.#detectLostRetransmissions();
 
-    // Window update (§3.10.7.4: SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK).
+    // Window update (§3.10.7.4): if SND.UNA =< SEG.ACK =< SND.NXT, and SND.WL1 < SEG.SEQ, or
+    // SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK. (SND.UNA is already SEG.ACK when it advanced.)
     if (
-      seqLt(this.sndWl1, seg.seq) ||
-      (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))
+      seqLe(this.sndUna, ack) &&
+      (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack)))
     ) {
       this.#setSndWnd(wnd, seg.seq, ack);
     }
@@ -946,6 +1147,8 @@ export class TcpConnection {
     else if (karnSample >= 0) this.#sampleRtt(karnSample);
 
     this.sndUna = ack;
+    this.#progressAt = now;
+    this.#r1Reported = false;
     if (dataAcked > 0) {
       this.sendBuf.consume(dataAcked);
       this.bytesSent += dataAcked;
@@ -1168,8 +1371,6 @@ export class TcpConnection {
       data = data.subarray(0, Math.max(0, room));
       finSeq = -1;
     }
-    if (finSeq >= 0 && this.rcvFinSeq < 0) this.rcvFinSeq = finSeq;
-
     if (data.length > 0 && this.orphan) {
       // New data after the application closed: nobody will read it. RFC 1122 §4.2.2.13:
       // send RST to show that it was lost (as Linux does).
@@ -1177,23 +1378,35 @@ export class TcpConnection {
       this.#enterClosed();
       return;
     }
+    // A FIN seen ahead of the data before it is remembered until the data fills in; data
+    // beyond it proves it stale (a FIN is the end of the stream), so it is forgotten.
+    if (finSeq >= 0) {
+      // ...and a FIN below data already held is no end at all.
+      if (!seqGt(seqAdd(this.rcvNxt, this.rcvBuf.heldBeyond), finSeq)) this.rcvFinSeq = finSeq;
+    } else if (
+      this.rcvFinSeq >= 0 && data.length > 0 && seqGt(seqAdd(s, data.length), this.rcvFinSeq)
+    ) {
+      this.rcvFinSeq = -1;
+    }
+
     if (data.length > 0) {
-      if (s === this.rcvNxt) {
-        const hadHoles = !this.reasm.isEmpty;
-        this.#deliver(data);
-        while (!this.reasm.isEmpty) {
-          const chunk = this.reasm.takeInOrder(this.rcvNxt);
-          if (!chunk) break;
-          this.#deliver(chunk);
-        }
-        // RFC 5681 §4.2: ACK at least every second segment; at once when a gap fills.
+      const hadHoles = this.rcvBuf.hasOutOfOrder;
+      const advanced = this.rcvBuf.write(seqDiff(s, this.rcvNxt), data);
+      if (advanced > 0) {
+        this.rcvNxt = seqAdd(this.rcvNxt, advanced);
+        this.bytesReceived += advanced;
+        if (this.#discardInput) this.rcvBuf.skip(advanced);
+        else this.#out.readable();
+        // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second full-sized segment;
+        // at once when a gap fills.
         this.#unackedSegs++;
         if (hadHoles || this.#unackedSegs >= 2) this.#ackNow = true;
         else if (this.delAckAt === NO_DEADLINE) this.delAckAt = now + this.opts.delayedAckMs;
       } else {
-        // Out of order: hold it (§3.10.7.4) and send an immediate duplicate ACK (RFC 5681 §4.2).
-        this.outOfOrderSegments++;
-        this.reasm.insert(s, data, this.rcvNxt, seqDiff(this.rcvAdvRight, this.rcvNxt));
+        // Out of order (§3.10.7.4: held for later) or dropped: an immediate duplicate ACK
+        // (RFC 5681 §4.2) tells the sender where the gap is.
+        if (advanced === 0) this.outOfOrderSegments++;
+        else this.receiveDrops++;
         this.#ackNow = true;
       }
     } else if (payload.length > 0) {
@@ -1203,11 +1416,32 @@ export class TcpConnection {
     if (this.rcvFinSeq >= 0 && this.rcvFinSeq === this.rcvNxt) this.#processFin(now);
   }
 
-  #deliver(data: Uint8Array): void {
-    this.rcvNxt = seqAdd(this.rcvNxt, data.length);
-    this.bytesReceived += data.length;
-    this.rcvQueued += data.length;
-    this.#out.deliver(data);
+  /**
+   * The urgent pointer of an acceptable segment (RFC 9293 §3.8.5, §3.10.7.4 sixth check):
+   * RCV.UP = max(RCV.UP, SEG.UP), and the application hears of urgent data it has not read.
+   * RFC 6093: the pointer is the sequence number of the byte after the urgent data, and the
+   * data stays in the stream ("inline").
+   */
+  #processUrgent(up: number): void {
+    const s = this.state;
+    if (s !== State.Established && s !== State.FinWait1 && s !== State.FinWait2) return;
+    // Only a pointer within what the window allows is taken.
+    if (seqGt(up, this.rcvAdvRight)) return;
+    if (this.#rcvUpValid && !seqGt(up, this.rcvUp)) return;
+    this.rcvUp = up;
+    this.#rcvUpValid = true;
+    if (this.urgentPending > 0) this.#out.event("urgent");
+  }
+
+  /**
+   * Urgent bytes the application has not read yet (RFC 9293 MUST-33: it can learn how much
+   * urgent data remains): from the next byte it reads up to RCV.UP.
+   */
+  get urgentPending(): number {
+    if (!this.#rcvUpValid) return 0;
+    const readSeq = seqAdd(this.rcvNxt, -this.rcvBuf.unread);
+    const n = seqDiff(this.rcvUp, readSeq);
+    return n > 0 ? n : 0;
   }
 
   /** Eighth check: FIN (RFC 9293 §3.10.7.4). */
@@ -1215,7 +1449,7 @@ export class TcpConnection {
     this.rcvNxt = seqAdd(this.rcvNxt, 1);
     this.rcvFinSeq = -1;
     this.remoteClosed = true;
-    this.reasm.clear();
+    this.rcvBuf.dropOutOfOrder();
     this.#ackNow = true;
     this.#out.event("remote-closed");
     switch (this.state) {
@@ -1253,7 +1487,9 @@ export class TcpConnection {
   #enterClosed(): void {
     this.state = State.Closed;
     this.#stopTimers();
-    this.reasm.clear();
+    // In-order bytes stay readable after the end, as from a kernel socket; the rest goes.
+    this.rcvBuf.dropOutOfOrder();
+    this.sendBuf.clear();
     this.#report("finished");
   }
 
@@ -1285,9 +1521,9 @@ export class TcpConnection {
       this.#ackNow = false;
       return;
     }
-    this.#armKeepAlive(now);
     this.#output(now);
     if (this.#ackNow) this.#sendAck(now);
+    this.#armBufferRelease(now);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1443,6 +1679,7 @@ export class TcpConnection {
     }
     if (withFin) flags |= FIN;
     const segLen = len + (withFin ? 1 : 0);
+    if (this.sndNxt === this.sndUna) this.#progressAt = now; // the clock of the user timeout
     this.#emit(seq, this.rcvNxt, flags, payload, now);
     const r = this.#newRecord(seq, segLen, withFin ? FIN : 0, now);
     this.#tx.push(r);
@@ -1496,19 +1733,42 @@ export class TcpConnection {
     const head = this.#headRecord();
     if (!head) return;
     this.timeouts++;
-    this.#retries++;
     const synPhase = this.state === State.SynSent || this.state === State.SynReceived;
-    const limit = synPhase ? this.opts.synRetries : this.opts.maxRetries;
-    if (this.#retries > limit) {
+    // A peer that keeps answering with a zero window is alive: the retransmission is then a
+    // window probe, and RFC 9293 §3.8.6.1 (MUST-34) keeps the connection open for as long as
+    // the probes are answered (as Linux, which gives up only when nothing came back for
+    // twice the largest RTO).
+    const zeroWindowProbe = !synPhase && this.sndWnd === 0 &&
+      now - this.#lastRecvAt <= 2 * this.opts.maxRtoMs;
+    if (!zeroWindowProbe) this.#retries++;
+    const ut = this.opts.userTimeoutMs;
+    if (synPhase) {
+      // R2 for a SYN (RFC 9293 §3.8.3, MUST-23: at least three minutes by default).
+      if (this.#retries > this.opts.synRetries) {
+        this.#fail("timeout");
+        return;
+      }
+    } else if (ut > 0 ? now - this.#progressAt >= ut : this.#retries > this.opts.maxRetries) {
+      // R2 (MUST-20): the user timeout (MUST-21; RFC 5482 semantics) or the retry count.
       this.#fail("timeout");
       return;
     }
+    if (this.#retries === R1_RETRIES && !this.#r1Reported) {
+      // R1 (MUST-20, SHLD-9): tell the application that the path or the peer is failing.
+      this.#r1Reported = true;
+      this.#out.event("stalled");
+    }
     if (!synPhase) {
       this.cc.onTimeout(this.#pipe(), now);
-      // Everything outstanding and not SACKed is presumed lost (RFC 6675 §5.1).
+      // Everything outstanding is presumed lost (RFC 6675 §5.1), the SACKed segments too:
+      // "after a retransmit timeout the data sender SHOULD turn off all of the SACKed bits,
+      // since the timeout might indicate that the data receiver has reneged" (RFC 2018 §8).
+      // The next ACK's SACK blocks mark again what the receiver still holds.
       for (let i = this.#txHead; i < this.#tx.length; i++) {
         const r = this.#tx[i];
-        if (!(r.marks & R_SACKED)) this.#mark(r, R_LOST);
+        this.#unmark(r);
+        r.marks = (r.marks & R_EVER_RETRANS) | R_LOST;
+        this.#lostOut += r.len;
       }
       this.#renoSacked = 0;
       this.dupAcks = 0;
@@ -1651,45 +1911,38 @@ export class TcpConnection {
     return this.state >= State.Established;
   }
 
-  /**
-   * Free receive space in bytes, less one window-scale unit: the advertised window is
-   * rounded up to a whole unit so that its right edge never moves left, and the slack
-   * keeps that rounding inside the buffer.
-   */
+  /** Free receive space: the buffer less what the application has not read yet. */
   #rcvSpace(): number {
-    const slack = (1 << this.rcvWscale) - 1;
-    return Math.max(0, this.opts.recvBufferSize - slack - this.rcvQueued);
+    return Math.max(0, this.opts.recvBufferSize - this.rcvBuf.unread);
   }
 
-  /** The window field for an outgoing segment; moves the advertised right edge (never left). */
+  /**
+   * Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the window reopens only by
+   * min(Fr·RCV.BUFF, Eff.snd.MSS) or more, with Fr = 1/2.
+   */
+  #swsStep(): number {
+    return Math.min(this.opts.recvBufferSize >> 1, this.opts.mss);
+  }
+
+  /**
+   * The window field for an outgoing segment (RFC 9293 §3.8.6.2.2, RFC 7323 §2.3). The
+   * right edge never moves left (MUST-39's "shrinking the window" is avoided, as Linux does):
+   * the window only grows by a worthwhile step, and a scaled window is always rounded *up*
+   * to a whole scale unit. While nothing is read, that rounding can move the edge past the
+   * buffer by less than a unit per ACK; the ring's slack holds it (see the constructor).
+   */
   #windowField(syn: boolean): number {
     const current = Math.max(0, seqDiff(this.rcvAdvRight, this.rcvNxt));
     let wnd = this.#rcvSpace();
-    // Receiver SWS avoidance (§3.8.6.2.2): grow only by a worthwhile step.
-    const step = Math.min(this.opts.recvBufferSize >> 1, this.opts.mss);
-    if (wnd < current + step && wnd > current) wnd = current;
-    if (wnd < current) wnd = current; // never shrink the window
+    if (wnd < current + this.#swsStep()) wnd = current;
     if (syn) {
       const field = Math.min(wnd, MAX_WINDOW); // SYN windows are unscaled (RFC 7323 §2.2)
+      this.#synWindow = field;
       this.rcvAdvRight = seqMax(this.rcvAdvRight, seqAdd(this.rcvNxt, field));
       return field;
     }
     const ws = this.rcvWscale;
-    let field = wnd >>> ws;
-    if ((field << ws) < current) {
-      // The right edge is not a whole number of scale units from RCV.NXT. Rounding up keeps
-      // it from moving left; but when no space was freed, rounding up on every ACK would
-      // creep past the buffer (RFC 7323 Appendix F), so then the edge moves left by less
-      // than one unit instead, and the bookkeeping follows what was advertised.
-      const up = Math.ceil(current / (1 << ws));
-      if ((up << ws) <= this.opts.recvBufferSize - this.rcvQueued) {
-        field = up;
-      } else {
-        field = Math.min(field, MAX_WINDOW);
-        this.rcvAdvRight = seqAdd(this.rcvNxt, field << ws);
-        return field;
-      }
-    }
+    let field = (wnd + (1 << ws) - 1) >>> ws;
     if (field > MAX_WINDOW) field = MAX_WINDOW;
     this.rcvAdvRight = seqMax(this.rcvAdvRight, seqAdd(this.rcvNxt, field << ws));
     return field;
@@ -1702,8 +1955,21 @@ export class TcpConnection {
     const syn = (flags & SYN) !== 0;
     s.seq = seq >>> 0;
     s.ack = (flags & ACK) ? ack >>> 0 : 0;
-    s.flags = flags;
     s.urgent = 0;
+    if (this.#sndUpValid && !(flags & (SYN | RST))) {
+      // The URG flag and pointer go on every segment while urgent data is outstanding
+      // (RFC 9293 §3.8.5); beyond 64 KiB the field says 65535, as Linux does (RFC 6093 §4).
+      if (seqGt(this.sndUp, this.sndUna)) {
+        const d = seqDiff(this.sndUp, seq);
+        if (d > 0) {
+          flags |= URG;
+          s.urgent = Math.min(d, 0xffff);
+        }
+      } else {
+        this.#sndUpValid = false;
+      }
+    }
+    s.flags = flags;
     resetTcpOptions(o);
     if (flags & RST) {
       s.window = 0;
@@ -1729,11 +1995,11 @@ export class TcpConnection {
       o.tsVal = this.#tsNow(now);
       o.tsEcr = this.tsRecent;
     }
-    if (this.sackOk && !syn && !(flags & RST) && !this.reasm.isEmpty) {
+    if (this.sackOk && !syn && !(flags & RST) && this.rcvBuf.hasOutOfOrder) {
       // RFC 2018 §4: up to 3 blocks beside timestamps (4 without), first the newest.
       const room = this.opts.mss - (payload ? payload.length : 0) - (this.tsOk ? 12 : 0);
       const max = Math.min(this.tsOk ? 3 : 4, Math.floor((room - 4) / 8));
-      if (max > 0) this.reasm.sackBlocks(max, o.sackBlocks);
+      if (max > 0) this.rcvBuf.sackBlocks(max, o.sackBlocks, this.rcvNxt);
     }
     s.payload = payload ?? EMPTY;
     if (flags & ACK) {

@@ -158,7 +158,7 @@ Deno.test("tcp: fuzzing handle()/onTimer()/app calls never throws and keeps inva
         } else if (x < 0.88) {
           h.conn.send(new Uint8Array(Math.floor(r() * 5000)), h.now);
         } else if (x < 0.94) {
-          h.conn.consumed(Math.floor(r() * 5000), h.now);
+          h.read(Math.floor(r() * 5000));
         } else if (x < 0.97) {
           h.conn.closeWrite(h.now);
         } else if (x < 0.985) {

@@ -99,7 +99,7 @@ class App {
   attach(h: ConnHandle): void {
     this.h = h;
     h.attach({
-      data: (bytes) => this.#data(bytes),
+      readable: () => this.#readable(),
       event: (ev, err) => {
         if (ev === "established" || ev === "send-space") this.pump();
         if (ev === "remote-closed") {
@@ -114,22 +114,37 @@ class App {
     this.pump();
   }
 
-  #data(bytes: Uint8Array): void {
-    for (let i = 0; i < bytes.length; i++) {
-      if (
-        this.corrupt < 0 && bytes[i] !== patternByte(this.seed, 1 - this.sendDir, this.received + i)
-      ) {
-        this.corrupt = this.received + i;
-      }
-    }
-    this.received += bytes.length;
+  #readScheduled = false;
+
+  #readable(): void {
     this.maxUnread = Math.max(this.maxUnread, this.h.conn.rcvQueued);
-    const n = bytes.length;
-    if (this.slowReader) {
+    if (!this.slowReader) {
+      this.#readAll();
+    } else if (!this.#readScheduled) {
       // The application reads a little later, in bursts.
-      this.net.at(this.net.now + 5 + (this.received % 7) * 10, () => this.h.consumed(n));
-    } else {
-      this.h.consumed(n);
+      this.#readScheduled = true;
+      this.net.at(this.net.now + 5 + (this.received % 7) * 10, () => {
+        this.#readScheduled = false;
+        this.#readAll();
+      });
+    }
+  }
+
+  #buf = new Uint8Array(3000);
+
+  #readAll(): void {
+    for (;;) {
+      const n = this.h.read(this.#buf);
+      if (n === 0) return;
+      for (let i = 0; i < n; i++) {
+        if (
+          this.corrupt < 0 &&
+          this.#buf[i] !== patternByte(this.seed, 1 - this.sendDir, this.received + i)
+        ) {
+          this.corrupt = this.received + i;
+        }
+      }
+      this.received += n;
     }
   }
 
