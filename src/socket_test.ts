@@ -109,7 +109,7 @@ Deno.test("stack: connecting to a port with no listener rejects with ConnectionR
   await both(a, b);
 });
 
-Deno.test("stack: abort resets the peer, whose reads fail with ConnectionReset", async () => {
+Deno.test("stack: MUST-12 abort resets the peer, whose reads fail with ConnectionReset", async () => {
   const [a, b] = await pair();
   const listener = b.listen({ port: 7002 });
   const accepted = listener.accept();

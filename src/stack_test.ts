@@ -118,7 +118,7 @@ function rebuildWithPort(port: number): Uint8Array {
   return buf.subarray(0, 20 + n);
 }
 
-Deno.test("stack: malformed and foreign packets are counted and dropped, never thrown", () => {
+Deno.test("stack: MUST-3 malformed and foreign packets are counted and dropped, never thrown", () => {
   const [c, link] = core();
   const good = tcpPacket(SYN, 1, 0);
   const badSum = good.slice();

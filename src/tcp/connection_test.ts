@@ -6,7 +6,7 @@ import { resetFor, State } from "./connection.ts";
 import { bytes, established, Harness, IRS, ISS } from "./_harness.ts";
 import { seqDiff } from "./seq.ts";
 
-Deno.test("tcp: active open sends SYN with MSS, window scale, SACK-permitted and timestamps", () => {
+Deno.test("tcp: MUST-14 SHLD-5 active open sends SYN with MSS, window scale, SACK-permitted and timestamps", () => {
   const h = new Harness(true);
   h.conn.open(0);
   const syn = h.one();
@@ -21,7 +21,7 @@ Deno.test("tcp: active open sends SYN with MSS, window scale, SACK-permitted and
   assert.equal(h.conn.state, State.SynSent);
 });
 
-Deno.test("tcp: SYN-SENT + SYN,ACK acknowledging our SYN → ESTABLISHED and ACK", () => {
+Deno.test("tcp: MUST-14 SYN-SENT + SYN,ACK acknowledging our SYN → ESTABLISHED and ACK", () => {
   const h = new Harness(true);
   h.conn.open(0);
   h.take();
@@ -71,7 +71,7 @@ Deno.test("tcp: SYN-SENT ignores an RST without ACK", () => {
   assert.deepEqual(h.take(), []);
 });
 
-Deno.test("tcp: passive open answers SYN with SYN,ACK carrying only offered options", () => {
+Deno.test("tcp: MUST-14 passive open answers SYN with SYN,ACK carrying only offered options", () => {
   const h = new Harness(false);
   const syn = newTcpSegment();
   syn.seq = IRS;
@@ -122,7 +122,7 @@ Deno.test("tcp: SYN-RECEIVED + unacceptable ACK → RST <SEQ=SEG.ACK>", () => {
   assert.equal(h.conn.state, State.SynReceived);
 });
 
-Deno.test("tcp: SYN-RECEIVED (passive) + RST → closed quietly, back to LISTEN", () => {
+Deno.test("tcp: MUST-11 SYN-RECEIVED (passive) + RST → closed quietly, back to LISTEN", () => {
   const h = new Harness(false);
   const syn = newTcpSegment();
   syn.seq = IRS;
@@ -134,7 +134,7 @@ Deno.test("tcp: SYN-RECEIVED (passive) + RST → closed quietly, back to LISTEN"
   assert.equal(h.error, undefined);
 });
 
-Deno.test("tcp: simultaneous open: SYN-SENT + SYN → SYN-RECEIVED → ESTABLISHED", () => {
+Deno.test("tcp: MUST-10 simultaneous open: SYN-SENT + SYN → SYN-RECEIVED → ESTABLISHED", () => {
   const h = new Harness(true);
   h.conn.open(0);
   h.take();
@@ -152,7 +152,7 @@ Deno.test("tcp: simultaneous open: SYN-SENT + SYN → SYN-RECEIVED → ESTABLISH
   assert.equal(ack.ack, IRS + 1);
 });
 
-Deno.test("tcp: in-order data is delivered; the second segment is ACKed at once", () => {
+Deno.test("tcp: MUST-40 MUST-58 SHLD-18 SHLD-19 in-order data is delivered; the second segment is ACKed at once", () => {
   const h = established();
   h.input({ seq: IRS + 1, ack: ISS + 1, flags: ACK | PSH, payload: bytes(100) });
   assert.equal(h.delivered.length, 100);
@@ -164,7 +164,7 @@ Deno.test("tcp: in-order data is delivered; the second segment is ACKed at once"
   assert.equal(h.conn.delAckAt, Infinity);
 });
 
-Deno.test("tcp: delayed ACK fires after its timeout", () => {
+Deno.test("tcp: MUST-40 SHLD-18 delayed ACK fires after its timeout", () => {
   const h = established({ delayedAckMs: 40 });
   h.input({ seq: IRS + 1, ack: ISS + 1, payload: bytes(10) });
   assert.deepEqual(h.take(), []);
@@ -174,7 +174,7 @@ Deno.test("tcp: delayed ACK fires after its timeout", () => {
   assert.equal(h.one().ack, IRS + 11);
 });
 
-Deno.test("tcp: out-of-order data is held, dup-ACKed at once, delivered when the gap fills", () => {
+Deno.test("tcp: SHLD-31 MAY-13 out-of-order data is held, dup-ACKed at once, delivered when the gap fills", () => {
   const h = established({}, { sackPermitted: true });
   h.input({ seq: IRS + 101, ack: ISS + 1, payload: bytes(100, 2) });
   assert.equal(h.delivered.length, 0);
@@ -211,14 +211,14 @@ Deno.test("tcp: a segment outside the window is not accepted and is ACKed", () =
   assert.equal(h.one().ack, IRS + 1);
 });
 
-Deno.test("tcp: RST with exactly RCV.NXT resets the connection", () => {
+Deno.test("tcp: MUST-12 RST with exactly RCV.NXT resets the connection", () => {
   const h = established();
   h.input({ seq: IRS + 1, flags: RST });
   assert.equal(h.conn.state, State.Closed);
   assert.equal(h.error, "reset");
 });
 
-Deno.test("tcp: RST in the window but not at RCV.NXT draws a challenge ACK (RFC 5961)", () => {
+Deno.test("tcp: MAY-12 RST in the window but not at RCV.NXT draws a challenge ACK (RFC 5961)", () => {
   const h = established();
   h.input({ seq: IRS + 100, flags: RST });
   assert.equal(h.conn.state, State.Established);
@@ -232,7 +232,7 @@ Deno.test("tcp: RST with sequence outside the window is ignored", () => {
   assert.deepEqual(h.take(), []);
 });
 
-Deno.test("tcp: SYN in ESTABLISHED draws a challenge ACK (RFC 5961 §4)", () => {
+Deno.test("tcp: MAY-12 SYN in ESTABLISHED draws a challenge ACK (RFC 5961 §4)", () => {
   const h = established();
   h.input({ seq: IRS + 1, flags: SYN });
   assert.equal(h.conn.state, State.Established);
@@ -247,7 +247,7 @@ Deno.test("tcp: an ACK of data never sent is answered with an ACK and dropped", 
   assert.equal(h.conn.sndUna, ISS + 1);
 });
 
-Deno.test("tcp: active close: FIN-WAIT-1 → FIN-WAIT-2 → TIME-WAIT → CLOSED after 2·MSL", () => {
+Deno.test("tcp: MUST-13 active close: FIN-WAIT-1 → FIN-WAIT-2 → TIME-WAIT → CLOSED after 2·MSL", () => {
   const h = established({ mslMs: 1000 });
   h.conn.closeWrite(h.now);
   const fin = h.one();
@@ -266,7 +266,7 @@ Deno.test("tcp: active close: FIN-WAIT-1 → FIN-WAIT-2 → TIME-WAIT → CLOSED
   assert.equal(h.conn.state, State.Closed);
 });
 
-Deno.test("tcp: TIME-WAIT re-ACKs a retransmitted FIN and restarts 2·MSL", () => {
+Deno.test("tcp: MUST-13 TIME-WAIT re-ACKs a retransmitted FIN and restarts 2·MSL", () => {
   const h = established({ mslMs: 1000 });
   h.conn.closeWrite(h.now);
   h.take();
@@ -318,7 +318,7 @@ Deno.test("tcp: FIN ahead of missing data waits for the data", () => {
   assert.equal(h.conn.rcvNxt, IRS + 22);
 });
 
-Deno.test("tcp: unacknowledged data is retransmitted on RTO with exponential backoff", () => {
+Deno.test("tcp: MUST-19 unacknowledged data is retransmitted on RTO with exponential backoff", () => {
   const h = established({ initialRtoMs: 1000 });
   h.conn.send(bytes(100), h.now);
   const first = h.one();
@@ -364,7 +364,7 @@ Deno.test("tcp: a silent tail draws a loss probe after 2·SRTT, well before the 
   assert.ok(h.conn.rtoAt < Infinity);
 });
 
-Deno.test("tcp: SYN is retransmitted, then the open times out after synRetries", () => {
+Deno.test("tcp: MUST-22 SYN is retransmitted, then the open times out after synRetries", () => {
   const h = new Harness(true, { synRetries: 2 });
   h.conn.open(0);
   h.take();
@@ -395,7 +395,7 @@ Deno.test("tcp: three duplicate ACKs trigger a fast retransmit (RFC 5681 §3.2)"
   assert.ok(h.conn.inRecovery);
 });
 
-Deno.test("tcp: never sends beyond the peer's window; a zero window starts persist probes", () => {
+Deno.test("tcp: MUST-36 never sends beyond the peer's window; a zero window starts persist probes", () => {
   const h = established({ noDelay: true }, {}, 2000);
   h.input({ seq: IRS + 1, ack: ISS + 1, window: 1000 });
   h.conn.send(bytes(3000), h.now);
@@ -414,7 +414,7 @@ Deno.test("tcp: never sends beyond the peer's window; a zero window starts persi
   assert.equal(h.take().reduce((n, s) => n + s.len, 0), 2000);
 });
 
-Deno.test("tcp: sender SWS avoidance holds a small window's worth until the override timer", () => {
+Deno.test("tcp: MUST-38 sender SWS avoidance holds a small window's worth until the override timer", () => {
   const h = established({ noDelay: true }, {}, 60000);
   h.input({ seq: IRS + 1, ack: ISS + 1, window: 1000 });
   h.conn.send(bytes(3000), h.now);
@@ -424,7 +424,7 @@ Deno.test("tcp: sender SWS avoidance holds a small window's worth until the over
   assert.equal(h.one().len, 1000);
 });
 
-Deno.test("tcp: Nagle holds a small segment while data is unacknowledged", () => {
+Deno.test("tcp: SHLD-7 Nagle holds a small segment while data is unacknowledged", () => {
   const h = established();
   h.conn.send(bytes(10), h.now);
   assert.equal(h.one().len, 10);
@@ -434,20 +434,20 @@ Deno.test("tcp: Nagle holds a small segment while data is unacknowledged", () =>
   assert.equal(h.one().len, 10);
 });
 
-Deno.test("tcp: noDelay sends small segments at once", () => {
+Deno.test("tcp: MUST-17 noDelay sends small segments at once", () => {
   const h = established({ noDelay: true });
   h.conn.send(bytes(10), h.now);
   h.conn.send(bytes(10), h.now);
   assert.equal(h.take().length, 2);
 });
 
-Deno.test("tcp: segmentation follows the effective MSS", () => {
+Deno.test("tcp: MUST-16 SHLD-28 segmentation follows the effective MSS", () => {
   const h = established({ noDelay: true }, { mss: 500 });
   h.conn.send(bytes(1200), h.now);
   assert.deepEqual(h.take().map((s) => s.len), [500, 500, 200]);
 });
 
-Deno.test("tcp: the receive window closes as unread data accumulates and reopens", () => {
+Deno.test("tcp: MAY-8 the receive window closes as unread data accumulates and reopens", () => {
   const h = established({ recvBufferSize: 4096, windowScaling: false });
   for (let i = 0; i < 4; i++) {
     h.input({ seq: IRS + 1 + i * 1024, ack: ISS + 1, payload: bytes(1024) });
@@ -541,7 +541,7 @@ Deno.test("tcp: CLOSED answers a segment without ACK with RST,ACK and an ACK wit
   assert.equal(resetFor(seg, out), false);
 });
 
-Deno.test("tcp: keep-alive probes an idle peer and gives up after the count", () => {
+Deno.test("tcp: MUST-27 MUST-29 keep-alive probes an idle peer and gives up after the count", () => {
   const h = established({ keepAlive: { idleMs: 1000, intervalMs: 100, count: 2 } });
   h.advance(1000);
   const probe = h.one();
@@ -619,7 +619,7 @@ Deno.test("tcp: NewReno partial ACK retransmits the next hole at once (RFC 6582 
   assert.equal(h.conn.inRecovery, false);
 });
 
-Deno.test("tcp: zero-window probes go on while answered and time out when unanswered", () => {
+Deno.test("tcp: MUST-36 MUST-37 zero-window probes go on while answered and time out when unanswered", () => {
   const h = established({ noDelay: true, maxRetries: 3, maxRtoMs: 1000 });
   h.input({ seq: IRS + 1, ack: ISS + 1, window: 0 });
   h.conn.send(bytes(100), h.now);

@@ -34,7 +34,7 @@ Deno.test("isn: the same tuple at the same time gives the same ISN", () => {
   assert.equal(x >>> 0, x);
 });
 
-Deno.test("isn: a different tuple gives a different ISN", () => {
+Deno.test("isn: SHLD-1 a different tuple gives a different ISN", () => {
   const g = new IsnGenerator(seqKey);
   const base = g.next(0x0a000001, 80, 0x0a000002, 5000, 1000);
   assert.notEqual(g.next(0x0a000001, 80, 0x0a000002, 5001, 1000), base);
@@ -44,7 +44,7 @@ Deno.test("isn: a different tuple gives a different ISN", () => {
   assert.notEqual(g.next(0x0a000002, 5000, 0x0a000001, 80, 1000), base, "reversed tuple");
 });
 
-Deno.test("isn: the ISN advances by one every 4 microseconds", () => {
+Deno.test("isn: MUST-8 the ISN advances by one every 4 microseconds", () => {
   const g = new IsnGenerator(seqKey);
   const t0 = g.next(0x7f000001, 1, 0x7f000001, 2, 5000);
   assert.equal(g.next(0x7f000001, 1, 0x7f000001, 2, 5000.004), (t0 + 1) >>> 0);
@@ -55,7 +55,7 @@ Deno.test("isn: the ISN advances by one every 4 microseconds", () => {
   assert.equal(g.next(0x7f000001, 1, 0x7f000001, 2, 5000 + wrapMs), t0);
 });
 
-Deno.test("isn: a different key gives a different ISN", () => {
+Deno.test("isn: MUST-9 SHLD-1 a different key gives a different ISN", () => {
   const other = seqKey.slice();
   other[15] ^= 1;
   const a = new IsnGenerator(seqKey).next(0x0a000001, 80, 0x0a000002, 5000, 1000);

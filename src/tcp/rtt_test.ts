@@ -49,7 +49,7 @@ Deno.test("rtt: the clock granularity bounds the variance term (RFC 6298 §2.3)"
   assert.equal(r.rto, 14);
 });
 
-Deno.test("rtt: backoff doubles the RTO up to the maximum (RFC 6298 §5.5)", () => {
+Deno.test("rtt: MUST-19 backoff doubles the RTO up to the maximum (RFC 6298 §5.5)", () => {
   const r = new RttEstimator({ maxRtoMs: 5000 });
   r.sample(100); // RTO 300
   r.backoff();

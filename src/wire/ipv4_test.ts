@@ -148,7 +148,7 @@ Deno.test("ipv4: trailing bytes beyond the total length are ignored", () => {
   assert.equal(h.totalLength, 60);
 });
 
-Deno.test("ipv4: options are skipped and reported through ihl", () => {
+Deno.test("ipv4: MUST-50 options are skipped and reported through ihl", () => {
   const syn = fromHex(synHex);
   const withOpts = new Uint8Array(syn.length + 4);
   withOpts.set(syn.subarray(0, 20));

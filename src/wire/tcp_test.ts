@@ -65,7 +65,7 @@ Deno.test("tcp: flag bits have their RFC 9293 / RFC 3168 positions", () => {
   assert.deepEqual([FIN, SYN, RST, PSH, ACK, URG, ECE, CWR], [1, 2, 4, 8, 16, 32, 64, 128]);
 });
 
-Deno.test("tcp: captured Linux segments parse to tshark's field values", () => {
+Deno.test("tcp: MUST-1 MUST-5 captured Linux segments parse to tshark's field values", () => {
   const seg = newTcpSegment();
   for (const p of tcpVectors) {
     const { tcp, src, dst } = vector(p.name);
@@ -93,7 +93,7 @@ Deno.test("tcp: captured Linux segments parse to tshark's field values", () => {
   }
 });
 
-Deno.test("tcp: the captured SYN carries MSS 1460, SACK-permitted, timestamps and WS 10", () => {
+Deno.test("tcp: MUST-14 the captured SYN carries MSS 1460, SACK-permitted, timestamps and WS 10", () => {
   const seg = newTcpSegment();
   const { tcp, src, dst } = vector("synClient");
   assert.equal(parseTcp(tcp, src, dst, seg), TcpParseError.None);
@@ -106,7 +106,7 @@ Deno.test("tcp: the captured SYN carries MSS 1460, SACK-permitted, timestamps an
   assert.equal(seg.payload.length, 0);
 });
 
-Deno.test("tcp: emit(parse(x)) reproduces every captured Linux segment byte for byte", () => {
+Deno.test("tcp: MUST-2 emit(parse(x)) reproduces every captured Linux segment byte for byte", () => {
   const seg = newTcpSegment();
   const out = new Uint8Array(1600);
   for (const p of tcpVectors) {
@@ -119,7 +119,7 @@ Deno.test("tcp: emit(parse(x)) reproduces every captured Linux segment byte for 
   }
 });
 
-Deno.test("tcp: a SYN's options are laid out as Linux does", () => {
+Deno.test("tcp: MUST-68 a SYN's options are laid out as Linux does", () => {
   const seg = newTcpSegment();
   seg.flags = SYN;
   seg.options.mss = 1460;
@@ -252,12 +252,12 @@ Deno.test("tcp: option parsing", async (t) => {
     assert.equal(parse([1, 3, 3, 0]), TcpParseError.None);
     assert.equal(seg.options.wscale, 0);
   });
-  await t.step("unknown kinds are skipped by their length", () => {
+  await t.step("MUST-6 MUST-64 unknown kinds are skipped by their length", () => {
     // kind 34 (TFO cookie, 6 bytes), kind 30 (MPTCP, 4 bytes), then MSS.
     assert.equal(parse([34, 6, 9, 9, 9, 9, 30, 4, 0, 0, 2, 4, 0x05, 0xb4]), TcpParseError.None);
     assert.equal(seg.options.mss, 1460);
   });
-  await t.step("EOL ends the list; what follows is padding", () => {
+  await t.step("MUST-4 EOL ends the list; what follows is padding", () => {
     assert.equal(parse([2, 4, 1, 0, 0, 2, 4]), TcpParseError.None);
     assert.equal(seg.options.mss, 256);
   });
@@ -294,7 +294,7 @@ Deno.test("tcp: option parsing", async (t) => {
     ["SACK with 5 blocks", [5, 42, ...new Array(38).fill(0)]],
   ];
   for (const [what, opts] of bad) {
-    await t.step(`${what} is BadOption`, () => {
+    await t.step(`MUST-7 ${what} is BadOption`, () => {
       assert.equal(parse(opts), TcpParseError.BadOption);
       assert.equal(seg.payload.length, 0);
     });
@@ -321,7 +321,7 @@ Deno.test("tcp: malformed headers are rejected with their reason", async (t) => 
     const b = copy().subarray(0, 24); // header says 32 bytes
     assert.equal(parseTcp(b, v.src, v.dst, seg), TcpParseError.BadDataOffset);
   });
-  await t.step("a flipped payload bit is BadChecksum, unless verification is off", () => {
+  await t.step("MUST-3 a flipped payload bit is BadChecksum, unless verification is off", () => {
     const b = copy();
     b[b.length - 1] ^= 0x20;
     assert.equal(parseTcp(b, v.src, v.dst, seg), TcpParseError.BadChecksum);

@@ -70,7 +70,7 @@ integrationTest("cli: connect to a closed kernel port fails with exit 1", proble
 });
 
 integrationTest(
-  "cli: --pcap writes a capture whose IP and TCP checksums tshark verifies",
+  "cli: MUST-2 --pcap writes a capture whose IP and TCP checksums tshark verifies",
   tsharkProblem,
   async () => {
     const r = await runScenario(script("cli_pcap.ts"), [String(64 * 1024)]);

@@ -143,7 +143,7 @@ integrationTest(
 );
 
 integrationTest(
-  "lossy: a kernel reader that stops for 3 s gets zero-window probes, then every byte",
+  "lossy: MUST-36 MUST-37 a kernel reader that stops for 3 s gets zero-window probes, then every byte",
   problem,
   async () => {
     const size = 8 * MIB;
@@ -427,7 +427,7 @@ export async function analyzeCapture(path: string): Promise<CaptureReport> {
 }
 
 integrationTest(
-  "lossy: tshark finds tcptun's retransmissions real, no ACKed-unseen segment, good checksums",
+  "lossy: MUST-2 tshark finds tcptun's retransmissions real, no ACKed-unseen segment, good checksums",
   iptablesProblem ?? tsharkProblem,
   async () => {
     const pcap = await Deno.makeTempFile({ prefix: "tcptun_lossy_", suffix: ".pcap" });

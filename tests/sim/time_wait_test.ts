@@ -5,7 +5,7 @@ import { type ConnHandle, StackCore } from "../../src/stack.ts";
 import { Prng } from "../../src/prng.ts";
 import { SimNetwork } from "./network.ts";
 
-Deno.test("stack: 300 connections in TIME-WAIT each expire after 2·MSL", () => {
+Deno.test("stack: MUST-13 300 connections in TIME-WAIT each expire after 2·MSL", () => {
   const net = new SimNetwork({ aToB: { delayMs: 1 }, bToA: { delayMs: 1 } });
   const rng = new Prng(9);
   const key = new Uint8Array(16).fill(7);

@@ -28,7 +28,7 @@ Deno.test("cubic: created by name with the RFC 6928 initial window", () => {
   assert.equal(cc.cwnd, 14600);
 });
 
-Deno.test("cubic: slow start doubles cwnd per RTT (RFC 9438 §4.10)", () => {
+Deno.test("cubic: MUST-19 slow start doubles cwnd per RTT (RFC 9438 §4.10)", () => {
   const cc = new Cubic(MSS);
   ackOneRtt(cc, 0, 100);
   assert.equal(cc.cwnd, 20_000);

@@ -23,7 +23,7 @@ Deno.test("newreno: the initial window follows RFC 6928", () => {
   assert.equal(cc.ssthresh, INITIAL_SSTHRESH);
 });
 
-Deno.test("newreno: slow start doubles cwnd per RTT (RFC 5681 §3.1)", () => {
+Deno.test("newreno: MUST-19 slow start doubles cwnd per RTT (RFC 5681 §3.1)", () => {
   const cc = new NewReno(MSS);
   ackOneRtt(cc, MSS, 0);
   assert.equal(cc.cwnd, 20_000);
@@ -46,7 +46,7 @@ Deno.test("newreno: no growth when not cwnd-limited", () => {
   assert.equal(cc.cwnd, 10_000);
 });
 
-Deno.test("newreno: congestion avoidance adds one SMSS per RTT (RFC 5681 §3.1)", () => {
+Deno.test("newreno: MUST-19 congestion avoidance adds one SMSS per RTT (RFC 5681 §3.1)", () => {
   const cc = new NewReno(MSS);
   cc.cwnd = 40_000;
   cc.onCongestionEvent(40_000, 0);
