@@ -49,9 +49,6 @@ const NO_SOURCE_ROUTE = "tcptun sends no IP options and does not act on received
 const NO_ICMP_ERRORS = "ICMP messages other than echo requests are counted and dropped; " +
   "dispatch to the connection an ICMP error quotes is planned with the IP layer " +
   "(ARCHITECTURE.md, turn 2)";
-const SHRINK_GAP = "with data in flight, a window that shrinks to zero is probed by the " +
-  "RTO retransmissions, and those count toward R2: the connection times out after " +
-  "maxRetries although the peer answers each one (see SHLD-17)";
 const URGENT = "urgent data (the lead's work in progress)";
 
 /** The catalog, in RFC order of the labels. */
@@ -189,14 +186,12 @@ export const REQUIREMENTS: readonly Requirement[] = [
     summary: "On excessive retransmission, give notice at threshold R1 and close the " +
       "connection at R2.",
     status: "implemented",
-    pending: "the R1 notice; closing at R2 (maxRetries) exists",
   },
   {
     id: "MUST-21",
     section: "3.8.3",
     summary: "The application can set R2 (the user timeout) for a connection.",
     status: "implemented",
-    pending: "user timeout in the connection API",
   },
   {
     id: "MUST-22",
@@ -210,14 +205,12 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.8.3",
     summary: "R2 for a SYN lets its retransmissions go on for at least 3 minutes.",
     status: "implemented",
-    pending: "SYN retries covering 3 minutes (6 retries from a 1 s RTO give 127 s today)",
   },
   {
     id: "MUST-24",
     section: "3.8.4",
     summary: "The application can turn keep-alives on or off for each connection.",
     status: "implemented",
-    pending: "keep-alive in the connection API (today a stack-wide connection default)",
   },
   {
     id: "MUST-25",
@@ -257,14 +250,12 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.8.5",
     summary: "Support the urgent mechanism.",
     status: "implemented",
-    pending: URGENT,
   },
   {
     id: "MUST-31",
     section: "3.8.5",
     summary: "Support urgent data of any length.",
     status: "implemented",
-    pending: URGENT,
   },
   {
     id: "MUST-32",
@@ -272,14 +263,12 @@ export const REQUIREMENTS: readonly Requirement[] = [
     summary: "Tell the application asynchronously when urgent data begins or the urgent " +
       "pointer advances.",
     status: "implemented",
-    pending: URGENT,
   },
   {
     id: "MUST-33",
     section: "3.8.5",
     summary: "Let the application learn whether (or how much) urgent data remains to read.",
     status: "implemented",
-    pending: URGENT,
   },
   {
     id: "MUST-34",
@@ -292,7 +281,6 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.8.6",
     summary: "If the window shrinks to zero, probe it in the standard way.",
     status: "implemented",
-    gap: SHRINK_GAP,
   },
   {
     id: "MUST-36",
@@ -305,7 +293,6 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.8.6.1",
     summary: "Keep the connection open as long as zero-window probes are answered.",
     status: "implemented",
-    gap: SHRINK_GAP,
   },
   {
     id: "MUST-38",
@@ -484,7 +471,6 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.8.5",
     summary: "The urgent pointer points at the octet after the urgent data.",
     status: "implemented",
-    pending: URGENT,
   },
   {
     id: "MUST-63",
@@ -510,8 +496,8 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.4",
     summary: "Process the RST and URG fields even when the receive window is zero.",
     status: "implemented",
-    note: "RST today; URG comes with the urgent data work (MUST-30)",
-    gap: "an RST that carries data is dropped at a zero window, like any segment with data",
+    note: "RST validity (RFC 5961 §3.2) is checked before the window test; URG is read on " +
+      "the zero-window ACK path",
   },
   {
     id: "MUST-67",
@@ -593,16 +579,15 @@ export const REQUIREMENTS: readonly Requirement[] = [
     id: "SHLD-9",
     section: "3.8.3",
     summary: "Tell the application of the delivery problem between R1 and R2.",
-    status: "not implemented",
-    reason: "nothing is reported before R2 closes the connection; the R1 notice being added " +
-      "with MUST-20 should cover it",
+    status: "implemented",
+    note: 'the "stalled" event (TcpConn dispatches it) at R1, once per episode',
   },
   {
     id: "SHLD-10",
     section: "3.8.3",
     summary: "R1 is at least 3 retransmissions at the current RTO.",
-    status: "not implemented",
-    reason: "there is no R1 yet (MUST-20)",
+    status: "implemented",
+    note: "R1 = 3 retransmissions of one segment",
   },
   {
     id: "SHLD-11",
@@ -650,9 +635,10 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.8.6",
     summary: "Do not time out the connection because data beyond the right window edge " +
       "goes unacknowledged.",
-    status: "not implemented",
-    reason: "RTO retransmissions count toward R2 whatever the window; after a shrink to " +
-      "zero with data in flight the connection times out although the peer answers",
+    status: "implemented",
+    note: "with a zero send window and a peer heard from within 2·max RTO, RTO " +
+      "retransmissions are window probes and do not count toward R2 (as Linux)",
+    gap: "a window shrunk to a non-zero size still counts retransmissions beyond it",
   },
   {
     id: "SHLD-18",
