@@ -49,7 +49,6 @@ const NO_SOURCE_ROUTE = "tcptun sends no IP options and does not act on received
 const NO_ICMP_ERRORS = "ICMP messages other than echo requests are counted and dropped; " +
   "dispatch to the connection an ICMP error quotes is planned with the IP layer " +
   "(ARCHITECTURE.md, turn 2)";
-const URGENT = "urgent data (the lead's work in progress)";
 
 /** The catalog, in RFC order of the labels. */
 export const REQUIREMENTS: readonly Requirement[] = [
