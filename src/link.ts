@@ -5,7 +5,7 @@
  * @module
  */
 
-import { TimeHeap } from "./time_heap.ts";
+import { TimeHeap } from "./tcp/time_heap.ts";
 import { FaultModel, type FaultOptions, type FaultStats } from "./fault.ts";
 
 /** A packet-level link carrying raw IPv4 packets (no link-layer header). */

@@ -130,16 +130,12 @@ export function sipHash24(key: Uint8Array, message: Uint8Array): bigint {
  * ```
  */
 export class IsnGenerator {
-  readonly #key: Uint8Array;
-  readonly #tuple = new Uint8Array(12);
-  readonly #tupleView = new DataView(this.#tuple.buffer);
-  readonly #state = new Uint32Array(8);
-  readonly #out = new Uint32Array(2);
+  readonly #hash: TupleHasher;
 
   /** `key`: 16 secret random bytes (copied), fixed for the generator's life. */
   constructor(key: Uint8Array) {
     if (key.length !== 16) throw new RangeError("ISN key must be 16 bytes");
-    this.#key = key.slice();
+    this.#hash = new TupleHasher(key);
   }
 
   /**
@@ -153,15 +149,59 @@ export class IsnGenerator {
     remotePort: number,
     nowMs: number,
   ): number {
-    const v = this.#tupleView;
+    // RFC 6528 §3: F is a keyed pseudorandom function of the 4-tuple; use its low 32 bits.
+    const f = this.#hash.hash(localAddr, localPort, remoteAddr, remotePort);
+    // RFC 6528 §3 / RFC 9293 §3.4.1: M is a timer incremented every 4 microseconds.
+    const m = Math.floor(nowMs * 250) % 4294967296;
+    return (m + f) >>> 0;
+  }
+}
+
+/**
+ * A keyed hash of a connection's 4-tuple and up to two more 32-bit words: SipHash-2-4,
+ * low 32 bits. It gives ISNs (RFC 6528), SYN cookies and per-connection timestamp offsets
+ * (RFC 7323 §5.4), each under its own key.
+ *
+ * @example
+ * ```ts
+ * import { TupleHasher } from "./isn.ts";
+ * const h = new TupleHasher(new Uint8Array(16).fill(9));
+ * const a = h.hash(0x0a000001, 80, 0x0a000002, 40000);
+ * console.log(a === h.hash(0x0a000001, 80, 0x0a000002, 40000)); // true
+ * ```
+ */
+export class TupleHasher {
+  readonly #key: Uint8Array;
+  readonly #msg = new Uint8Array(20);
+  readonly #view = new DataView(this.#msg.buffer);
+  readonly #state = new Uint32Array(8);
+  readonly #out = new Uint32Array(2);
+
+  /** `key`: 16 secret bytes (copied). */
+  constructor(key: Uint8Array) {
+    if (key.length !== 16) throw new RangeError("hash key must be 16 bytes");
+    this.#key = key.slice();
+  }
+
+  /** The hash of the 4-tuple with `a` and `b` (32-bit words; 0 when unused). */
+  hash(
+    localAddr: number,
+    localPort: number,
+    remoteAddr: number,
+    remotePort: number,
+    a = 0,
+    b = 0,
+  ): number {
+    const v = this.#view;
     v.setUint32(0, localAddr >>> 0);
     v.setUint16(4, localPort & 0xffff);
     v.setUint32(6, remoteAddr >>> 0);
     v.setUint16(10, remotePort & 0xffff);
-    // RFC 6528 §3: F is a keyed pseudorandom function of the 4-tuple; use its low 32 bits.
-    sipHash24Into(this.#key, this.#tuple, this.#state, this.#out);
-    // RFC 6528 §3 / RFC 9293 §3.4.1: M is a timer incremented every 4 microseconds.
-    const m = Math.floor(nowMs * 250) % 4294967296;
-    return (m + this.#out[1]) >>> 0;
+    v.setUint32(12, a >>> 0);
+    v.setUint32(16, b >>> 0);
+    // Without the extra words the message is the 12-byte tuple, as RFC 6528 ISNs have it.
+    const len = a === 0 && b === 0 ? 12 : 20;
+    sipHash24Into(this.#key, this.#msg.subarray(0, len), this.#state, this.#out);
+    return this.#out[1];
   }
 }

@@ -247,3 +247,20 @@ export function emitIpv4(into: Uint8Array, fields: Ipv4EmitFields): number {
   into[11] = csum;
   return IPV4_HEADER_LENGTH;
 }
+
+/**
+ * Whether `addr` can be a TCP peer: not "this network" (0/8), loopback (127/8, never on a
+ * link), multicast (224/4) or reserved and limited broadcast (240/4, 255.255.255.255). RFC
+ * 1122 §3.2.1.3 and RFC 9293 MUST-46, MUST-57, MUST-63: no connection to or from those.
+ *
+ * @example
+ * ```ts
+ * import { isUnicastAddress, parseIpv4Address } from "./ipv4.ts";
+ * console.log(isUnicastAddress(parseIpv4Address("10.0.0.2")!)); // true
+ * console.log(isUnicastAddress(parseIpv4Address("224.0.0.1")!)); // false
+ * ```
+ */
+export function isUnicastAddress(addr: number): boolean {
+  const a = addr >>> 24;
+  return a !== 0 && a !== 127 && a < 224;
+}

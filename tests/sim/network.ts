@@ -10,7 +10,7 @@
  * @module
  */
 
-import { TimeHeap } from "../../src/time_heap.ts";
+import { TimeHeap } from "../../src/tcp/time_heap.ts";
 import type { Link } from "../../src/link.ts";
 import { FaultModel, type FaultOptions, type FaultStats } from "../../src/fault.ts";
 

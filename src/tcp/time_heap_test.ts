@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { TimeHeap } from "./time_heap.ts";
-import { Prng } from "./prng.ts";
+import { Prng } from "../prng.ts";
 
 Deno.test("time heap: pops by time, and equal times in insertion order", () => {
   const h = new TimeHeap<{ time: number; seq: number; id: number }>();
