@@ -355,7 +355,6 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.9.1.1",
     summary: "Reject an active OPEN to an invalid remote address (broadcast, multicast).",
     status: "implemented",
-    pending: "checks in connect()",
   },
   {
     id: "MUST-47",
@@ -370,14 +369,12 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.9.1.9",
     summary: "The application can set the Diffserv field (TOS) of the segments it sends.",
     status: "implemented",
-    pending: "TOS in the connection API",
   },
   {
     id: "MUST-49",
     section: "3.9.2",
     summary: "The TTL of sent segments is configurable.",
     status: "implemented",
-    pending: "TTL in the stack/connection API (fixed at 64 today)",
   },
   {
     id: "MUST-50",
@@ -476,7 +473,6 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.9.2.3",
     summary: "Ignore a SYN from an invalid source address (broadcast, multicast, ...).",
     status: "implemented",
-    pending: "source address checks on incoming SYNs",
   },
   {
     id: "MUST-64",
@@ -671,7 +667,6 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.9.1.9",
     summary: "Pass the current Diffserv value unchanged to IP in every segment.",
     status: "implemented",
-    pending: "with the TOS setting of MUST-48",
   },
   {
     id: "SHLD-23",

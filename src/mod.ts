@@ -18,8 +18,10 @@
 export {
   companionAddress,
   type ConnectionDefaults,
+  type ConnOptions,
   openStack,
   type StackCounters,
+  type StackLimits,
   type StackOptions,
   TcpStack,
 } from "./stack.ts";

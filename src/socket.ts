@@ -9,7 +9,8 @@
  */
 
 import { type ConnError, type ConnEvent, type ConnStats, State } from "./tcp/connection.ts";
-import type { ConnHandle, CoreListener, TcpStack } from "./stack.ts";
+import type { ConnectionDefaults, ConnHandle, CoreListener, TcpStack } from "./stack.ts";
+import type { KeepAliveOptions } from "./tcp/connection.ts";
 import { formatIpv4Address } from "./wire/ipv4.ts";
 
 /** Turns a connection failure into the Deno error class a user already knows. */
@@ -46,16 +47,22 @@ function deferred<T>(): Deferred<T> {
 /**
  * A TCP connection of a tcptun stack.
  *
+ * It is an `EventTarget` for two asynchronous reports of RFC 9293: `"urgent"` when the peer
+ * marks data urgent that has not been read yet (§3.8.5, MUST-32; `urgentPending` says how
+ * much), and `"stalled"` when a segment has gone unanswered R1 times, so the peer or the
+ * path may be failing (§3.8.3; the connection goes on until its timeout).
+ *
  * @example
  * ```ts ignore
  * const conn = await stack.connect({ port: 80 });
+ * conn.addEventListener("stalled", () => console.error("the peer is not answering"));
  * const w = conn.writable.getWriter();
  * await w.write(new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n"));
  * await w.close(); // FIN
  * for await (const chunk of conn.readable) console.log(chunk.length);
  * ```
  */
-export class TcpConn {
+export class TcpConn extends EventTarget {
   /** Our end of the connection. */
   readonly localAddr: Deno.NetAddr;
   /** The peer's end. */
@@ -82,6 +89,7 @@ export class TcpConn {
 
   /** @internal Connections come from `TcpStack.connect` and `TcpListener.accept`. */
   constructor(stack: TcpStack, h: ConnHandle) {
+    super();
     this.#stack = stack;
     this.#h = h;
     const c = h.conn;
@@ -168,6 +176,52 @@ export class TcpConn {
     return this.#h.stats();
   }
 
+  /**
+   * Urgent bytes the peer sent that have not been read yet (RFC 9293 §3.8.5, MUST-33). The
+   * bytes themselves come inline in `readable`, in order (RFC 6093).
+   */
+  get urgentPending(): number {
+    return this.#h.conn.urgentPending;
+  }
+
+  /**
+   * Writes `data` as urgent data: the urgent pointer goes after its last byte (RFC 9293
+   * §3.8.5, MUST-62). Resolves when it is in the send buffer. New applications should not
+   * need this (SHLD-13); it exists for protocols such as Telnet.
+   */
+  async writeUrgent(data: Uint8Array): Promise<void> {
+    await this.#writeAll(data, true);
+  }
+
+  /** Turns Nagle's algorithm off (`true`) or on (RFC 9293 §3.7.4, MUST-17). */
+  setNoDelay(noDelay = true): void {
+    this.#h.conn.opts.noDelay = noDelay;
+  }
+
+  /**
+   * Turns keep-alive probes on, with optional settings, or off (RFC 9293 §3.8.4, MUST-24).
+   * Defaults: first probe after two hours idle (MUST-28), then every 75 s, 9 probes.
+   */
+  setKeepAlive(keepAlive: boolean | KeepAliveOptions = true): void {
+    this.#h.setKeepAlive(keepAlive === false ? null : keepAlive === true ? {} : keepAlive);
+  }
+
+  /** Sets the IP Differentiated Services byte of later segments (MUST-48, SHLD-21). */
+  setTos(tos: number): void {
+    if (!Number.isInteger(tos) || tos < 0 || tos > 255) {
+      throw new RangeError(`tos must be an integer from 0 to 255, got ${tos}`);
+    }
+    this.#h.conn.opts.tos = tos;
+  }
+
+  /** Sets the IP time to live of later segments (MUST-49). */
+  setTtl(ttl: number): void {
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) {
+      throw new RangeError(`ttl must be an integer from 1 to 255, got ${ttl}`);
+    }
+    this.#h.conn.opts.ttl = ttl;
+  }
+
   /** @internal The application took this connection from the accept queue. */
   _take(): void {
     this.#h.take();
@@ -181,6 +235,10 @@ export class TcpConn {
 
   #onEvent(ev: ConnEvent, err?: ConnError): void {
     switch (ev) {
+      case "urgent":
+      case "stalled":
+        this.dispatchEvent(new Event(ev));
+        break;
       case "established":
         this.#established.resolve();
         break;
@@ -257,7 +315,7 @@ export class TcpConn {
   async #write(chunk: Uint8Array): Promise<void> {
     this.#writing = true;
     try {
-      await this.#writeAll(chunk);
+      await this.#writeAll(chunk, false);
     } finally {
       this.#writing = false;
       const fin = this.#finAfterWrite;
@@ -269,11 +327,11 @@ export class TcpConn {
     }
   }
 
-  async #writeAll(chunk: Uint8Array): Promise<void> {
+  async #writeAll(chunk: Uint8Array, urgent: boolean): Promise<void> {
     let off = 0;
     while (off < chunk.length) {
       if (this.#error) throw this.#error;
-      const n = this.#h.write(off === 0 ? chunk : chunk.subarray(off));
+      const n = this.#h.write(off === 0 ? chunk : chunk.subarray(off), urgent);
       off += n;
       if (off < chunk.length) {
         if (!this.#h.conn.canSend) {
@@ -304,37 +362,40 @@ export class TcpListener implements AsyncIterable<TcpConn> {
   readonly addr: Deno.NetAddr;
   readonly #stack: TcpStack;
   readonly #core: CoreListener;
-  #queue: TcpConn[] = [];
   #waiters: Deferred<TcpConn>[] = [];
   #closed = false;
 
   /** @internal Use `TcpStack.listen`. */
-  constructor(stack: TcpStack, port: number, backlog: number) {
+  constructor(stack: TcpStack, port: number, backlog: number, options: ConnectionDefaults = {}) {
     this.#stack = stack;
     this.addr = { transport: "tcp", hostname: stack.tunIp, port };
-    this.#core = stack.core.listen(port, backlog, (h) => {
-      const conn = new TcpConn(stack, h);
-      const w = this.#waiters.shift();
-      if (w) {
-        h.take();
-        w.resolve(conn);
-      } else {
-        this.#queue.push(conn);
-      }
-    });
+    this.#core = stack.core.listen(port, backlog, () => this.#serveWaiter(), options);
+  }
+
+  /**
+   * Connections that completed their handshake and wait for `accept` (at most the backlog;
+   * one that closes before it is accepted leaves the queue).
+   */
+  get pending(): number {
+    return this.#core.acceptQueue.length;
   }
 
   /** The next connection whose handshake completed. Rejects with `BadResource` once closed. */
   accept(): Promise<TcpConn> {
-    const c = this.#queue.shift();
-    if (c) {
-      c._take();
-      return Promise.resolve(c);
-    }
+    const h = this.#stack.core.accept(this.#core);
+    if (h) return Promise.resolve(new TcpConn(this.#stack, h));
     if (this.#closed) return Promise.reject(new Deno.errors.BadResource("listener is closed"));
     const d = deferred<TcpConn>();
     this.#waiters.push(d);
     return d.promise;
+  }
+
+  #serveWaiter(): void {
+    const w = this.#waiters.shift();
+    if (!w) return;
+    const h = this.#stack.core.accept(this.#core);
+    if (h) w.resolve(new TcpConn(this.#stack, h));
+    else this.#waiters.unshift(w);
   }
 
   /** Stops listening; connections not yet accepted are reset. */
@@ -342,8 +403,6 @@ export class TcpListener implements AsyncIterable<TcpConn> {
     if (this.#closed) return;
     this.#closed = true;
     this.#stack.core.unlisten(this.#core);
-    for (const c of this.#queue) c.abort();
-    this.#queue = [];
     for (const w of this.#waiters) w.reject(new Deno.errors.BadResource("listener is closed"));
     this.#waiters = [];
     this.#stack._unlisten(this);

@@ -1,646 +1,35 @@
 /**
- * The stack: demultiplexing, listeners, timers, RST for closed ports, ICMP echo, and the
- * device loop that joins them to a `Link` (a TUN device or an in-memory link).
- *
- * `StackCore` is synchronous and clock-free: it is handed packets and the time, and writes
- * packets to its link. `TcpStack` drives a core from a real link in real time and offers
- * the public API (`listen`, `connect`, `close`).
+ * The public stack: `openStack` opens a TUN device (or takes any `Link`) and `TcpStack`
+ * drives a `StackCore` (`core.ts`) from it in real time with the device loop, and hands out
+ * listeners and connections (`socket.ts`).
  * @module
  */
 
-import {
-  emitIcmpEchoReply,
-  ICMP_ECHO_REQUEST,
-  IcmpParseError,
-  newIcmpMessage,
-  parseIcmp,
-} from "./wire/icmp.ts";
-import {
-  emitIpv4,
-  formatIpv4Address,
-  IPPROTO_ICMP,
-  IPPROTO_TCP,
-  type Ipv4EmitFields,
-  Ipv4ParseError,
-  newIpv4Header,
-  parseIpv4,
-  parseIpv4Address,
-} from "./wire/ipv4.ts";
-import {
-  ACK,
-  emitTcp,
-  newTcpSegment,
-  parseTcp,
-  RST,
-  SYN,
-  TcpParseError,
-  type TcpSegment,
-} from "./wire/tcp.ts";
-import {
-  type ConnectionOptions,
-  type ConnError,
-  type ConnEvent,
-  type ConnStats,
-  type KeepAliveOptions,
-  resetFor,
-  State,
-  TcpConnection,
-} from "./tcp/connection.ts";
-import { IsnGenerator } from "./tcp/isn.ts";
-import { seqGt } from "./tcp/seq.ts";
+import { formatIpv4Address, isUnicastAddress, parseIpv4Address } from "./wire/ipv4.ts";
+import { State } from "./tcp/connection.ts";
 import { setImmediate } from "node:timers";
 import type { Link } from "./link.ts";
 import { FaultyLink } from "./link.ts";
 import type { FaultOptions } from "./fault.ts";
 import { TcpConn, TcpListener } from "./socket.ts";
+import {
+  type ConnectionDefaults,
+  StackCore,
+  type StackCounters,
+  type StackLimits,
+} from "./core.ts";
+import type { KeepAliveOptions } from "./tcp/connection.ts";
 
-/** Connection tunables a stack applies to every connection (see `ConnectionOptions`). */
-export type ConnectionDefaults = Partial<Omit<ConnectionOptions, "mss">>;
-
-/** Options of a `StackCore`. */
-export interface CoreOptions {
-  /** The IPv4 address this stack owns, as a uint32. */
-  addr: number;
-  /** Where packets go. */
-  link: Link;
-  /** The current time in ms (a fake clock in tests). */
-  now: () => number;
-  /** MTU of the link; the MSS we advertise is MTU − 40. Default `link.mtu`. */
-  mtu?: number;
-  /** Defaults for every connection. */
-  connection?: ConnectionDefaults;
-  /** 16 secret bytes for RFC 6528 ISNs. Default: from `crypto.getRandomValues`. */
-  isnKey?: Uint8Array;
-  /** A source of uint32 randomness (ephemeral ports, timestamp offsets). Default: crypto. */
-  random?: () => number;
-  /** Called with every IP packet read or written. */
-  tap?: (dir: "in" | "out", packet: Uint8Array, nowMs: number) => void;
-}
-
-/** Why packets were dropped, and other counters of a stack. */
-export interface StackCounters {
-  /** IP packets read from the link. */
-  packetsIn: number;
-  /** IP packets written to the link. */
-  packetsOut: number;
-  /** Packets that are not IPv4 (IPv6 router solicitations on a fresh TUN, for example). */
-  notIpv4: number;
-  /** IPv4 header rejected (bad length or checksum). */
-  badIp: number;
-  /** IPv4 fragments (not reassembled). */
-  fragments: number;
-  /** Packets to an address that is not ours. */
-  notForUs: number;
-  /** Protocols other than TCP and ICMP. */
-  otherProtocol: number;
-  /** TCP header rejected (length, offset, options). */
-  badTcp: number;
-  /** TCP checksum mismatch. */
-  badTcpChecksum: number;
-  /** ICMP rejected or not an echo request. */
-  icmpIgnored: number;
-  /** Echo replies sent (RFC 1122 §3.2.2.6). */
-  icmpEchoReplies: number;
-  /** RSTs sent for segments that reached no connection. */
-  resetsSent: number;
-  /** SYNs dropped because a listener's backlog was full. */
-  backlogDrops: number;
-  /** Connections created (active and passive). */
-  connectionsOpened: number;
-  /** Connections removed after reaching CLOSED. */
-  connectionsClosed: number;
-}
-
-/** What a connection handle reports to its user (the socket layer, or a test). */
-export interface ConnHandler {
-  /** In-order bytes arrived: `ConnHandle.read` returns them. */
-  readable(): void;
-  /** A state event; `error` set for "error". */
-  event(ev: ConnEvent, error?: ConnError): void;
-}
-
-/**
- * A connection as the application sees it inside the core: bytes in, bytes out. Each call
- * runs the state machine at the core's current time and flushes what it produces.
- */
-export class ConnHandle {
-  readonly conn: TcpConnection;
-  readonly #core: StackCore;
-  /** Receives data and events; replaceable (the socket layer attaches on accept). */
-  handler: ConnHandler | null = null;
-  /** Events reported before a handler was attached (data simply waits in the buffer). */
-  #earlyEvents: [ConnEvent, ConnError | undefined][] = [];
-  /** Set once the application has taken this connection from its listener. */
-  accepted = false;
-  listener: CoreListener | null = null;
-
-  /** @internal */
-  constructor(core: StackCore, conn: TcpConnection) {
-    this.#core = core;
-    this.conn = conn;
-  }
-
-  /** Attaches the receiver of data and events, replaying anything that came before. */
-  attach(handler: ConnHandler): void {
-    this.handler = handler;
-    const events = this.#earlyEvents;
-    this.#earlyEvents = [];
-    if (this.conn.rcvQueued > 0) handler.readable();
-    for (const [ev, err] of events) handler.event(ev, err);
-  }
-
-  /** @internal */
-  dispatchReadable(): void {
-    this.handler?.readable();
-  }
-
-  /** @internal */
-  dispatchEvent(ev: ConnEvent, err?: ConnError): void {
-    if (this.handler) this.handler.event(ev, err);
-    else this.#earlyEvents.push([ev, err]);
-  }
-
-  /**
-   * The application takes this connection from its listener's accept queue: it stops
-   * counting against the backlog.
-   */
-  take(): void {
-    if (this.accepted) return;
-    this.accepted = true;
-    if (this.listener) this.listener.pending--;
-  }
-
-  /**
-   * Queues bytes to send; returns how many the send buffer took. `urgent` marks them as
-   * urgent data (RFC 9293 §3.8.5).
-   */
-  write(bytes: Uint8Array, urgent = false): number {
-    const n = this.conn.send(bytes, this.#core.now(), urgent);
-    this.#core.afterCall(this);
-    return n;
-  }
-
-  /** Copies received bytes into `into` (freeing buffer space); returns how many. */
-  read(into: Uint8Array): number {
-    const n = this.conn.read(into, this.#core.now());
-    if (n > 0) this.#core.afterCall(this);
-    return n;
-  }
-
-  /** The application reads nothing more: held and future input is acknowledged and dropped. */
-  discardInput(): void {
-    this.conn.discardInput(this.#core.now());
-    this.#core.afterCall(this);
-  }
-
-  /** Turns keep-alive on (with these settings) or off (`null`). */
-  setKeepAlive(ka: KeepAliveOptions | null): void {
-    this.conn.setKeepAlive(ka, this.#core.now());
-    this.#core.afterCall(this);
-  }
-
-  /** Sends FIN after the queued data. */
-  closeWrite(): void {
-    this.conn.closeWrite(this.#core.now());
-    this.#core.afterCall(this);
-  }
-
-  /** Full close: FIN, and nothing more is read. */
-  close(): void {
-    this.conn.close(this.#core.now());
-    this.#core.afterCall(this);
-  }
-
-  /** Resets the connection. */
-  abort(): void {
-    this.conn.abort(this.#core.now());
-    this.#core.afterCall(this);
-  }
-
-  /** Counters of the connection. */
-  stats(): ConnStats {
-    return this.conn.stats();
-  }
-}
-
-/** A listening port inside the core (the LISTEN state, RFC 9293 §3.10.7.2). */
-export class CoreListener {
-  readonly port: number;
-  readonly backlog: number;
-  /**
-   * Connections counted against the backlog: in SYN-RECEIVED, or established and not yet
-   * taken by the application (`ConnHandle.take`), as Linux bounds its accept queue.
-   */
-  pending = 0;
-  closed = false;
-  /**
-   * Called when a connection completes its handshake. It counts against the backlog until
-   * the application calls `take()` on it.
-   */
-  onConnection: (h: ConnHandle) => void;
-
-  /** @internal */
-  constructor(port: number, backlog: number, onConnection: (h: ConnHandle) => void) {
-    this.port = port;
-    this.backlog = backlog;
-    this.onConnection = onConnection;
-  }
-}
-
-/** The synchronous heart of a stack. */
-export class StackCore {
-  readonly addr: number;
-  readonly mtu: number;
-  readonly link: Link;
-  readonly now: () => number;
-  readonly counters: StackCounters = {
-    packetsIn: 0,
-    packetsOut: 0,
-    notIpv4: 0,
-    badIp: 0,
-    fragments: 0,
-    notForUs: 0,
-    otherProtocol: 0,
-    badTcp: 0,
-    badTcpChecksum: 0,
-    icmpIgnored: 0,
-    icmpEchoReplies: 0,
-    resetsSent: 0,
-    backlogDrops: 0,
-    connectionsOpened: 0,
-    connectionsClosed: 0,
-  };
-  /**
-   * Called after an application call with that connection's next deadline, which may be
-   * earlier than the one the device loop sleeps until.
-   */
-  onDeadlineChange: ((deadline: number) => void) | null = null;
-
-  readonly #defaults: ConnectionDefaults;
-  readonly #isn: IsnGenerator;
-  readonly #random: () => number;
-  readonly #tap: CoreOptions["tap"];
-  /** remotePort<<16 | localPort → remoteAddr → handle. */
-  readonly #conns = new Map<number, Map<number, ConnHandle>>();
-  /** Connections not in TIME-WAIT: scanned for due timers on every wake-up. */
-  readonly #active = new Set<ConnHandle>();
-  /**
-   * Connections in TIME-WAIT with their deadlines, in the order they entered it (or last
-   * restarted it): every one waits the same 2·MSL, so the first is the next to expire and a
-   * wake-up touches only the expired ones, however many a busy server holds.
-   */
-  readonly #timeWait = new Map<ConnHandle, number>();
-  readonly #listeners = new Map<number, CoreListener>();
-  readonly #ip = newIpv4Header();
-  readonly #seg = newTcpSegment();
-  readonly #rst = newTcpSegment();
-  readonly #icmp = newIcmpMessage();
-  readonly #outBuf: Uint8Array;
-  readonly #ipFields: Ipv4EmitFields = {
-    src: 0,
-    dst: 0,
-    protocol: IPPROTO_TCP,
-    ttl: 64,
-    id: 0,
-    payloadLength: 0,
-  };
-  #ipId = 0;
-
-  /** Creates a core; see `CoreOptions`. */
-  constructor(opts: CoreOptions) {
-    this.addr = opts.addr >>> 0;
-    this.link = opts.link;
-    this.now = opts.now;
-    this.mtu = opts.mtu ?? opts.link.mtu;
-    this.#defaults = opts.connection ?? {};
-    this.#tap = opts.tap;
-    this.#random = opts.random ?? (() => crypto.getRandomValues(new Uint32Array(1))[0]);
-    this.#isn = new IsnGenerator(opts.isnKey ?? crypto.getRandomValues(new Uint8Array(16)));
-    this.#outBuf = new Uint8Array(Math.max(this.mtu, 576) + 64);
-    this.#ipId = this.#random() & 0xffff;
-  }
-
-  /** Number of connections the core holds (TIME-WAIT included). */
-  get connectionCount(): number {
-    return this.#active.size + this.#timeWait.size;
-  }
-
-  /** All connection handles. */
-  *connections(): IterableIterator<ConnHandle> {
-    yield* this.#active;
-    yield* this.#timeWait.keys();
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Packets in
-
-  /** Processes one IP packet read from the link. Never throws on bad input. */
-  input(packet: Uint8Array, now: number): void {
-    this.counters.packetsIn++;
-    if (this.#tap) this.#tap("in", packet, now);
-    const ip = this.#ip;
-    const err = parseIpv4(packet, packet.length, ip);
-    if (err !== Ipv4ParseError.None) {
-      if (err === Ipv4ParseError.Fragment) this.counters.fragments++;
-      else if (err === Ipv4ParseError.BadVersion) this.counters.notIpv4++;
-      else this.counters.badIp++;
-      return;
-    }
-    if (ip.dst !== this.addr) {
-      this.counters.notForUs++;
-      return;
-    }
-    const body = packet.subarray(ip.ihl, ip.totalLength);
-    if (ip.protocol === IPPROTO_TCP) this.#inputTcp(body, ip.src, now);
-    else if (ip.protocol === IPPROTO_ICMP) this.#inputIcmp(body, ip.src, now);
-    else this.counters.otherProtocol++;
-  }
-
-  #inputIcmp(body: Uint8Array, src: number, now: number): void {
-    const m = this.#icmp;
-    if (parseIcmp(body, m) !== IcmpParseError.None || m.type !== ICMP_ECHO_REQUEST) {
-      this.counters.icmpIgnored++;
-      return;
-    }
-    // RFC 1122 §3.2.2.6: answer echo requests.
-    const out = this.#outBuf;
-    if (20 + body.length > out.length) {
-      this.counters.icmpIgnored++;
-      return;
-    }
-    const n = emitIcmpEchoReply(m, out.subarray(20));
-    this.counters.icmpEchoReplies++;
-    this.#sendIp(src, IPPROTO_ICMP, n, now);
-  }
-
-  #inputTcp(body: Uint8Array, src: number, now: number): void {
-    const seg = this.#seg;
-    const err = parseTcp(body, src, this.addr, seg);
-    if (err !== TcpParseError.None) {
-      if (err === TcpParseError.BadChecksum) this.counters.badTcpChecksum++;
-      else this.counters.badTcp++;
-      return;
-    }
-    let h = this.#lookup(src, seg.srcPort, seg.dstPort);
-    if (h && h.conn.state === State.TimeWait && (seg.flags & (SYN | ACK | RST)) === SYN) {
-      // RFC 9293 §3.10.7.4 note / RFC 6191: a new SYN with a higher sequence number may
-      // reopen a connection in TIME-WAIT.
-      if (seqGt(seg.seq, h.conn.rcvNxt) && this.#listeners.has(seg.dstPort)) {
-        this.#remove(h);
-        h = undefined;
-      }
-    }
-    if (h) {
-      h.conn.handle(seg, now);
-      this.#settle(h);
-      return;
-    }
-    const l = this.#listeners.get(seg.dstPort);
-    if (l && !l.closed) {
-      this.#listenInput(l, seg, src, now);
-      return;
-    }
-    this.#reset(seg, src, now); // RFC 9293 §3.10.7.1: CLOSED
-  }
-
-  /** RFC 9293 §3.10.7.2: LISTEN. */
-  #listenInput(l: CoreListener, seg: TcpSegment, src: number, now: number): void {
-    const f = seg.flags;
-    if (f & RST) return; // first check: ignore RST
-    if (f & ACK) {
-      this.#reset(seg, src, now); // second check: <SEQ=SEG.ACK><CTL=RST>
-      return;
-    }
-    if (!(f & SYN)) return; // anything else: drop
-    if (l.pending >= l.backlog) {
-      this.counters.backlogDrops++; // as Linux: drop; the peer's SYN retransmission retries
-      return;
-    }
-    const h = this.#newConnection(src, seg.srcPort, seg.dstPort, false, now);
-    const conn = h.conn;
-    this.#register(h);
-    h.listener = l;
-    l.pending++;
-    conn.acceptSyn(seg, now);
-    this.#settle(h);
-  }
-
-  #reset(seg: TcpSegment, src: number, now: number): void {
-    const out = this.#rst;
-    if (!resetFor(seg, out)) return;
-    this.counters.resetsSent++;
-    this.#transmitSegment(out, src, now);
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Timers
-
-  /** Fires due timers of every connection. */
-  poll(now: number): void {
-    for (const h of this.#active) {
-      if (h.conn.nextDeadline() <= now) {
-        h.conn.onTimer(now);
-        this.#settle(h);
-      }
-    }
-    for (const [h, at] of this.#timeWait) {
-      if (at > now) break;
-      h.conn.onTimer(now);
-      this.#settle(h);
-    }
-  }
-
-  /** The earliest deadline of any connection (absolute ms), or Infinity. */
-  nextDeadline(): number {
-    let d = Infinity;
-    for (const h of this.#active) {
-      const x = h.conn.nextDeadline();
-      if (x < d) d = x;
-    }
-    for (const at of this.#timeWait.values()) {
-      if (at < d) d = at;
-      break; // the first expires first
-    }
-    return d;
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Application side
-
-  /** Opens a listener on `port`. Throws `Deno.errors.AddrInUse` when taken. */
-  listen(port: number, backlog: number, onConnection: (h: ConnHandle) => void): CoreListener {
-    if (this.#listeners.has(port)) throw new Deno.errors.AddrInUse(`port ${port} is in use`);
-    const l = new CoreListener(port, backlog, onConnection);
-    this.#listeners.set(port, l);
-    return l;
-  }
-
-  /** Closes a listener; connections not yet accepted are reset. */
-  unlisten(l: CoreListener): void {
-    l.closed = true;
-    if (this.#listeners.get(l.port) === l) this.#listeners.delete(l.port);
-    for (const h of [...this.connections()]) {
-      if (h.listener === l && !h.accepted) h.abort();
-    }
-  }
-
-  /**
-   * Active open to `remoteAddr:remotePort` (RFC 9293 §3.10.1). `localPort` 0 picks an
-   * ephemeral port (RFC 6056: random within 49152–65535).
-   */
-  connect(
-    remoteAddr: number,
-    remotePort: number,
-    localPort = 0,
-    options: ConnectionDefaults = {},
-  ): ConnHandle {
-    const now = this.now();
-    let port = localPort;
-    if (port === 0) {
-      const start = this.#random() % 16384;
-      for (let i = 0; i < 16384; i++) {
-        const p = 49152 + ((start + i) % 16384);
-        if (!this.#lookup(remoteAddr, remotePort, p) && !this.#listeners.has(p)) {
-          port = p;
-          break;
-        }
-      }
-      if (port === 0) throw new Deno.errors.AddrInUse("no ephemeral port is free");
-    } else if (this.#lookup(remoteAddr, remotePort, port)) {
-      throw new Deno.errors.AddrInUse(`port ${port} is in use for that peer`);
-    }
-    const h = this.#newConnection(remoteAddr, remotePort, port, true, now, options);
-    this.#register(h);
-    h.conn.open(now);
-    this.afterCall(h); // the SYN's retransmission timer must reach the device loop
-    return h;
-  }
-
-  /** @internal After an application call: drop closed connections, tell the driver. */
-  afterCall(h: ConnHandle): void {
-    this.#settle(h);
-    this.onDeadlineChange?.(h.conn.nextDeadline());
-  }
-
-  // -------------------------------------------------------------------------------------
-
-  #newConnection(
-    remoteAddr: number,
-    remotePort: number,
-    localPort: number,
-    active: boolean,
-    now: number,
-    extra: ConnectionDefaults = {},
-  ): ConnHandle {
-    const iss = this.#isn.next(this.addr, localPort, remoteAddr, remotePort, now);
-    const options: ConnectionOptions = { ...this.#defaults, ...extra, mss: this.mtu - 40 };
-    const out = {
-      handle: null as ConnHandle | null,
-      transmit: (seg: TcpSegment) => this.#transmitSegment(seg, remoteAddr, this.now()),
-      readable: () => out.handle?.dispatchReadable(),
-      event: (ev: ConnEvent, err?: ConnError) => this.#onEvent(out.handle!, ev, err),
-    };
-    const conn = new TcpConnection(
-      {
-        localAddr: this.addr,
-        localPort,
-        remoteAddr,
-        remotePort,
-        iss,
-        tsOffset: this.#random(),
-      },
-      active,
-      options,
-      out,
-    );
-    const h = new ConnHandle(this, conn);
-    out.handle = h;
-    this.counters.connectionsOpened++;
-    return h;
-  }
-
-  #onEvent(h: ConnHandle, ev: ConnEvent, err?: ConnError): void {
-    if (ev === "established" && h.listener && !h.accepted) {
-      const l = h.listener;
-      if (l.closed) {
-        h.abort();
-        return;
-      }
-      l.onConnection(h);
-    }
-    h.dispatchEvent(ev, err);
-  }
-
-  #register(h: ConnHandle): void {
-    const conn = h.conn;
-    let byPorts = this.#conns.get(portsKey(conn.remotePort, conn.localPort));
-    if (!byPorts) {
-      byPorts = new Map();
-      this.#conns.set(portsKey(conn.remotePort, conn.localPort), byPorts);
-    }
-    byPorts.set(conn.remoteAddr, h);
-    this.#active.add(h);
-  }
-
-  #lookup(remoteAddr: number, remotePort: number, localPort: number): ConnHandle | undefined {
-    return this.#conns.get(portsKey(remotePort, localPort))?.get(remoteAddr);
-  }
-
-  /** After a call into a connection: file it by state, and drop it once CLOSED. */
-  #settle(h: ConnHandle): void {
-    const c = h.conn;
-    if (c.state === State.Closed) {
-      this.#remove(h);
-    } else if (c.state === State.TimeWait) {
-      const at = this.#timeWait.get(h);
-      if (at === c.timeWaitAt) return;
-      // Entering TIME-WAIT, or a retransmitted FIN restarted it: to the back of the line.
-      this.#active.delete(h);
-      this.#timeWait.delete(h);
-      this.#timeWait.set(h, c.timeWaitAt);
-    }
-  }
-
-  #remove(h: ConnHandle): void {
-    const c = h.conn;
-    const key = portsKey(c.remotePort, c.localPort);
-    const byPorts = this.#conns.get(key);
-    if (byPorts?.get(c.remoteAddr) === h) {
-      byPorts.delete(c.remoteAddr);
-      if (byPorts.size === 0) this.#conns.delete(key);
-    }
-    const held = this.#active.delete(h) || this.#timeWait.delete(h);
-    if (held) this.counters.connectionsClosed++;
-    h.take(); // no longer counted against a backlog
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Packets out
-
-  #transmitSegment(seg: TcpSegment, dst: number, now: number): void {
-    const out = this.#outBuf;
-    const n = emitTcp(seg, this.addr, dst, out.subarray(20));
-    this.#sendIp(dst, IPPROTO_TCP, n, now);
-  }
-
-  #sendIp(dst: number, protocol: number, payloadLength: number, now: number): void {
-    const f = this.#ipFields;
-    f.src = this.addr;
-    f.dst = dst;
-    f.protocol = protocol;
-    f.id = this.#ipId = (this.#ipId + 1) & 0xffff;
-    f.payloadLength = payloadLength;
-    emitIpv4(this.#outBuf, f);
-    const packet = this.#outBuf.subarray(0, 20 + payloadLength);
-    this.counters.packetsOut++;
-    if (this.#tap) this.#tap("out", packet, now);
-    this.link.write(packet);
-  }
-}
-
-function portsKey(remotePort: number, localPort: number): number {
-  return ((remotePort << 16) | localPort) >>> 0;
-}
+export {
+  type ConnectionDefaults,
+  ConnHandle,
+  type ConnHandler,
+  CoreListener,
+  type CoreOptions,
+  StackCore,
+  type StackCounters,
+  type StackLimits,
+} from "./core.ts";
 
 // ---------------------------------------------------------------------------------------
 // The public stack
@@ -669,6 +58,69 @@ export interface StackOptions {
   tap?: (dir: "in" | "out", packet: Uint8Array, nowMs: number) => void;
   /** Seeded faults between the device and the stack, per direction. */
   faults?: { inbound?: FaultOptions; outbound?: FaultOptions };
+  /** Limits against floods: half-open table, SYN cookies, TIME-WAIT cap, reply rates. */
+  limits?: StackLimits;
+}
+
+/**
+ * Per-connection options of `TcpStack.connect` and `TcpStack.listen` (the latter apply to
+ * every connection the listener accepts). Unset ones take the stack's defaults.
+ */
+export interface ConnOptions {
+  /** Disable Nagle's algorithm (RFC 9293 §3.7.4, MUST-17). */
+  noDelay?: boolean;
+  /** Keep-alive probes (RFC 9293 §3.8.4; off by default, MUST-25). */
+  keepAlive?: KeepAliveOptions | null;
+  /**
+   * Give up when sent data stays unacknowledged this long, ms (RFC 9293 MUST-21, RFC 5482).
+   * Default: after 15 retransmissions.
+   */
+  userTimeoutMs?: number;
+  /** IP time to live of the connection's segments (MUST-49). Default 64. */
+  ttl?: number;
+  /** IP Differentiated Services byte of the connection's segments (MUST-48). Default 0. */
+  tos?: number;
+  /** Receive buffer in bytes: bounds the window the peer sees. Default 1 MiB. */
+  recvBufferSize?: number;
+  /** Send buffer in bytes: bounds unacknowledged plus unsent data. Default 1 MiB. */
+  sendBufferSize?: number;
+}
+
+function connOptions(o: ConnOptions): ConnectionDefaults {
+  const d: ConnectionDefaults = {};
+  if (o.noDelay !== undefined) d.noDelay = o.noDelay;
+  if (o.keepAlive !== undefined) d.keepAlive = o.keepAlive;
+  if (o.userTimeoutMs !== undefined) {
+    d.userTimeoutMs = checkNonNegative("userTimeoutMs", o.userTimeoutMs);
+  }
+  if (o.ttl !== undefined) d.ttl = checkByte("ttl", o.ttl, 1);
+  if (o.tos !== undefined) d.tos = checkByte("tos", o.tos, 0);
+  if (o.recvBufferSize !== undefined) {
+    d.recvBufferSize = checkBuffer("recvBufferSize", o.recvBufferSize);
+  }
+  if (o.sendBufferSize !== undefined) {
+    d.sendBufferSize = checkBuffer("sendBufferSize", o.sendBufferSize);
+  }
+  return d;
+}
+
+function checkByte(name: string, v: number, min: number): number {
+  if (!Number.isInteger(v) || v < min || v > 255) {
+    throw new RangeError(`${name} must be an integer from ${min} to 255, got ${v}`);
+  }
+  return v;
+}
+
+function checkNonNegative(name: string, v: number): number {
+  if (!Number.isFinite(v) || v < 0) throw new RangeError(`${name} must be ≥ 0, got ${v}`);
+  return v;
+}
+
+function checkBuffer(name: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1024 || v > 1 << 30) {
+    throw new RangeError(`${name} must be an integer from 1024 to 2^30, got ${v}`);
+  }
+  return v;
 }
 
 /** The address a point-to-point TUN link gives the kernel: last octet +1, or −1 at .255. */
@@ -723,6 +175,7 @@ export async function openStack(opts: StackOptions = {}): Promise<TcpStack> {
     mtu: opts.link ? Math.min(mtu, link.mtu) : mtu,
     connection,
     tap: opts.tap,
+    limits: opts.limits,
   });
   return stack;
 }
@@ -760,6 +213,7 @@ export class TcpStack {
       mtu: number;
       connection: ConnectionDefaults;
       tap?: StackOptions["tap"];
+      limits?: StackLimits;
     },
   ) {
     this.#link = link;
@@ -775,6 +229,7 @@ export class TcpStack {
       mtu: o.mtu,
       connection: o.connection,
       tap: o.tap,
+      limits: o.limits,
     });
     this.core.onDeadlineChange = (deadline) => {
       if (deadline < this.#armed) {
@@ -828,35 +283,50 @@ export class TcpStack {
   }
 
   /**
-   * Listens on `port`; iterate the result for connections.
+   * Listens on `port`; iterate the result for connections. `backlog` bounds the connections
+   * that completed their handshake and wait for `accept` (default 128); half-open ones are
+   * held apart, and SYN cookies answer when there are too many. The other options apply
+   * to every accepted connection.
    * @example
    * ```ts ignore
-   * const listener = stack.listen({ port: 4444 });
+   * const listener = stack.listen({ port: 4444, noDelay: true });
    * const conn = await listener.accept();
    * ```
    */
-  listen(opts: { port: number; backlog?: number }): TcpListener {
+  listen(opts: { port: number; backlog?: number } & ConnOptions): TcpListener {
     checkPort(opts.port, false);
-    const l = new TcpListener(this, opts.port, opts.backlog ?? 128);
+    const backlog = opts.backlog ?? 128;
+    if (!Number.isInteger(backlog) || backlog < 1 || backlog > 65535) {
+      throw new RangeError(`backlog must be an integer from 1 to 65535, got ${backlog}`);
+    }
+    const l = new TcpListener(this, opts.port, backlog, connOptions(opts));
     this.#listeners.add(l);
     return l;
   }
 
   /**
-   * Connects to `hostname:port` (default host: the kernel-side address).
-   * Rejects with `Deno.errors.ConnectionRefused` or `Deno.errors.TimedOut`.
+   * Connects to `hostname:port` (default host: the kernel-side address). Rejects with
+   * `Deno.errors.ConnectionRefused` or `Deno.errors.TimedOut`, or at once with a
+   * `TypeError` for an address no connection can go to (broadcast, multicast, loopback).
+   * @example
+   * ```ts ignore
+   * const conn = await stack.connect({ port: 80, keepAlive: { idleMs: 60_000 } });
+   * ```
    */
   async connect(
-    opts: { hostname?: string; port: number; localPort?: number; noDelay?: boolean },
+    opts: { hostname?: string; port: number; localPort?: number } & ConnOptions,
   ): Promise<TcpConn> {
     checkPort(opts.port, false);
     const host = opts.hostname ?? this.peerIp;
     const addr = parseIpv4Address(host);
     if (addr === null) throw new TypeError(`invalid IPv4 address: ${host}`);
+    if (!isUnicastAddress(addr)) {
+      // RFC 9293 MUST-46: an OPEN to a broadcast or multicast address is an error.
+      throw new TypeError(`not a unicast address: ${host}`);
+    }
     if (this.#closing) throw new Deno.errors.BadResource("stack is closed");
-    const extra: ConnectionDefaults = {};
-    if (opts.noDelay !== undefined) extra.noDelay = opts.noDelay;
-    const h = this.core.connect(addr, opts.port, opts.localPort ?? 0, extra);
+    if (opts.localPort !== undefined) checkPort(opts.localPort, true);
+    const h = this.core.connect(addr, opts.port, opts.localPort ?? 0, connOptions(opts));
     const conn = new TcpConn(this, h);
     this.#conns.add(conn);
     await conn._established;

@@ -31,6 +31,7 @@ import { RecvBuffer } from "./recv_buffer.ts";
 import { SendBuffer } from "./send_buffer.ts";
 import type { CongestionControl } from "./congestion/types.ts";
 import { createCongestionControl } from "./congestion/mod.ts";
+import type { Handshake } from "./listen_queue.ts";
 
 /** The eleven states of RFC 9293 §3.3.2. */
 export enum State {
@@ -161,6 +162,13 @@ export interface ConnectionOptions {
    * Linux's `tcp_invalid_ratelimit` (RFC 5961 §7).
    */
   invalidReplyIntervalMs?: number;
+  /**
+   * IP time to live of this connection's segments (RFC 9293 MUST-49). Default 64. The state
+   * machine only carries it, for the IP layer.
+   */
+  ttl?: number;
+  /** IP Differentiated Services (TOS) byte of its segments (MUST-48, SHLD-22). Default 0. */
+  tos?: number;
 }
 
 /** Identity of a connection: the 4-tuple (addresses as uint32) and the initial send sequence. */
@@ -379,7 +387,8 @@ export class TcpConnection {
   #unackedSegs = 0;
   #sendBlocked = false;
   #lastRecvAt = 0;
-  readonly #tsOffset: number;
+  /** Offset added to the millisecond clock for our TSval (RFC 7323 §5.4). */
+  readonly tsOffset: number;
 
   // Output
   #out: ConnectionOutput;
@@ -425,7 +434,7 @@ export class TcpConnection {
     this.remoteAddr = id.remoteAddr;
     this.remotePort = id.remotePort;
     this.iss = id.iss >>> 0;
-    this.#tsOffset = (id.tsOffset ?? 0) >>> 0;
+    this.tsOffset = (id.tsOffset ?? 0) >>> 0;
     this.active = active;
     const ka = options.keepAlive;
     this.opts = {
@@ -454,6 +463,8 @@ export class TcpConnection {
       sack: options.sack ?? true,
       finWait2TimeoutMs: options.finWait2TimeoutMs ?? 60_000,
       invalidReplyIntervalMs: options.invalidReplyIntervalMs ?? 500,
+      ttl: options.ttl ?? 64,
+      tos: options.tos ?? 0,
     };
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
@@ -515,6 +526,36 @@ export class TcpConnection {
     this.rtoAt = now + this.rtt.rto;
     // Data carried on the SYN is not accepted before the handshake completes; the
     // peer retransmits it (RFC 9293 §3.10.7.2 allows queueing, which we do not).
+  }
+
+  /**
+   * Continues a passive open that the listen queue began (a half-open record or a SYN
+   * cookie): the state that the peer's SYN and our SYN,ACK left (RFC 9293 §3.10.7.2,
+   * SYN-RECEIVED), ready for the final ACK, which the caller hands to `handle`.
+   */
+  adoptHandshake(hs: Handshake, now: number): void {
+    this.irs = hs.irs;
+    this.rcvNxt = seqAdd(hs.irs, 1);
+    this.#synWindow = hs.synWindow;
+    this.rcvAdvRight = seqAdd(this.rcvNxt, hs.synWindow);
+    this.lastAckSent = this.rcvNxt; // our SYN,ACK acknowledged the SYN
+    this.#negotiateWith(hs.peerMss, hs.peerWscale, hs.sackOk, hs.tsOk);
+    if (this.tsOk) {
+      this.tsRecent = hs.tsRecent;
+      this.tsRecentAt = now;
+    }
+    // The SYN's window is never scaled (RFC 7323 §2.2).
+    this.sndWnd = hs.peerWindow;
+    this.maxSndWnd = this.sndWnd;
+    this.sndWl1 = hs.irs;
+    this.sndWl2 = this.iss;
+    this.state = State.SynReceived;
+    const syn = this.#newRecord(this.iss, 1, SYN, hs.sentAt);
+    if (hs.retransmitted) syn.marks |= R_EVER_RETRANS; // Karn's rule
+    this.#tx.push(syn);
+    this.sndNxt = seqAdd(this.iss, 1);
+    this.#lastRecvAt = now;
+    this.rtoAt = now + this.rtt.rto;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1865,16 +1906,21 @@ export class TcpConnection {
   /** Records what the peer offered in its SYN (RFC 9293 §3.7.1, RFC 7323, RFC 2018). */
   #negotiate(seg: TcpSegment): void {
     const o = seg.options;
-    this.peerMss = o.mss > 0 ? o.mss : 536;
-    this.#wsOk = this.opts.windowScaling && o.wscale >= 0;
+    this.#negotiateWith(o.mss, o.wscale, o.sackPermitted, o.hasTimestamps);
+  }
+
+  /** The peer's SYN options (mss and wscale -1 when absent) against ours. */
+  #negotiateWith(mssOpt: number, wscale: number, sackPermitted: boolean, ts: boolean): void {
+    this.peerMss = mssOpt > 0 ? mssOpt : 536;
+    this.#wsOk = this.opts.windowScaling && wscale >= 0;
     if (this.#wsOk) {
-      this.sndWscale = Math.min(o.wscale, 14);
+      this.sndWscale = Math.min(wscale, 14);
     } else {
       this.sndWscale = 0;
       this.rcvWscale = 0;
     }
-    this.sackOk = this.opts.sack && o.sackPermitted;
-    this.tsOk = this.opts.timestamps && o.hasTimestamps;
+    this.sackOk = this.opts.sack && sackPermitted;
+    this.tsOk = this.opts.timestamps && ts;
     const mss = Math.min(this.peerMss, this.opts.mss);
     this.sndMss = Math.max(64, mss - (this.tsOk ? 12 : 0));
     this.cc.setMss(this.sndMss);
@@ -1904,7 +1950,7 @@ export class TcpConnection {
   }
 
   #tsNow(now: number): number {
-    return (Math.floor(now) + this.#tsOffset) >>> 0;
+    return (Math.floor(now) + this.tsOffset) >>> 0;
   }
 
   #synchronized(): boolean {

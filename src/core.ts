@@ -1,0 +1,851 @@
+/**
+ * The synchronous heart of a stack: demultiplexing, listeners (with the listen queue of
+ * `src/tcp/listen_queue.ts`), TIME-WAIT records, timers, RST for closed ports, ICMP echo,
+ * and the rate limits in front of every reply. It is handed packets and the time, and
+ * writes packets to its link; it reads no clock and does no other I/O, so it runs the same
+ * under a fake clock. `TcpStack` (`stack.ts`) drives it from a real link in real time.
+ * @module
+ */
+
+import {
+  emitIcmpEchoReply,
+  ICMP_ECHO_REQUEST,
+  IcmpParseError,
+  newIcmpMessage,
+  parseIcmp,
+} from "./wire/icmp.ts";
+import {
+  emitIpv4,
+  IPPROTO_ICMP,
+  IPPROTO_TCP,
+  type Ipv4EmitFields,
+  Ipv4ParseError,
+  isUnicastAddress,
+  newIpv4Header,
+  parseIpv4,
+} from "./wire/ipv4.ts";
+import { ACK, emitTcp, newTcpSegment, parseTcp, RST, SYN, TcpParseError } from "./wire/tcp.ts";
+import type { TcpSegment } from "./wire/tcp.ts";
+import {
+  type ConnectionOptions,
+  type ConnError,
+  type ConnEvent,
+  type ConnStats,
+  type KeepAliveOptions,
+  resetFor,
+  State,
+  TcpConnection,
+} from "./tcp/connection.ts";
+import { IsnGenerator, TupleHasher } from "./tcp/isn.ts";
+import { type Handshake, ListenQueue, PassiveListener } from "./tcp/listen_queue.ts";
+import { TimeWaitAction, type TimeWaitRecord, TimeWaitTable } from "./tcp/time_wait.ts";
+import { TokenBucket } from "./tcp/rate_limit.ts";
+import { TupleMap } from "./tcp/tuple_map.ts";
+import { seqDiff } from "./tcp/seq.ts";
+import type { Link } from "./link.ts";
+
+/** Connection tunables a stack applies to every connection (see `ConnectionOptions`). */
+export type ConnectionDefaults = Partial<Omit<ConnectionOptions, "mss">>;
+
+/** Limits of a stack against floods and hostile peers. All have safe defaults. */
+export interface StackLimits {
+  /** Most half-open connections per listener before SYN cookies answer. Default 256. */
+  maxHalfOpen?: number;
+  /** Answer SYNs with cookies when the half-open table is full. Default true. */
+  synCookies?: boolean;
+  /** SYN,ACK retransmissions of a half-open connection. Default 4. */
+  synAckRetries?: number;
+  /** Most connections held in TIME-WAIT. Default 16384. */
+  maxTimeWait?: number;
+  /** RSTs per second for segments that reach no connection. Default 1000. */
+  rstRate?: number;
+  /** ICMP echo replies per second. Default 1000. */
+  icmpRate?: number;
+  /** Replies to invalid segments per second across connections (RFC 5961 §7). Default 1000. */
+  challengeAckRate?: number;
+  /** SYN cookies per second. Default 20000. */
+  cookieRate?: number;
+}
+
+/** Options of a `StackCore`. */
+export interface CoreOptions {
+  /** The IPv4 address this stack owns, as a uint32. */
+  addr: number;
+  /** Where packets go. */
+  link: Link;
+  /** The current time in ms (a fake clock in tests). */
+  now: () => number;
+  /** MTU of the link; the MSS we advertise is MTU − 40. Default `link.mtu`. */
+  mtu?: number;
+  /** Defaults for every connection. */
+  connection?: ConnectionDefaults;
+  /** Flood and memory limits. */
+  limits?: StackLimits;
+  /** 16 secret bytes for ISNs, SYN cookies and timestamp offsets. Default: crypto. */
+  isnKey?: Uint8Array;
+  /** A source of uint32 randomness (ephemeral ports, IP IDs). Default: crypto. */
+  random?: () => number;
+  /** Called with every IP packet read or written. */
+  tap?: (dir: "in" | "out", packet: Uint8Array, nowMs: number) => void;
+}
+
+/** Why packets were dropped, and other counters and gauges of a stack. */
+export interface StackCounters {
+  /** IP packets read from the link. */
+  packetsIn: number;
+  /** IP packets written to the link. */
+  packetsOut: number;
+  /** Packets that are not IPv4 (IPv6 router solicitations on a fresh TUN, for example). */
+  notIpv4: number;
+  /** IPv4 header rejected (bad length or checksum). */
+  badIp: number;
+  /** IPv4 fragments (not reassembled). */
+  fragments: number;
+  /** Packets to an address that is not ours. */
+  notForUs: number;
+  /** Segments from an address no peer can have: broadcast, multicast, 0/8, 127/8 (MUST-63). */
+  badSourceAddress: number;
+  /** Protocols other than TCP and ICMP. */
+  otherProtocol: number;
+  /** TCP header rejected (length, offset, options). */
+  badTcp: number;
+  /** TCP checksum mismatch. */
+  badTcpChecksum: number;
+  /** ICMP rejected or not an echo request. */
+  icmpIgnored: number;
+  /** Echo replies sent (RFC 1122 §3.2.2.6). */
+  icmpEchoReplies: number;
+  /** Echo requests left unanswered by the rate limit. */
+  icmpRateLimited: number;
+  /** RSTs sent for segments that reached no connection. */
+  resetsSent: number;
+  /** RSTs withheld by the rate limit. */
+  resetsRateLimited: number;
+  /** Replies to invalid segments withheld by the stack-wide limit (RFC 5961 §7). */
+  challengeAcksRateLimited: number;
+  /** SYNs dropped: the accept queue was full, or cookies were off or rate-limited. */
+  backlogDrops: number;
+  /** SYNs that made a half-open record. */
+  synReceived: number;
+  /** SYN,ACKs retransmitted for half-open connections. */
+  synAckRetransmits: number;
+  /** Half-open connections dropped when their SYN,ACKs went unanswered. */
+  halfOpenExpired: number;
+  /** SYN cookies sent. */
+  synCookiesSent: number;
+  /** Connections made from a valid SYN cookie. */
+  synCookiesAccepted: number;
+  /** ACKs with a cookie that did not verify. */
+  synCookiesRejected: number;
+  /** Connections that skipped TIME-WAIT because the table was full. */
+  timeWaitOverflows: number;
+  /** Connections created (active, and passive once the handshake completed). */
+  connectionsOpened: number;
+  /** Connections gone (after CLOSED, or at the end of TIME-WAIT). */
+  connectionsClosed: number;
+  /** Gauge: connections held (TIME-WAIT excluded). */
+  connections: number;
+  /** Gauge: half-open connections (records). */
+  halfOpen: number;
+  /** Gauge: TIME-WAIT records. */
+  timeWait: number;
+  /**
+   * Gauge: bytes the stack holds for its connections: buffers, transmission records, an
+   * estimate of each connection's own objects, half-open and TIME-WAIT records.
+   */
+  memoryBytes: number;
+}
+
+/** What a connection handle reports to its user (the socket layer, or a test). */
+export interface ConnHandler {
+  /** In-order bytes arrived: `ConnHandle.read` returns them. */
+  readable(): void;
+  /** A state event; `error` set for "error". */
+  event(ev: ConnEvent, error?: ConnError): void;
+}
+
+/**
+ * What a connection's objects cost beyond its buffers (the state machine, its handle, its
+ * socket and streams), counted in `memoryBytes`. Measured with a heap snapshot of 10,000
+ * idle connections (see `bench/`).
+ */
+export const CONNECTION_OVERHEAD_BYTES = 2048;
+
+/**
+ * A connection as the application sees it inside the core: bytes in, bytes out. Each call
+ * runs the state machine at the core's current time and flushes what it produces.
+ */
+export class ConnHandle {
+  readonly conn: TcpConnection;
+  readonly #core: StackCore;
+  /** Receives data and events; replaceable (the socket layer attaches on accept). */
+  handler: ConnHandler | null = null;
+  /** Events reported before a handler was attached (data simply waits in the buffer). */
+  #earlyEvents: [ConnEvent, ConnError | undefined][] = [];
+  /** Set once the application has taken this connection from its listener's accept queue. */
+  accepted = false;
+  listener: CoreListener | null = null;
+
+  /** @internal */
+  constructor(core: StackCore, conn: TcpConnection) {
+    this.#core = core;
+    this.conn = conn;
+  }
+
+  /** Attaches the receiver of data and events, replaying anything that came before. */
+  attach(handler: ConnHandler): void {
+    this.handler = handler;
+    const events = this.#earlyEvents;
+    this.#earlyEvents = [];
+    if (this.conn.rcvQueued > 0) handler.readable();
+    for (const [ev, err] of events) handler.event(ev, err);
+  }
+
+  /** @internal */
+  dispatchReadable(): void {
+    this.handler?.readable();
+  }
+
+  /** @internal */
+  dispatchEvent(ev: ConnEvent, err?: ConnError): void {
+    if (this.handler) this.handler.event(ev, err);
+    else this.#earlyEvents.push([ev, err]);
+  }
+
+  /** The application takes this connection from its listener's accept queue. */
+  take(): void {
+    if (this.accepted) return;
+    this.accepted = true;
+    const q = this.listener?.acceptQueue;
+    if (q) {
+      const i = q.indexOf(this);
+      if (i >= 0) q.splice(i, 1);
+    }
+  }
+
+  /**
+   * Queues bytes to send; returns how many the send buffer took. `urgent` marks them as
+   * urgent data (RFC 9293 §3.8.5).
+   */
+  write(bytes: Uint8Array, urgent = false): number {
+    const n = this.conn.send(bytes, this.#core.now(), urgent);
+    this.#core.afterCall(this);
+    return n;
+  }
+
+  /** Copies received bytes into `into` (freeing buffer space); returns how many. */
+  read(into: Uint8Array): number {
+    const n = this.conn.read(into, this.#core.now());
+    if (n > 0) this.#core.afterCall(this);
+    return n;
+  }
+
+  /** The application reads nothing more: held and future input is acknowledged and dropped. */
+  discardInput(): void {
+    this.conn.discardInput(this.#core.now());
+    this.#core.afterCall(this);
+  }
+
+  /** Turns keep-alive on (with these settings) or off (`null`). */
+  setKeepAlive(ka: KeepAliveOptions | null): void {
+    this.conn.setKeepAlive(ka, this.#core.now());
+    this.#core.afterCall(this);
+  }
+
+  /** Sends FIN after the queued data. */
+  closeWrite(): void {
+    this.conn.closeWrite(this.#core.now());
+    this.#core.afterCall(this);
+  }
+
+  /** Full close: FIN, and nothing more is read. */
+  close(): void {
+    this.conn.close(this.#core.now());
+    this.#core.afterCall(this);
+  }
+
+  /** Resets the connection. */
+  abort(): void {
+    this.conn.abort(this.#core.now());
+    this.#core.afterCall(this);
+  }
+
+  /** Counters of the connection. */
+  stats(): ConnStats {
+    return this.conn.stats();
+  }
+}
+
+/** A listening port inside the core (the LISTEN state, RFC 9293 §3.10.7.2). */
+export class CoreListener extends PassiveListener<ConnHandle> {
+  /** Called when a connection completes its handshake and joins the accept queue. */
+  onConnection: (h: ConnHandle) => void;
+
+  /** @internal */
+  constructor(
+    port: number,
+    backlog: number,
+    maxHalfOpen: number,
+    synCookies: boolean,
+    settings: ConstructorParameters<typeof PassiveListener>[4],
+    onConnection: (h: ConnHandle) => void,
+  ) {
+    super(port, backlog, maxHalfOpen, synCookies, settings);
+    this.onConnection = onConnection;
+  }
+}
+
+/** The synchronous heart of a stack. */
+export class StackCore {
+  readonly addr: number;
+  readonly mtu: number;
+  readonly link: Link;
+  readonly now: () => number;
+  readonly #c: StackCounters = {
+    packetsIn: 0,
+    packetsOut: 0,
+    notIpv4: 0,
+    badIp: 0,
+    fragments: 0,
+    notForUs: 0,
+    badSourceAddress: 0,
+    otherProtocol: 0,
+    badTcp: 0,
+    badTcpChecksum: 0,
+    icmpIgnored: 0,
+    icmpEchoReplies: 0,
+    icmpRateLimited: 0,
+    resetsSent: 0,
+    resetsRateLimited: 0,
+    challengeAcksRateLimited: 0,
+    backlogDrops: 0,
+    synReceived: 0,
+    synAckRetransmits: 0,
+    halfOpenExpired: 0,
+    synCookiesSent: 0,
+    synCookiesAccepted: 0,
+    synCookiesRejected: 0,
+    timeWaitOverflows: 0,
+    connectionsOpened: 0,
+    connectionsClosed: 0,
+    connections: 0,
+    halfOpen: 0,
+    timeWait: 0,
+    memoryBytes: 0,
+  };
+  /**
+   * Called after an application call with that connection's next deadline, which may be
+   * earlier than the one the device loop sleeps until.
+   */
+  onDeadlineChange: ((deadline: number) => void) | null = null;
+
+  readonly #defaults: ConnectionDefaults;
+  readonly #limits: Required<StackLimits>;
+  readonly #isn: IsnGenerator;
+  readonly #listenQueue: ListenQueue;
+  readonly #random: () => number;
+  readonly #tap: CoreOptions["tap"];
+  readonly #conns = new TupleMap<ConnHandle>();
+  /** Connections not in TIME-WAIT: scanned for due timers on every wake-up. */
+  readonly #active = new Set<ConnHandle>();
+  readonly #timeWait: TimeWaitTable;
+  readonly #listeners = new Map<number, CoreListener>();
+  readonly #rstBucket: TokenBucket;
+  readonly #icmpBucket: TokenBucket;
+  readonly #replyBucket: TokenBucket;
+  readonly #ip = newIpv4Header();
+  readonly #seg = newTcpSegment();
+  readonly #reply = newTcpSegment();
+  readonly #icmp = newIcmpMessage();
+  readonly #outBuf: Uint8Array;
+  readonly #ipFields: Ipv4EmitFields = {
+    src: 0,
+    dst: 0,
+    protocol: IPPROTO_TCP,
+    ttl: 64,
+    id: 0,
+    payloadLength: 0,
+    tos: 0,
+  };
+  #ipId = 0;
+
+  /** Creates a core; see `CoreOptions`. */
+  constructor(opts: CoreOptions) {
+    this.addr = opts.addr >>> 0;
+    this.link = opts.link;
+    this.now = opts.now;
+    this.mtu = opts.mtu ?? opts.link.mtu;
+    this.#defaults = opts.connection ?? {};
+    const lim = opts.limits ?? {};
+    this.#limits = {
+      maxHalfOpen: lim.maxHalfOpen ?? 256,
+      synCookies: lim.synCookies ?? true,
+      synAckRetries: lim.synAckRetries ?? 4,
+      maxTimeWait: lim.maxTimeWait ?? 16384,
+      rstRate: lim.rstRate ?? 1000,
+      icmpRate: lim.icmpRate ?? 1000,
+      challengeAckRate: lim.challengeAckRate ?? 1000,
+      cookieRate: lim.cookieRate ?? 20_000,
+    };
+    this.#tap = opts.tap;
+    this.#random = opts.random ?? (() => crypto.getRandomValues(new Uint32Array(1))[0]);
+    const key = opts.isnKey ?? crypto.getRandomValues(new Uint8Array(16));
+    this.#isn = new IsnGenerator(key);
+    // Separate keys for cookies and timestamp offsets, derived from the one secret.
+    const derive = (tag: number) => key.map((b, i) => b ^ ((tag * 0x9e + i * 0x3b) & 0xff));
+    this.#listenQueue = new ListenQueue({
+      localAddr: this.addr,
+      isn: this.#isn,
+      cookieHash: new TupleHasher(derive(1)),
+      tsHash: new TupleHasher(derive(2)),
+      synAckRetries: this.#limits.synAckRetries,
+      initialRtoMs: this.#defaults.initialRtoMs,
+      cookieRate: this.#limits.cookieRate,
+    });
+    this.#timeWait = new TimeWaitTable(
+      this.#limits.maxTimeWait,
+      2 * (this.#defaults.mslMs ?? 30_000),
+    );
+    const lm = this.#limits;
+    this.#rstBucket = new TokenBucket(lm.rstRate, Math.max(1, lm.rstRate / 10));
+    this.#icmpBucket = new TokenBucket(lm.icmpRate, Math.max(1, lm.icmpRate / 10));
+    this.#replyBucket = new TokenBucket(lm.challengeAckRate, Math.max(1, lm.challengeAckRate / 5));
+    this.#outBuf = new Uint8Array(Math.max(this.mtu, 576) + 64);
+    this.#ipId = this.#random() & 0xffff;
+  }
+
+  /** Counters and gauges (the gauges are computed on each read). */
+  get counters(): StackCounters {
+    const c = this.#c;
+    c.connections = this.#active.size;
+    c.halfOpen = this.#listenQueue.size;
+    c.timeWait = this.#timeWait.size;
+    const lq = this.#listenQueue.counters;
+    c.synReceived = lq.synReceived;
+    c.synAckRetransmits = lq.synAckRetransmits;
+    c.halfOpenExpired = lq.halfOpenExpired;
+    c.synCookiesSent = lq.cookiesSent;
+    c.synCookiesAccepted = lq.cookiesAccepted;
+    c.synCookiesRejected = lq.cookiesRejected;
+    c.timeWaitOverflows = this.#timeWait.overflows;
+    let mem = this.#listenQueue.memoryBytes + this.#timeWait.memoryBytes;
+    for (const h of this.#active) mem += CONNECTION_OVERHEAD_BYTES + h.conn.memoryBytes;
+    c.memoryBytes = mem;
+    return c;
+  }
+
+  /** Number of connections the core holds, TIME-WAIT records included. */
+  get connectionCount(): number {
+    return this.#active.size + this.#timeWait.size;
+  }
+
+  /** All connection handles (connections in TIME-WAIT are records, not handles). */
+  connections(): IterableIterator<ConnHandle> {
+    return this.#active.values();
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Packets in
+
+  /** Processes one IP packet read from the link. Never throws on bad input. */
+  input(packet: Uint8Array, now: number): void {
+    const c = this.#c;
+    c.packetsIn++;
+    if (this.#tap) this.#tap("in", packet, now);
+    const ip = this.#ip;
+    const err = parseIpv4(packet, packet.length, ip);
+    if (err !== Ipv4ParseError.None) {
+      if (err === Ipv4ParseError.Fragment) c.fragments++;
+      else if (err === Ipv4ParseError.BadVersion) c.notIpv4++;
+      else c.badIp++;
+      return;
+    }
+    if (ip.dst !== this.addr) {
+      c.notForUs++; // broadcast and multicast destinations included (MUST-57)
+      return;
+    }
+    if (!isUnicastAddress(ip.src) || ip.src === this.addr) {
+      c.badSourceAddress++; // RFC 1122 §3.2.1.3, MUST-63: never answered
+      return;
+    }
+    const body = packet.subarray(ip.ihl, ip.totalLength);
+    if (ip.protocol === IPPROTO_TCP) this.#inputTcp(body, ip.src, now);
+    else if (ip.protocol === IPPROTO_ICMP) this.#inputIcmp(body, ip.src, now);
+    else c.otherProtocol++;
+  }
+
+  #inputIcmp(body: Uint8Array, src: number, now: number): void {
+    const m = this.#icmp;
+    if (parseIcmp(body, m) !== IcmpParseError.None || m.type !== ICMP_ECHO_REQUEST) {
+      this.#c.icmpIgnored++;
+      return;
+    }
+    // RFC 1122 §3.2.2.6: answer echo requests (rate-limited: a reply is a reflection).
+    const out = this.#outBuf;
+    if (20 + body.length > this.mtu) {
+      this.#c.icmpIgnored++;
+      return;
+    }
+    if (!this.#icmpBucket.take(now)) {
+      this.#c.icmpRateLimited++;
+      return;
+    }
+    const n = emitIcmpEchoReply(m, out.subarray(20));
+    this.#c.icmpEchoReplies++;
+    this.#sendIp(src, IPPROTO_ICMP, n, 64, 0, now);
+  }
+
+  #inputTcp(body: Uint8Array, src: number, now: number): void {
+    const seg = this.#seg;
+    const err = parseTcp(body, src, this.addr, seg);
+    if (err !== TcpParseError.None) {
+      if (err === TcpParseError.BadChecksum) this.#c.badTcpChecksum++;
+      else this.#c.badTcp++;
+      return;
+    }
+    const h = this.#conns.get(src, seg.srcPort, seg.dstPort);
+    if (h) {
+      h.conn.handle(seg, now);
+      this.#settle(h);
+      return;
+    }
+    const l = this.#listeners.get(seg.dstPort);
+    const tw = this.#timeWait.get(src, seg.srcPort, seg.dstPort);
+    if (tw) {
+      const out = this.#reply;
+      const canReopen = l !== undefined && !l.closed && !l.acceptQueueFull;
+      switch (this.#timeWait.handle(tw, seg, now, canReopen, out)) {
+        case TimeWaitAction.Reply:
+          if (this.#replyBucket.take(now)) this.#transmitSegment(out, src, 64, 0, now);
+          else this.#c.challengeAcksRateLimited++;
+          return;
+        case TimeWaitAction.Close:
+          this.#timeWait.delete(tw);
+          this.#c.connectionsClosed++;
+          return;
+        case TimeWaitAction.Reopen:
+          this.#timeWait.delete(tw);
+          this.#c.connectionsClosed++;
+          break; // on to the listener, as a new SYN (RFC 6191)
+        default:
+          return;
+      }
+    }
+    if (l && !l.closed) {
+      this.#listenInput(l, seg, src, now);
+      return;
+    }
+    this.#reset(seg, src, now); // RFC 9293 §3.10.7.1: CLOSED
+  }
+
+  /** RFC 9293 §3.10.7.2: LISTEN, through the listen queue. */
+  #listenInput(l: CoreListener, seg: TcpSegment, src: number, now: number): void {
+    const f = seg.flags;
+    if ((f & (SYN | ACK | RST)) === SYN) {
+      const out = this.#reply;
+      if (this.#listenQueue.onSyn(l, seg, src, now, out)) {
+        this.#transmitSegment(out, src, this.#defaults.ttl ?? 64, this.#defaults.tos ?? 0, now);
+      } else {
+        this.#c.backlogDrops++;
+      }
+      return;
+    }
+    if (f & SYN) {
+      // SYN,ACK (or SYN,RST) to a listener: an ACK in LISTEN is answered with RST.
+      if (!(f & RST)) this.#reset(seg, src, now);
+      return;
+    }
+    const r = this.#listenQueue.onAck(l, seg, src, now);
+    if (r === "drop") return;
+    if (r === "reset") {
+      this.#reset(seg, src, now); // second check of LISTEN: <SEQ=SEG.ACK><CTL=RST>
+      return;
+    }
+    this.#completeHandshake(l, r, seg, now);
+  }
+
+  /** The final ACK of a passive open: the connection is made now, and takes the segment. */
+  #completeHandshake(l: CoreListener, hs: Handshake, seg: TcpSegment, now: number): void {
+    const h = this.#newConnection(hs.remoteAddr, hs.remotePort, hs.localPort, false, {}, hs.iss);
+    h.listener = l;
+    h.conn.adoptHandshake(hs, now);
+    this.#register(h);
+    h.conn.handle(seg, now);
+    this.#settle(h);
+  }
+
+  #reset(seg: TcpSegment, src: number, now: number): void {
+    const out = this.#reply;
+    if (!resetFor(seg, out)) return;
+    if (!this.#rstBucket.take(now)) {
+      this.#c.resetsRateLimited++;
+      return;
+    }
+    this.#c.resetsSent++;
+    this.#transmitSegment(out, src, 64, 0, now);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Timers
+
+  /** Fires due timers: connections, half-open SYN,ACKs, the end of TIME-WAIT. */
+  poll(now: number): void {
+    for (const h of this.#active) {
+      if (h.conn.nextDeadline() <= now) {
+        h.conn.onTimer(now);
+        this.#settle(h);
+      }
+    }
+    if (this.#listenQueue.nextDeadline() <= now) {
+      this.#listenQueue.poll(now, this.#reply, (dst, seg) => {
+        this.#transmitSegment(seg, dst, this.#defaults.ttl ?? 64, this.#defaults.tos ?? 0, now);
+      });
+    }
+    this.#c.connectionsClosed += this.#timeWait.expire(now);
+  }
+
+  /** The earliest deadline of anything the core holds (absolute ms), or Infinity. */
+  nextDeadline(): number {
+    let d = Math.min(this.#listenQueue.nextDeadline(), this.#timeWait.nextDeadline());
+    for (const h of this.#active) {
+      const x = h.conn.nextDeadline();
+      if (x < d) d = x;
+    }
+    return d;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Application side
+
+  /**
+   * Opens a listener on `port` with an accept queue of `backlog` connections. Throws
+   * `Deno.errors.AddrInUse` when taken.
+   */
+  listen(
+    port: number,
+    backlog: number,
+    onConnection: (h: ConnHandle) => void,
+    options: ConnectionDefaults = {},
+  ): CoreListener {
+    if (this.#listeners.has(port)) throw new Deno.errors.AddrInUse(`port ${port} is in use`);
+    const o = { ...this.#defaults, ...options };
+    const l = new CoreListener(
+      port,
+      backlog,
+      this.#limits.maxHalfOpen,
+      this.#limits.synCookies,
+      {
+        mss: this.mtu - 40,
+        recvBufferSize: o.recvBufferSize ?? 1024 * 1024,
+        windowScaling: o.windowScaling ?? true,
+        sack: o.sack ?? true,
+        timestamps: o.timestamps ?? true,
+      },
+      onConnection,
+    );
+    this.#listeners.set(port, l);
+    return l;
+  }
+
+  /** Closes a listener; connections not yet accepted are reset, half-open ones forgotten. */
+  unlisten(l: CoreListener): void {
+    l.closed = true;
+    if (this.#listeners.get(l.port) === l) this.#listeners.delete(l.port);
+    this.#listenQueue.closeListener(l);
+    for (const h of [...l.acceptQueue]) h.abort();
+    l.acceptQueue.length = 0;
+  }
+
+  /** Takes the oldest connection from `l`'s accept queue, or null. */
+  accept(l: CoreListener): ConnHandle | null {
+    const h = l.acceptQueue[0];
+    if (!h) return null;
+    h.take();
+    return h;
+  }
+
+  /**
+   * Active open to `remoteAddr:remotePort` (RFC 9293 §3.10.1). `localPort` 0 picks an
+   * ephemeral port (RFC 6056: random within 49152–65535). Throws a `TypeError` for an
+   * address no connection can go to (MUST-46).
+   */
+  connect(
+    remoteAddr: number,
+    remotePort: number,
+    localPort = 0,
+    options: ConnectionDefaults = {},
+  ): ConnHandle {
+    if (!isUnicastAddress(remoteAddr) || remoteAddr === this.addr) {
+      throw new TypeError("cannot connect to a broadcast, multicast, loopback or own address");
+    }
+    const now = this.now();
+    let port = localPort;
+    if (port === 0) {
+      const start = this.#random() % 16384;
+      for (let i = 0; i < 16384; i++) {
+        const p = 49152 + ((start + i) % 16384);
+        if (!this.#tupleInUse(remoteAddr, remotePort, p) && !this.#listeners.has(p)) {
+          port = p;
+          break;
+        }
+      }
+      if (port === 0) throw new Deno.errors.AddrInUse("no ephemeral port is free");
+    } else if (this.#tupleInUse(remoteAddr, remotePort, port)) {
+      throw new Deno.errors.AddrInUse(`port ${port} is in use for that peer`);
+    }
+    const iss = this.#isn.next(this.addr, port, remoteAddr, remotePort, now);
+    const h = this.#newConnection(remoteAddr, remotePort, port, true, options, iss);
+    this.#register(h);
+    h.conn.open(now);
+    this.afterCall(h); // the SYN's retransmission timer must reach the device loop
+    return h;
+  }
+
+  /** @internal After an application call: file the connection, tell the driver. */
+  afterCall(h: ConnHandle): void {
+    this.#settle(h);
+    this.onDeadlineChange?.(h.conn.nextDeadline());
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  #tupleInUse(remoteAddr: number, remotePort: number, localPort: number): boolean {
+    return this.#conns.get(remoteAddr, remotePort, localPort) !== undefined ||
+      this.#timeWait.get(remoteAddr, remotePort, localPort) !== undefined ||
+      this.#listenQueue.has(remoteAddr, remotePort, localPort);
+  }
+
+  #newConnection(
+    remoteAddr: number,
+    remotePort: number,
+    localPort: number,
+    active: boolean,
+    extra: ConnectionDefaults,
+    iss: number,
+  ): ConnHandle {
+    const options: ConnectionOptions = { ...this.#defaults, ...extra, mss: this.mtu - 40 };
+    const out = {
+      handle: null as ConnHandle | null,
+      transmit: (seg: TcpSegment) => {
+        const o = conn.opts;
+        this.#transmitSegment(seg, remoteAddr, o.ttl, o.tos, this.now());
+      },
+      readable: () => out.handle?.dispatchReadable(),
+      event: (ev: ConnEvent, err?: ConnError) => this.#onEvent(out.handle!, ev, err),
+      replyBudget: () => {
+        if (this.#replyBucket.take(this.now())) return true;
+        this.#c.challengeAcksRateLimited++;
+        return false;
+      },
+    };
+    const conn = new TcpConnection(
+      {
+        localAddr: this.addr,
+        localPort,
+        remoteAddr,
+        remotePort,
+        iss,
+        tsOffset: this.#listenQueue.tsOffset(localPort, remoteAddr, remotePort),
+      },
+      active,
+      options,
+      out,
+    );
+    const h = new ConnHandle(this, conn);
+    out.handle = h;
+    this.#c.connectionsOpened++;
+    return h;
+  }
+
+  #onEvent(h: ConnHandle, ev: ConnEvent, err?: ConnError): void {
+    if (ev === "established" && h.listener && !h.accepted) {
+      const l = h.listener;
+      if (l.closed) {
+        h.abort();
+        return;
+      }
+      l.acceptQueue.push(h);
+      l.onConnection(h);
+    }
+    h.dispatchEvent(ev, err);
+  }
+
+  #register(h: ConnHandle): void {
+    const c = h.conn;
+    this.#conns.set(c.remoteAddr, c.remotePort, c.localPort, h);
+    this.#active.add(h);
+  }
+
+  /** After a call into a connection: drop it once CLOSED; TIME-WAIT becomes a record. */
+  #settle(h: ConnHandle): void {
+    // A handle already gone (closed, or made a TIME-WAIT record) stays gone: the application
+    // may still read leftover data through it.
+    if (!this.#active.has(h)) return;
+    const c = h.conn;
+    if (c.state === State.Closed) {
+      this.#remove(h);
+    } else if (c.state === State.TimeWait) {
+      this.#remove(h, true);
+      const rec: TimeWaitRecord = {
+        localPort: c.localPort,
+        remoteAddr: c.remoteAddr,
+        remotePort: c.remotePort,
+        sndNxt: c.sndNxt,
+        rcvNxt: c.rcvNxt,
+        window: Math.min(0xffff, Math.max(0, seqDiff(c.rcvAdvRight, c.rcvNxt)) >>> c.rcvWscale),
+        tsOk: c.tsOk,
+        tsRecent: c.tsRecent,
+        tsOffset: c.tsOffset,
+        deadline: 0,
+        lastReplyAt: -Infinity,
+      };
+      // The 2·MSL started when the connection entered TIME-WAIT (now, or at its last FIN).
+      if (!this.#timeWait.add(rec, this.now())) this.#c.connectionsClosed++;
+    }
+  }
+
+  #remove(h: ConnHandle, toTimeWait = false): void {
+    const c = h.conn;
+    this.#conns.delete(c.remoteAddr, c.remotePort, c.localPort, h);
+    const held = this.#active.delete(h);
+    if (held && !toTimeWait) this.#c.connectionsClosed++;
+    if (h.listener && !h.accepted) {
+      // It died before the application took it: out of the accept queue.
+      const q = h.listener.acceptQueue;
+      const i = q.indexOf(h);
+      if (i >= 0) q.splice(i, 1);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Packets out
+
+  #transmitSegment(seg: TcpSegment, dst: number, ttl: number, tos: number, now: number): void {
+    const out = this.#outBuf;
+    const n = emitTcp(seg, this.addr, dst, out.subarray(20));
+    this.#sendIp(dst, IPPROTO_TCP, n, ttl, tos, now);
+  }
+
+  #sendIp(
+    dst: number,
+    protocol: number,
+    payloadLength: number,
+    ttl: number,
+    tos: number,
+    now: number,
+  ): void {
+    const f = this.#ipFields;
+    f.src = this.addr;
+    f.dst = dst;
+    f.protocol = protocol;
+    f.ttl = ttl;
+    f.tos = tos;
+    f.id = this.#ipId = (this.#ipId + 1) & 0xffff;
+    f.payloadLength = payloadLength;
+    emitIpv4(this.#outBuf, f);
+    const packet = this.#outBuf.subarray(0, 20 + payloadLength);
+    this.#c.packetsOut++;
+    if (this.#tap) this.#tap("out", packet, now);
+    this.link.write(packet);
+  }
+}
