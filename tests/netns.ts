@@ -83,6 +83,8 @@ export interface NetnsRunOptions {
   timeoutMs?: number;
   /** Command words put before `unshare` (e.g. `setpriv` to drop capabilities). */
   prefix?: string[];
+  /** Extra `deno run` flags before the script (e.g. `--v8-flags=--expose-gc`). */
+  denoFlags?: string[];
 }
 
 /** The last stdout line that is a JSON object. */
@@ -126,6 +128,7 @@ export async function runInNetns(
     "run",
     "-A",
     "--no-prompt",
+    ...(opts.denoFlags ?? []),
     path,
     ...args,
   ];

@@ -57,6 +57,15 @@ export async function scenario(
   Deno.exit(code);
 }
 
+/**
+ * Kills `child` with SIGKILL when the scenario ends or its watchdog fires, unless it exited
+ * first (for helper processes other than `main.ts`, e.g. the packet crafter).
+ */
+export function killAtExit(child: Deno.ChildProcess): void {
+  children.add(child);
+  child.status.then(() => children.delete(child), () => children.delete(child));
+}
+
 function killQuietly(c: Deno.ChildProcess, signal: Deno.Signal): void {
   try {
     c.kill(signal);
