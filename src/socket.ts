@@ -107,12 +107,12 @@ export class TcpConn extends EventTarget {
     this.closed.catch(() => {});
     this.#established.promise.catch(() => {});
     // A byte stream (WHATWG Streams "bytes"): BYOB readers get the received bytes copied
-    // straight from the receive ring into their buffer; default readers get chunks of up to
-    // READ_CHUNK bytes. Nothing is buffered here: bytes wait in the ring, where they count
-    // against the window the peer sees, until someone reads.
+    // straight from the receive ring into their buffer; default readers get one chunk of
+    // exactly what is there (up to READ_CHUNK bytes), allocated only when bytes are there, so
+    // an idle connection with a pending read holds no buffer. Nothing is buffered here:
+    // bytes wait in the ring, where they count against the window the peer sees.
     this.readable = new ReadableStream({
       type: "bytes",
-      autoAllocateChunkSize: READ_CHUNK,
       pull: (controller) => this.#pull(controller),
       cancel: () => {
         // The application will read no more: consume whatever comes.
@@ -286,11 +286,16 @@ export class TcpConn extends EventTarget {
 
   async #pull(controller: ReadableByteStreamController): Promise<void> {
     for (;;) {
-      const req = controller.byobRequest;
-      if (req?.view && this.#h.conn.rcvQueued > 0) {
-        const v = req.view;
-        const n = this.#h.read(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-        req.respond(n);
+      const unread = this.#h.conn.rcvQueued;
+      if (unread > 0) {
+        const req = controller.byobRequest;
+        if (req?.view) {
+          const v = req.view;
+          req.respond(this.#h.read(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)));
+        } else {
+          const chunk = new Uint8Array(Math.min(unread, READ_CHUNK));
+          controller.enqueue(chunk.subarray(0, this.#h.read(chunk)));
+        }
         return;
       }
       if (this.#error) {
