@@ -28,6 +28,7 @@ import { ACK, emitTcp, newTcpSegment, parseTcp, RST, SYN, TcpParseError } from "
 import type { TcpSegment } from "./wire/tcp.ts";
 import {
   type ConnectionOptions,
+  type ConnectionOutput,
   type ConnError,
   type ConnEvent,
   type ConnStats,
@@ -159,9 +160,9 @@ export interface StackCounters {
 /** What a connection handle reports to its user (the socket layer, or a test). */
 export interface ConnHandler {
   /** In-order bytes arrived: `ConnHandle.read` returns them. */
-  readable(): void;
+  onReadable(): void;
   /** A state event; `error` set for "error". */
-  event(ev: ConnEvent, error?: ConnError): void;
+  onEvent(ev: ConnEvent, error?: ConnError): void;
 }
 
 /**
@@ -175,41 +176,59 @@ export const CONNECTION_OVERHEAD_BYTES = 2048;
  * A connection as the application sees it inside the core: bytes in, bytes out. Each call
  * runs the state machine at the core's current time and flushes what it produces.
  */
-export class ConnHandle {
-  readonly conn: TcpConnection;
+export class ConnHandle implements ConnectionOutput {
+  /** The state machine; set once, right after the handle is made. */
+  conn!: TcpConnection;
   readonly #core: StackCore;
   /** Receives data and events; replaceable (the socket layer attaches on accept). */
   handler: ConnHandler | null = null;
   /** Events reported before a handler was attached (data simply waits in the buffer). */
-  #earlyEvents: [ConnEvent, ConnError | undefined][] = [];
+  #earlyEvents: [ConnEvent, ConnError | undefined][] | null = null;
   /** Set once the application has taken this connection from its listener's accept queue. */
   accepted = false;
   listener: CoreListener | null = null;
 
   /** @internal */
-  constructor(core: StackCore, conn: TcpConnection) {
+  constructor(core: StackCore) {
     this.#core = core;
-    this.conn = conn;
+  }
+
+  // The connection's output port (ConnectionOutput): methods, not closures, so that a
+  // connection costs no function objects.
+
+  /** @internal */
+  transmit(seg: TcpSegment): void {
+    this.#core._transmit(this, seg);
+  }
+
+  /** @internal */
+  readable(): void {
+    this.handler?.onReadable();
+  }
+
+  /** @internal */
+  event(ev: ConnEvent, err?: ConnError): void {
+    this.#core._onEvent(this, ev, err);
+  }
+
+  /** @internal */
+  replyBudget(): boolean {
+    return this.#core._replyBudget();
   }
 
   /** Attaches the receiver of data and events, replaying anything that came before. */
   attach(handler: ConnHandler): void {
     this.handler = handler;
     const events = this.#earlyEvents;
-    this.#earlyEvents = [];
-    if (this.conn.rcvQueued > 0) handler.readable();
-    for (const [ev, err] of events) handler.event(ev, err);
-  }
-
-  /** @internal */
-  dispatchReadable(): void {
-    this.handler?.readable();
+    this.#earlyEvents = null;
+    if (this.conn.rcvQueued > 0) handler.onReadable();
+    if (events) { for (const [ev, err] of events) handler.onEvent(ev, err); }
   }
 
   /** @internal */
   dispatchEvent(ev: ConnEvent, err?: ConnError): void {
-    if (this.handler) this.handler.event(ev, err);
-    else this.#earlyEvents.push([ev, err]);
+    if (this.handler) this.handler.onEvent(ev, err);
+    else (this.#earlyEvents ??= []).push([ev, err]);
   }
 
   /** The application takes this connection from its listener's accept queue. */
@@ -349,6 +368,7 @@ export class StackCore {
   /** Connections not in TIME-WAIT: scanned for due timers on every wake-up. */
   readonly #active = new Set<ConnHandle>();
   readonly #timeWait: TimeWaitTable;
+  readonly #optionCache = new Map<string, ConnectionOptions>();
   readonly #listeners = new Map<number, CoreListener>();
   readonly #rstBucket: TokenBucket;
   readonly #icmpBucket: TokenBucket;
@@ -723,22 +743,8 @@ export class StackCore {
     extra: ConnectionDefaults,
     iss: number,
   ): ConnHandle {
-    const options: ConnectionOptions = { ...this.#defaults, ...extra, mss: this.mtu - 40 };
-    const out = {
-      handle: null as ConnHandle | null,
-      transmit: (seg: TcpSegment) => {
-        const o = conn.opts;
-        this.#transmitSegment(seg, remoteAddr, o.ttl, o.tos, this.now());
-      },
-      readable: () => out.handle?.dispatchReadable(),
-      event: (ev: ConnEvent, err?: ConnError) => this.#onEvent(out.handle!, ev, err),
-      replyBudget: () => {
-        if (this.#replyBucket.take(this.now())) return true;
-        this.#c.challengeAcksRateLimited++;
-        return false;
-      },
-    };
-    const conn = new TcpConnection(
+    const h = new ConnHandle(this);
+    h.conn = new TcpConnection(
       {
         localAddr: this.addr,
         localPort,
@@ -748,16 +754,42 @@ export class StackCore {
         tsOffset: this.#listenQueue.tsOffset(localPort, remoteAddr, remotePort),
       },
       active,
-      options,
-      out,
+      this.#optionsFor(extra),
+      h,
     );
-    const h = new ConnHandle(this, conn);
-    out.handle = h;
     this.#c.connectionsOpened++;
     return h;
   }
 
-  #onEvent(h: ConnHandle, ev: ConnEvent, err?: ConnError): void {
+  /**
+   * The options object for connections with these extra settings: one per distinct set, so
+   * that connections made alike share their resolved options (see TcpConnection.opts).
+   */
+  #optionsFor(extra: ConnectionDefaults): ConnectionOptions {
+    const key = JSON.stringify(extra);
+    let o = this.#optionCache.get(key);
+    if (!o) {
+      o = { ...this.#defaults, ...extra, mss: this.mtu - 40 };
+      if (this.#optionCache.size < 64) this.#optionCache.set(key, o);
+    }
+    return o;
+  }
+
+  /** @internal A connection's segment goes out with its TTL and TOS. */
+  _transmit(h: ConnHandle, seg: TcpSegment): void {
+    const c = h.conn;
+    this.#transmitSegment(seg, c.remoteAddr, c.opts.ttl, c.opts.tos, this.now());
+  }
+
+  /** @internal The stack-wide budget for replies to invalid segments (RFC 5961 §7). */
+  _replyBudget(): boolean {
+    if (this.#replyBucket.take(this.now())) return true;
+    this.#c.challengeAcksRateLimited++;
+    return false;
+  }
+
+  /** @internal */
+  _onEvent(h: ConnHandle, ev: ConnEvent, err?: ConnError): void {
     if (ev === "established" && h.listener && !h.accepted) {
       const l = h.listener;
       if (l.closed) {

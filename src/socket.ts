@@ -47,10 +47,13 @@ function deferred<T>(): Deferred<T> {
 /**
  * A TCP connection of a tcptun stack.
  *
- * It is an `EventTarget` for two asynchronous reports of RFC 9293: `"urgent"` when the peer
- * marks data urgent that has not been read yet (§3.8.5, MUST-32; `urgentPending` says how
- * much), and `"stalled"` when a segment has gone unanswered R1 times, so the peer or the
- * path may be failing (§3.8.3; the connection goes on until its timeout).
+ * Read and write it as Web Streams (`readable`, `writable`) or, as a `Deno.Conn`, with
+ * `read(p)` and `write(p)`; both ways take bytes straight from the receive ring and put them
+ * straight into the send ring. It is an `EventTarget` for two asynchronous reports of RFC
+ * 9293: `"urgent"` when the peer marks data urgent that has not been read yet (§3.8.5,
+ * MUST-32; `urgentPending` says how much), and `"stalled"` when a segment has gone
+ * unanswered R1 times, so the peer or the path may be failing (§3.8.3; the connection goes
+ * on until its timeout).
  *
  * @example
  * ```ts ignore
@@ -63,55 +66,81 @@ function deferred<T>(): Deferred<T> {
  * ```
  */
 export class TcpConn extends EventTarget {
-  /** Our end of the connection. */
-  readonly localAddr: Deno.NetAddr;
-  /** The peer's end. */
-  readonly remoteAddr: Deno.NetAddr;
-  /** Bytes from the peer; ends at the peer's FIN, errors on reset or timeout. */
-  readonly readable: ReadableStream<Uint8Array>;
-  /** Bytes to the peer; `close()` sends FIN after the queued data, `abort()` resets. */
-  readonly writable: WritableStream<Uint8Array>;
-  /** Settles when the connection has finished: resolves after a clean close, rejects on failure. */
-  readonly closed: Promise<void>;
-
   readonly #stack: TcpStack;
   readonly #h: ConnHandle;
+  // Made on first use: many connections never need them.
+  #readable: ReadableStream<Uint8Array> | null = null;
+  #writable: WritableStream<Uint8Array> | null = null;
+  #localAddr: Deno.NetAddr | null = null;
+  #remoteAddr: Deno.NetAddr | null = null;
   #eof = false;
   #error: Error | null = null;
-  #pullWaiter: Deferred<void> | null = null;
+  /** Wakes a reader waiting for bytes, EOF or an error. */
+  #readWaiter: (() => void) | null = null;
   #spaceWaiter: Deferred<void> | null = null;
   /** A write is being copied into the send buffer. */
   #writing = false;
   /** closeWrite() arrived during a write: FIN once that write is queued. */
   #finAfterWrite: Deferred<void> | null = null;
-  readonly #established = deferred<void>();
-  readonly #closed = deferred<void>();
+  /** Only a connection being opened (`connect`) waits for its handshake. */
+  #established: Deferred<void> | null = null;
+  /** `closed`, made on first use; until then `#finished` records how it ended. */
+  #closed: Deferred<void> | null = null;
+  #finished = false;
+  /** A pending `read` call: its buffer and how to settle it. */
+  #reader:
+    | { p: Uint8Array; resolve: (n: number | null) => void; reject: (e: unknown) => void }
+    | null = null;
 
   /** @internal Connections come from `TcpStack.connect` and `TcpListener.accept`. */
   constructor(stack: TcpStack, h: ConnHandle) {
     super();
     this.#stack = stack;
     this.#h = h;
-    const c = h.conn;
-    this.localAddr = {
+    stack._track(this);
+    h.attach(this);
+  }
+
+  /** Settles when the connection has finished: resolves after a clean close, rejects on failure. */
+  get closed(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = deferred<void>();
+      this.#closed.promise.catch(() => {});
+      if (this.#error) this.#closed.reject(this.#error);
+      else if (this.#finished) this.#closed.resolve();
+    }
+    return this.#closed.promise;
+  }
+
+  /** Our end of the connection. */
+  get localAddr(): Deno.NetAddr {
+    const c = this.#h.conn;
+    return this.#localAddr ??= {
       transport: "tcp",
       hostname: formatIpv4Address(c.localAddr),
       port: c.localPort,
     };
-    this.remoteAddr = {
+  }
+
+  /** The peer's end. */
+  get remoteAddr(): Deno.NetAddr {
+    const c = this.#h.conn;
+    return this.#remoteAddr ??= {
       transport: "tcp",
       hostname: formatIpv4Address(c.remoteAddr),
       port: c.remotePort,
     };
-    this.closed = this.#closed.promise;
-    this.closed.catch(() => {});
-    this.#established.promise.catch(() => {});
-    // A byte stream (WHATWG Streams "bytes"): BYOB readers get the received bytes copied
-    // straight from the receive ring into their buffer; default readers get one chunk of
-    // exactly what is there (up to READ_CHUNK bytes), allocated only when bytes are there, so
-    // an idle connection with a pending read holds no buffer. Nothing is buffered here:
-    // bytes wait in the ring, where they count against the window the peer sees.
-    this.readable = new ReadableStream({
+  }
+
+  /**
+   * Bytes from the peer; ends at the peer's FIN, errors on reset or timeout. A byte stream
+   * (WHATWG Streams "bytes"): BYOB readers get the bytes copied straight from the receive
+   * ring into their buffer; default readers get one chunk of exactly what is there (up to
+   * 64 KiB), allocated only then. Nothing is buffered here: bytes wait in the ring, where
+   * they count against the window the peer sees.
+   */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= new ReadableStream({
       type: "bytes",
       pull: (controller) => this.#pull(controller),
       cancel: () => {
@@ -119,28 +148,88 @@ export class TcpConn extends EventTarget {
         this.#h.discardInput();
       },
     }, { highWaterMark: 0 });
-    this.writable = new WritableStream<Uint8Array>({
+  }
+
+  /** Bytes to the peer; `close()` sends FIN after the queued data, `abort()` resets. */
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= new WritableStream<Uint8Array>({
       write: (chunk) => this.#write(chunk),
       close: () => {
         this.#h.closeWrite();
       },
       abort: () => this.abort(),
     });
-    stack._track(this);
-    h.attach({
-      readable: () => this.#wakePull(),
-      event: (ev, err) => this.#onEvent(ev, err),
-    });
-    if (c.state >= State.Established) this.#established.resolve(); // accepted ones are
   }
 
   /** @internal Resolves when the handshake completes. */
   get _established(): Promise<void> {
+    if (this.#h.conn.state >= State.Established) return Promise.resolve();
+    if (this.#error) return Promise.reject(this.#error);
+    this.#established ??= deferred<void>();
     return this.#established.promise;
+  }
+
+  /**
+   * Reads up to `p.length` bytes into `p`, as `Deno.Conn.read`: resolves with the count, or
+   * `null` at the peer's FIN; rejects on reset or timeout.
+   */
+  read(p: Uint8Array): Promise<number | null> {
+    if (this.#reader) return Promise.reject(new Deno.errors.Busy("a read is already pending"));
+    const now = this.#tryRead(p);
+    if (now !== undefined) return now;
+    // Nothing yet: one promise, settled by onReadable/onEvent (no async function frame, so
+    // an idle connection with a pending read costs little).
+    return new Promise((resolve, reject) => this.#reader = { p, resolve, reject });
+  }
+
+  /** The outcome of a read now, or undefined when it has to wait. */
+  #tryRead(p: Uint8Array): Promise<number | null> | undefined {
+    if (this.#h.conn.rcvQueued > 0) return Promise.resolve(p.length === 0 ? 0 : this.#h.read(p));
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#eof) return Promise.resolve(null);
+    return undefined;
+  }
+
+  /** Settles a pending `read` if it can be now. */
+  #serveReader(): void {
+    const r = this.#reader;
+    if (!r) return;
+    if (this.#h.conn.rcvQueued > 0) {
+      this.#reader = null;
+      r.resolve(r.p.length === 0 ? 0 : this.#h.read(r.p));
+    } else if (this.#error) {
+      this.#reader = null;
+      r.reject(this.#error);
+    } else if (this.#eof) {
+      this.#reader = null;
+      r.resolve(null);
+    }
+  }
+
+  /**
+   * Writes bytes of `p`, as `Deno.Conn.write`: resolves with how many went into the send
+   * buffer (at least one, waiting for room when it is full).
+   */
+  async write(p: Uint8Array): Promise<number> {
+    for (;;) {
+      if (this.#error) throw this.#error;
+      if (p.length === 0) return 0;
+      const n = this.#h.write(p);
+      if (n > 0) return n;
+      if (!this.#h.conn.canSend) {
+        throw new Deno.errors.BrokenPipe("connection is closed for writing");
+      }
+      this.#spaceWaiter = deferred<void>();
+      await this.#spaceWaiter.promise;
+    }
   }
 
   /** Sends FIN once the data written so far has been queued; reading goes on. */
   async closeWrite(): Promise<void> {
+    if (this.#writable === null) {
+      this.#h.closeWrite();
+      return;
+    }
     if (!this.writable.locked) {
       await this.writable.close();
       return;
@@ -160,7 +249,7 @@ export class TcpConn extends EventTarget {
     this.#h.discardInput();
     this.#h.close();
     this.#eof = true;
-    this.#wakePull();
+    this.#wakeReader();
     this.#failPendingWrite(new Deno.errors.BrokenPipe("connection closed"));
   }
 
@@ -195,7 +284,7 @@ export class TcpConn extends EventTarget {
 
   /** Turns Nagle's algorithm off (`true`) or on (RFC 9293 §3.7.4, MUST-17). */
   setNoDelay(noDelay = true): void {
-    this.#h.conn.opts.noDelay = noDelay;
+    this.#h.conn.setNoDelay(noDelay, this.#stack.core.now());
   }
 
   /**
@@ -211,7 +300,7 @@ export class TcpConn extends EventTarget {
     if (!Number.isInteger(tos) || tos < 0 || tos > 255) {
       throw new RangeError(`tos must be an integer from 0 to 255, got ${tos}`);
     }
-    this.#h.conn.opts.tos = tos;
+    this.#h.conn.setIpOptions(this.#h.conn.opts.ttl, tos);
   }
 
   /** Sets the IP time to live of later segments (MUST-49). */
@@ -219,12 +308,7 @@ export class TcpConn extends EventTarget {
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) {
       throw new RangeError(`ttl must be an integer from 1 to 255, got ${ttl}`);
     }
-    this.#h.conn.opts.ttl = ttl;
-  }
-
-  /** @internal The application took this connection from the accept queue. */
-  _take(): void {
-    this.#h.take();
+    this.#h.conn.setIpOptions(ttl, this.#h.conn.opts.tos);
   }
 
   /** @internal The stack failed or closed under this connection. */
@@ -233,18 +317,24 @@ export class TcpConn extends EventTarget {
     this.#setError(err);
   }
 
-  #onEvent(ev: ConnEvent, err?: ConnError): void {
+  /** @internal Bytes arrived (ConnHandler). */
+  onReadable(): void {
+    this.#wakeReader();
+  }
+
+  /** @internal A state event (ConnHandler). */
+  onEvent(ev: ConnEvent, err?: ConnError): void {
     switch (ev) {
       case "urgent":
       case "stalled":
         this.dispatchEvent(new Event(ev));
         break;
       case "established":
-        this.#established.resolve();
+        this.#established?.resolve();
         break;
       case "remote-closed":
         this.#eof = true;
-        this.#wakePull();
+        this.#wakeReader();
         break;
       case "send-space":
         this.#spaceWaiter?.resolve();
@@ -252,11 +342,12 @@ export class TcpConn extends EventTarget {
         break;
       case "finished":
         this.#eof = true;
-        this.#wakePull();
-        this.#established.reject(new Deno.errors.ConnectionAborted("connection closed"));
+        this.#wakeReader();
+        this.#established?.reject(new Deno.errors.ConnectionAborted("connection closed"));
         this.#spaceWaiter?.reject(new Deno.errors.BrokenPipe("connection closed"));
         this.#spaceWaiter = null;
-        this.#closed.resolve();
+        this.#finished = true;
+        this.#closed?.resolve();
         this.#stack._untrack(this);
         break;
       case "error":
@@ -268,20 +359,27 @@ export class TcpConn extends EventTarget {
   #setError(e: Error): void {
     if (this.#error) return;
     this.#error = e;
-    this.#established.reject(e);
+    this.#established?.reject(e);
     this.#spaceWaiter?.reject(e);
     this.#spaceWaiter = null;
-    this.#wakePull();
-    this.#closed.reject(e);
+    this.#wakeReader();
+    this.#closed?.reject(e);
     this.#stack._untrack(this);
   }
 
-  #wakePull(): void {
-    const w = this.#pullWaiter;
+  #wakeReader(): void {
+    const w = this.#readWaiter;
     if (w) {
-      this.#pullWaiter = null;
-      w.resolve();
+      this.#readWaiter = null;
+      w();
     }
+    // Called from inside the state machine (bytes arrived, FIN, reset): the read runs after
+    // it returns, never re-entering it.
+    if (this.#reader) queueMicrotask(() => this.#serveReader());
+  }
+
+  #waitReadable(): Promise<void> {
+    return new Promise<void>((resolve) => this.#readWaiter = resolve);
   }
 
   async #pull(controller: ReadableByteStreamController): Promise<void> {
@@ -307,8 +405,7 @@ export class TcpConn extends EventTarget {
         controller.byobRequest?.respond(0);
         return;
       }
-      this.#pullWaiter = deferred<void>();
-      await this.#pullWaiter.promise;
+      await this.#waitReadable();
     }
   }
 

@@ -48,6 +48,29 @@ export class FakeConn implements CliConn {
     });
   }
 
+  #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  #pending: Uint8Array | null = null;
+
+  /** Reads what the peer sent, as `Deno.Conn.read`. */
+  async read(p: Uint8Array): Promise<number | null> {
+    if (!this.#pending) {
+      this.#reader ??= this.readable.getReader();
+      const r = await this.#reader.read();
+      if (r.done) return null;
+      this.#pending = r.value;
+    }
+    const n = Math.min(p.length, this.#pending.length);
+    p.set(this.#pending.subarray(0, n));
+    this.#pending = n === this.#pending.length ? null : this.#pending.subarray(n);
+    return n;
+  }
+
+  /** Sends FIN. */
+  closeWrite(): Promise<void> {
+    this.#fin();
+    return Promise.resolve();
+  }
+
   #fin(): void {
     if (this.finSentFlag) return;
     this.finSentFlag = true;

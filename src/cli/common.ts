@@ -30,6 +30,10 @@ export interface CliConn {
   readonly remoteAddr: Deno.NetAddr;
   readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;
+  /** Reads into `p`, as `Deno.Conn.read`: the count, or null at the peer's FIN. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Sends FIN after what was written; reading goes on. */
+  closeWrite(): Promise<void>;
   /** Full close: FIN, reading side discarded. */
   close(): void;
   /** Resolves at CLOSED; rejects on reset or timeout. */

@@ -221,23 +221,32 @@ export async function echo(conn: ByteDuplex): Promise<number> {
   return bytes;
 }
 
+/** What `discard` needs of a connection: `Deno.Conn`-style reads and a half close. */
+export interface Discardable {
+  /** Reads into `p`: the count, or null at the peer's FIN. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Sends FIN. */
+  closeWrite(): Promise<void>;
+}
+
+/**
+ * One buffer for every discarding connection: the bytes are dropped as soon as they are
+ * counted, so connections can share it, and an idle one holds no buffer of its own.
+ */
+const DISCARD_SCRATCH = new Uint8Array(64 * 1024);
+
 /**
  * Discard service (RFC 863 in spirit): read and drop everything until the peer's FIN, then close
  * our side.
  * @returns bytes read
  */
-export async function discard(conn: ByteDuplex): Promise<number> {
-  const reader = conn.readable.getReader();
+export async function discard(conn: Discardable): Promise<number> {
   let bytes = 0;
-  try {
-    for (;;) {
-      const r = await reader.read();
-      if (r.done) break;
-      bytes += r.value.length;
-    }
-  } finally {
-    reader.releaseLock();
+  for (;;) {
+    const n = await conn.read(DISCARD_SCRATCH);
+    if (n === null) break;
+    bytes += n;
   }
-  await conn.writable.close();
+  await conn.closeWrite();
   return bytes;
 }

@@ -308,9 +308,12 @@ export class TcpConnection {
   /** Effective payload bytes per segment. */
   sndMss: number;
 
-  opts: Required<Omit<ConnectionOptions, "keepAlive">> & {
-    keepAlive: Required<KeepAliveOptions> | null;
-  };
+  /**
+   * The options in force, defaults filled in. Shared (read-only) by connections made from the
+   * same options object; the setters below give a connection its own copy first.
+   */
+  opts: ResolvedOptions;
+  #ownOpts = false;
 
   // Buffers
   readonly sendBuf: SendBuffer;
@@ -392,7 +395,6 @@ export class TcpConnection {
 
   // Output
   #out: ConnectionOutput;
-  #seg: TcpSegment;
 
   // Statistics
   bytesSent = 0;
@@ -436,36 +438,7 @@ export class TcpConnection {
     this.iss = id.iss >>> 0;
     this.tsOffset = (id.tsOffset ?? 0) >>> 0;
     this.active = active;
-    const ka = options.keepAlive;
-    this.opts = {
-      mss: options.mss,
-      sendBufferSize: options.sendBufferSize ?? 1024 * 1024,
-      recvBufferSize: options.recvBufferSize ?? 1024 * 1024,
-      congestion: options.congestion ?? "cubic",
-      mslMs: options.mslMs ?? 30_000,
-      noDelay: options.noDelay ?? false,
-      keepAlive: ka
-        ? {
-          idleMs: ka.idleMs ?? 7_200_000,
-          intervalMs: ka.intervalMs ?? 75_000,
-          count: ka.count ?? 9,
-        }
-        : null,
-      synRetries: options.synRetries ?? 7,
-      maxRetries: options.maxRetries ?? 15,
-      userTimeoutMs: options.userTimeoutMs ?? 0,
-      delayedAckMs: options.delayedAckMs ?? 40,
-      initialRtoMs: options.initialRtoMs ?? 1000,
-      minRtoMs: options.minRtoMs ?? 200,
-      maxRtoMs: options.maxRtoMs ?? 120_000,
-      timestamps: options.timestamps ?? true,
-      windowScaling: options.windowScaling ?? true,
-      sack: options.sack ?? true,
-      finWait2TimeoutMs: options.finWait2TimeoutMs ?? 60_000,
-      invalidReplyIntervalMs: options.invalidReplyIntervalMs ?? 500,
-      ttl: options.ttl ?? 64,
-      tos: options.tos ?? 0,
-    };
+    this.opts = resolveOptions(options);
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
     this.recover = this.iss;
@@ -489,9 +462,6 @@ export class TcpConnection {
     const slack = shift === 0 ? 0 : Math.max(1 << shift, this.opts.recvBufferSize >> 4);
     this.rcvBuf = new RecvBuffer(this.opts.recvBufferSize + slack);
     this.#out = out;
-    this.#seg = newTcpSegment();
-    this.#seg.srcPort = this.localPort;
-    this.#seg.dstPort = this.remotePort;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -584,15 +554,30 @@ export class TcpConnection {
    * (RFC 9293 §3.8.4, MUST-24; off by default, MUST-25).
    */
   setKeepAlive(ka: KeepAliveOptions | null, now: number): void {
-    this.opts.keepAlive = ka
-      ? {
-        idleMs: ka.idleMs ?? 7_200_000,
-        intervalMs: ka.intervalMs ?? 75_000,
-        count: ka.count ?? 9,
-      }
-      : null;
+    this.#writableOpts().keepAlive = resolveKeepAlive(ka);
     this.keepAliveAt = NO_DEADLINE;
     this.#armKeepAlive(now);
+  }
+
+  /** Turns Nagle's algorithm off (`true`) or on (RFC 9293 §3.7.4, MUST-17). */
+  setNoDelay(noDelay: boolean, now: number): void {
+    this.#writableOpts().noDelay = noDelay;
+    if (noDelay && this.#synchronized()) this.#output(now);
+  }
+
+  /** Sets the IP TTL and TOS of later segments (MUST-48, MUST-49, SHLD-21). */
+  setIpOptions(ttl: number, tos: number): void {
+    const o = this.#writableOpts();
+    o.ttl = ttl;
+    o.tos = tos;
+  }
+
+  #writableOpts(): ResolvedOptions {
+    if (!this.#ownOpts) {
+      this.opts = { ...this.opts };
+      this.#ownOpts = true;
+    }
+    return this.opts;
   }
 
   /** Whether the application may still queue data. */
@@ -1996,7 +1981,11 @@ export class TcpConnection {
 
   /** Fills the reusable segment and hands it to the output port. */
   #emit(seq: number, ack: number, flags: number, payload: Uint8Array | null, now: number): void {
-    const s = this.#seg;
+    // One scratch segment serves every connection: the output port is called synchronously
+    // and must not keep it (see ConnectionOutput.transmit).
+    const s = SCRATCH;
+    s.srcPort = this.localPort;
+    s.dstPort = this.remotePort;
     const o = s.options;
     const syn = (flags & SYN) !== 0;
     s.seq = seq >>> 0;
@@ -2100,6 +2089,52 @@ export class TcpConnection {
 }
 
 const EMPTY = new Uint8Array(0);
+const SCRATCH: TcpSegment = newTcpSegment();
+
+/** `ConnectionOptions` with every default filled in. */
+export type ResolvedOptions = Required<Omit<ConnectionOptions, "keepAlive">> & {
+  keepAlive: Required<KeepAliveOptions> | null;
+};
+
+/** Resolved options by the options object they came from: connections made alike share. */
+const resolved = new WeakMap<ConnectionOptions, ResolvedOptions>();
+
+function resolveKeepAlive(ka: KeepAliveOptions | null | undefined): ResolvedOptions["keepAlive"] {
+  return ka
+    ? { idleMs: ka.idleMs ?? 7_200_000, intervalMs: ka.intervalMs ?? 75_000, count: ka.count ?? 9 }
+    : null;
+}
+
+/** The options with defaults filled in, shared with other connections made from `options`. */
+function resolveOptions(options: ConnectionOptions): ResolvedOptions {
+  let r = resolved.get(options);
+  if (r) return r;
+  r = {
+    mss: options.mss,
+    sendBufferSize: options.sendBufferSize ?? 1024 * 1024,
+    recvBufferSize: options.recvBufferSize ?? 1024 * 1024,
+    congestion: options.congestion ?? "cubic",
+    mslMs: options.mslMs ?? 30_000,
+    noDelay: options.noDelay ?? false,
+    keepAlive: resolveKeepAlive(options.keepAlive),
+    synRetries: options.synRetries ?? 7,
+    maxRetries: options.maxRetries ?? 15,
+    userTimeoutMs: options.userTimeoutMs ?? 0,
+    delayedAckMs: options.delayedAckMs ?? 40,
+    initialRtoMs: options.initialRtoMs ?? 1000,
+    minRtoMs: options.minRtoMs ?? 200,
+    maxRtoMs: options.maxRtoMs ?? 120_000,
+    timestamps: options.timestamps ?? true,
+    windowScaling: options.windowScaling ?? true,
+    sack: options.sack ?? true,
+    finWait2TimeoutMs: options.finWait2TimeoutMs ?? 60_000,
+    invalidReplyIntervalMs: options.invalidReplyIntervalMs ?? 500,
+    ttl: options.ttl ?? 64,
+    tos: options.tos ?? 0,
+  };
+  resolved.set(options, r);
+  return r;
+}
 
 /**
  * The reply to a segment that reached no connection (RFC 9293 §3.10.7.1, CLOSED state;

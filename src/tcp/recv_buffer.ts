@@ -14,8 +14,10 @@
  * @module
  */
 
-/** Smallest ring allocated: one page holds a typical interactive exchange. */
-const MIN_RING = 4096;
+/** The empty range list shared by buffers that hold nothing out of order (never written). */
+const NONE: number[] = [];
+
+import { givePage, PAGE_SIZE, takePage } from "./page_pool.ts";
 
 /**
  * The bytes a connection holds on its receiving side.
@@ -47,10 +49,12 @@ export class RecvBuffer {
   /** Absolute offset one past the in-order bytes (RCV.NXT's place in the stream). */
   #end = 0;
   // Out-of-order ranges beyond #end: sorted, disjoint and not touching; absolute offsets.
-  #rs: number[] = [];
-  #re: number[] = [];
+  // They start as one shared empty array, and get arrays of their own with the first range
+  // (most connections never hold data out of order).
+  #rs: number[] = NONE;
+  #re: number[] = NONE;
   /** Insertion counter of the newest write that touched each range (RFC 2018 §4 order). */
-  #rstamp: number[] = [];
+  #rstamp: number[] = NONE;
   #stamp = 0;
   #oooBytes = 0;
 
@@ -149,9 +153,15 @@ export class RecvBuffer {
       this.#end = e;
       return advanced;
     }
-    rs.splice(i, k - i, s);
-    re.splice(i, k - i, e);
-    this.#rstamp.splice(i, k - i, stamp);
+    if (rs === NONE) {
+      this.#rs = [s];
+      this.#re = [e];
+      this.#rstamp = [stamp];
+    } else {
+      rs.splice(i, k - i, s);
+      re.splice(i, k - i, e);
+      this.#rstamp.splice(i, k - i, stamp);
+    }
     this.#oooBytes += e - s;
     return 0;
   }
@@ -167,6 +177,8 @@ export class RecvBuffer {
     if (first < n) into.set(ring.subarray(0, n - first), first);
     this.#head = (this.#head + n) % cap;
     this.#readPos += n;
+    // An emptied one-page ring goes back to the shared pool at once (see page_pool.ts).
+    if (cap === PAGE_SIZE) this.release();
     return n;
   }
 
@@ -218,9 +230,9 @@ export class RecvBuffer {
 
   /** Drops the out-of-order data (RFC 2018 §8 allows reneging; used on reset and FIN). */
   dropOutOfOrder(): void {
-    this.#rs.length = 0;
-    this.#re.length = 0;
-    this.#rstamp.length = 0;
+    this.#rs = NONE;
+    this.#re = NONE;
+    this.#rstamp = NONE;
     this.#oooBytes = 0;
   }
 
@@ -235,6 +247,7 @@ export class RecvBuffer {
   release(): number {
     if (this.#ring === null || this.#end !== this.#readPos || this.#rs.length > 0) return 0;
     const n = this.#ring.length;
+    givePage(this.#ring);
     this.#ring = null;
     this.#head = 0;
     return n;
@@ -245,10 +258,10 @@ export class RecvBuffer {
     const need = upTo - this.#readPos;
     const ring = this.#ring;
     if (ring !== null && need <= ring.length) return;
-    let size = ring === null ? MIN_RING : ring.length * 2;
+    let size = ring === null ? PAGE_SIZE : ring.length * 2;
     while (size < need) size *= 2;
     if (size > this.limit) size = Math.max(this.limit, need);
-    const next = new Uint8Array(size);
+    const next = size === PAGE_SIZE ? takePage() : new Uint8Array(size);
     if (ring !== null) {
       // Everything from the read position to the furthest byte held moves to index 0.
       const held = Math.max(this.#end, this.#re.length ? this.#re[this.#re.length - 1] : 0) -
@@ -257,6 +270,7 @@ export class RecvBuffer {
       next.set(ring.subarray(this.#head, this.#head + first), 0);
       if (first < held) next.set(ring.subarray(0, held - first), first);
     }
+    if (ring !== null) givePage(ring);
     this.#ring = next;
     this.#head = 0;
   }

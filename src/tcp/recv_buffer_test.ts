@@ -17,6 +17,11 @@ Deno.test("recv buffer: nothing is allocated until data arrives, and an empty ri
   assert.ok(b.allocated >= 100 && b.allocated <= 4096, `allocated ${b.allocated}`);
   assert.equal(b.release(), 0, "a ring holding unread bytes is kept");
   readAll(b);
+  assert.equal(b.allocated, 0, "an emptied one-page ring goes back to the pool at once");
+  // A larger ring is kept until released.
+  b.write(0, fill(10_000, 3));
+  readAll(b);
+  assert.ok(b.allocated > 4096);
   assert.ok(b.release() > 0);
   assert.equal(b.allocated, 0);
   // It comes back on the next write, and the stream goes on where it was.

@@ -8,9 +8,9 @@
  * @module
  */
 
+import { givePage, PAGE_SIZE, takePage } from "./page_pool.ts";
+
 const EMPTY = new Uint8Array(0);
-/** First allocation: one page, enough for a request or a reply. */
-const MIN_RING = 4096;
 
 /** A bounded ring buffer of outgoing bytes. */
 export class SendBuffer {
@@ -34,6 +34,7 @@ export class SendBuffer {
   release(): number {
     if (this.#length > 0) return 0;
     const n = this.allocated;
+    givePage(this.#ring);
     this.#ring = EMPTY;
     this.#scratch = EMPTY;
     this.#start = 0;
@@ -85,14 +86,20 @@ export class SendBuffer {
     if (k === 0) return;
     this.#start = (this.#start + k) % this.#ring.length;
     this.#length -= k;
-    if (this.#length === 0) this.#start = 0;
+    if (this.#length === 0) {
+      this.#start = 0;
+      // An emptied one-page ring goes back to the shared pool at once (see page_pool.ts).
+      if (this.#ring.length === PAGE_SIZE) this.release();
+    }
   }
 
   #grow(need: number): void {
-    let size = Math.max(this.#ring.length, Math.min(MIN_RING, this.capacity));
+    let size = Math.max(this.#ring.length, Math.min(PAGE_SIZE, this.capacity));
     while (size < need) size *= 2;
-    const ring = new Uint8Array(Math.min(size, this.capacity));
+    size = Math.min(size, this.capacity);
+    const ring = size === PAGE_SIZE ? takePage() : new Uint8Array(size);
     if (this.#length > 0) ring.set(this.view(0, this.#length), 0);
+    givePage(this.#ring);
     this.#ring = ring;
     this.#start = 0;
   }

@@ -1,8 +1,9 @@
 /**
  * A map keyed by a connection's 4-tuple as seen from one local address: remote address,
  * remote port and local port (48 + 16 bits, more than a JavaScript number holds exactly), as
- * a map of port pairs to maps of remote addresses. Connections, half-open records and
- * TIME-WAIT records each live in one.
+ * a map of remote addresses to maps of port pairs. A stack usually talks to few addresses
+ * (over a TUN link, often one), so its connections share a handful of inner maps instead of
+ * costing one each. Connections, half-open records and TIME-WAIT records each live in one.
  * @module
  */
 
@@ -18,7 +19,7 @@
  * ```
  */
 export class TupleMap<V> {
-  readonly #byPorts = new Map<number, Map<number, V>>();
+  readonly #byAddr = new Map<number, Map<number, V>>();
   #size = 0;
 
   /** Number of entries. */
@@ -28,40 +29,39 @@ export class TupleMap<V> {
 
   /** The value for the tuple, or undefined. */
   get(remoteAddr: number, remotePort: number, localPort: number): V | undefined {
-    return this.#byPorts.get(portsKey(remotePort, localPort))?.get(remoteAddr);
+    return this.#byAddr.get(remoteAddr)?.get(portsKey(remotePort, localPort));
   }
 
   /** Sets the value for the tuple. */
   set(remoteAddr: number, remotePort: number, localPort: number, value: V): void {
-    const key = portsKey(remotePort, localPort);
-    let m = this.#byPorts.get(key);
+    let m = this.#byAddr.get(remoteAddr);
     if (!m) {
       m = new Map();
-      this.#byPorts.set(key, m);
+      this.#byAddr.set(remoteAddr, m);
     }
     const before = m.size;
-    m.set(remoteAddr, value);
+    m.set(portsKey(remotePort, localPort), value);
     this.#size += m.size - before;
   }
 
   /** Removes the tuple's entry if it is `value` (or any entry, without `value`). */
   delete(remoteAddr: number, remotePort: number, localPort: number, value?: V): boolean {
-    const key = portsKey(remotePort, localPort);
-    const m = this.#byPorts.get(key);
+    const m = this.#byAddr.get(remoteAddr);
     if (!m) return false;
-    if (value !== undefined && m.get(remoteAddr) !== value) return false;
-    if (!m.delete(remoteAddr)) return false;
+    const key = portsKey(remotePort, localPort);
+    if (value !== undefined && m.get(key) !== value) return false;
+    if (!m.delete(key)) return false;
     this.#size--;
-    if (m.size === 0) this.#byPorts.delete(key);
+    if (m.size === 0) this.#byAddr.delete(remoteAddr);
     return true;
   }
 
   /** Every value. */
   *values(): IterableIterator<V> {
-    for (const m of this.#byPorts.values()) yield* m.values();
+    for (const m of this.#byAddr.values()) yield* m.values();
   }
 }
 
 function portsKey(remotePort: number, localPort: number): number {
-  return ((remotePort << 16) | localPort) >>> 0;
+  return remotePort * 65536 + localPort;
 }

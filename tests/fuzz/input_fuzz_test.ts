@@ -418,10 +418,10 @@ class World {
     const a: App = { h, unread: 0, slow: this.r.chance(0.2) };
     this.app.set(h, a);
     h.attach({
-      readable: () => {
+      onReadable: () => {
         if (!a.slow) this.unread.add(a);
       },
-      event: () => {},
+      onEvent: () => {},
     });
   }
 

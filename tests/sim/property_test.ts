@@ -99,8 +99,8 @@ class App {
   attach(h: ConnHandle): void {
     this.h = h;
     h.attach({
-      readable: () => this.#readable(),
-      event: (ev, err) => {
+      onReadable: () => this.#readable(),
+      onEvent: (ev, err) => {
         if (ev === "established" || ev === "send-space") this.pump();
         if (ev === "remote-closed") {
           this.eof = true;

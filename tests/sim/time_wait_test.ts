@@ -27,7 +27,7 @@ Deno.test("stack: MUST-13 300 connections in TIME-WAIT each expire after 2·MSL"
   // The server closes first, so the server side holds TIME-WAIT.
   server.listen(80, 1000, (h: ConnHandle) => {
     h.take();
-    h.attach({ readable: () => h.read(new Uint8Array(4096)), event: () => {} });
+    h.attach({ onReadable: () => h.read(new Uint8Array(4096)), onEvent: () => {} });
     h.closeWrite();
   });
   const N = 300;
@@ -35,8 +35,8 @@ Deno.test("stack: MUST-13 300 connections in TIME-WAIT each expire after 2·MSL"
     net.at(i * 2, () => {
       const h = client.connect(0x0a000002, 80);
       h.attach({
-        readable: () => {},
-        event: (ev) => {
+        onReadable: () => {},
+        onEvent: (ev) => {
           if (ev === "remote-closed") h.closeWrite();
           if (ev === "finished") finishedAt.push(net.now);
         },
