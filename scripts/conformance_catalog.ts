@@ -172,6 +172,9 @@ export const REQUIREMENTS: readonly Requirement[] = [
     summary: "Compute the RTO as RFC 6298 says, with Karn's algorithm for RTT samples.",
     status: "implemented",
     note: "a retransmitted segment never gives an RTT sample unless timestamps date it",
+    gap: "without timestamps, the first ACK of new data drops the backed-off RTO although " +
+      "it gives no RTT sample (it acknowledges a retransmitted segment); RFC 6298 §5 keeps " +
+      "the backoff until a valid sample (as Linux does)",
   },
   {
     id: "MUST-19",
@@ -369,12 +372,16 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.9.1.9",
     summary: "The application can set the Diffserv field (TOS) of the segments it sends.",
     status: "implemented",
+    gap: "a listener's tos option does not reach the connections it accepts (they take the " +
+      "stack's default), and TIME-WAIT answers go out with TOS 0",
   },
   {
     id: "MUST-49",
     section: "3.9.2",
     summary: "The TTL of sent segments is configurable.",
     status: "implemented",
+    gap: "a listener's ttl option does not reach the connections it accepts (they take the " +
+      "stack's default), and TIME-WAIT answers go out with TTL 64",
   },
   {
     id: "MUST-50",
@@ -527,8 +534,8 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.5.3",
     summary: "Accept an RST segment that carries data.",
     status: "implemented",
-    note: "the data is ignored",
-    gap: "dropped at a zero window (see MUST-66)",
+    note: "the RST is validated and acted on as any other, whatever the window; its data " +
+      "is ignored",
   },
   {
     id: "SHLD-3",
@@ -659,14 +666,16 @@ export const REQUIREMENTS: readonly Requirement[] = [
     id: "SHLD-21",
     section: "3.9.1.9",
     summary: "The application can change the Diffserv field during the connection.",
-    status: "not implemented",
-    reason: "no API changes the TOS of an open connection (revisit with MUST-48)",
+    status: "implemented",
+    note: "TcpConn.setTos: the connection's later segments carry the new value",
   },
   {
     id: "SHLD-22",
     section: "3.9.1.9",
     summary: "Pass the current Diffserv value unchanged to IP in every segment.",
     status: "implemented",
+    gap: "a TIME-WAIT record keeps no TOS: its answers (the ACK of a retransmitted FIN, " +
+      "challenge ACKs) go out with TOS 0",
   },
   {
     id: "SHLD-23",
