@@ -172,9 +172,6 @@ export const REQUIREMENTS: readonly Requirement[] = [
     summary: "Compute the RTO as RFC 6298 says, with Karn's algorithm for RTT samples.",
     status: "implemented",
     note: "a retransmitted segment never gives an RTT sample unless timestamps date it",
-    gap: "without timestamps, the first ACK of new data drops the backed-off RTO although " +
-      "it gives no RTT sample (it acknowledges a retransmitted segment); RFC 6298 §5 keeps " +
-      "the backoff until a valid sample (as Linux does)",
   },
   {
     id: "MUST-19",
@@ -372,16 +369,12 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.9.1.9",
     summary: "The application can set the Diffserv field (TOS) of the segments it sends.",
     status: "implemented",
-    gap: "a listener's tos option does not reach the connections it accepts (they take the " +
-      "stack's default), and TIME-WAIT answers go out with TOS 0",
   },
   {
     id: "MUST-49",
     section: "3.9.2",
     summary: "The TTL of sent segments is configurable.",
     status: "implemented",
-    gap: "a listener's ttl option does not reach the connections it accepts (they take the " +
-      "stack's default), and TIME-WAIT answers go out with TTL 64",
   },
   {
     id: "MUST-50",
@@ -674,8 +667,6 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.9.1.9",
     summary: "Pass the current Diffserv value unchanged to IP in every segment.",
     status: "implemented",
-    gap: "a TIME-WAIT record keeps no TOS: its answers (the ACK of a retransmitted FIN, " +
-      "challenge ACKs) go out with TOS 0",
   },
   {
     id: "SHLD-23",

@@ -299,6 +299,11 @@ export class ConnHandle implements ConnectionOutput {
 export class CoreListener extends PassiveListener<ConnHandle> {
   /** Called when a connection completes its handshake and joins the accept queue. */
   onConnection: (h: ConnHandle) => void;
+  /** Options of every connection it accepts (beyond the stack's defaults). */
+  readonly options: ConnectionDefaults;
+  /** TTL and TOS of its SYN,ACKs (those of the connections to be). */
+  readonly ttl: number;
+  readonly tos: number;
 
   /** @internal */
   constructor(
@@ -308,9 +313,15 @@ export class CoreListener extends PassiveListener<ConnHandle> {
     synCookies: boolean,
     settings: ConstructorParameters<typeof PassiveListener>[4],
     onConnection: (h: ConnHandle) => void,
+    options: ConnectionDefaults,
+    ttl: number,
+    tos: number,
   ) {
     super(port, backlog, maxHalfOpen, synCookies, settings);
     this.onConnection = onConnection;
+    this.options = options;
+    this.ttl = ttl;
+    this.tos = tos;
   }
 }
 
@@ -536,7 +547,7 @@ export class StackCore {
       const canReopen = l !== undefined && !l.closed && !l.acceptQueueFull;
       switch (this.#timeWait.handle(tw, seg, now, canReopen, out)) {
         case TimeWaitAction.Reply:
-          if (this.#replyBucket.take(now)) this.#transmitSegment(out, src, 64, 0, now);
+          if (this.#replyBucket.take(now)) this.#transmitSegment(out, src, tw.ttl, tw.tos, now);
           else this.#c.challengeAcksRateLimited++;
           return;
         case TimeWaitAction.Close:
@@ -564,7 +575,7 @@ export class StackCore {
     if ((f & (SYN | ACK | RST)) === SYN) {
       const out = this.#reply;
       if (this.#listenQueue.onSyn(l, seg, src, now, out)) {
-        this.#transmitSegment(out, src, this.#defaults.ttl ?? 64, this.#defaults.tos ?? 0, now);
+        this.#transmitSegment(out, src, l.ttl, l.tos, now);
       } else {
         this.#c.backlogDrops++;
       }
@@ -586,7 +597,14 @@ export class StackCore {
 
   /** The final ACK of a passive open: the connection is made now, and takes the segment. */
   #completeHandshake(l: CoreListener, hs: Handshake, seg: TcpSegment, now: number): void {
-    const h = this.#newConnection(hs.remoteAddr, hs.remotePort, hs.localPort, false, {}, hs.iss);
+    const h = this.#newConnection(
+      hs.remoteAddr,
+      hs.remotePort,
+      hs.localPort,
+      false,
+      l.options,
+      hs.iss,
+    );
     h.listener = l;
     h.conn.adoptHandshake(hs, now);
     this.#register(h);
@@ -617,8 +635,9 @@ export class StackCore {
       }
     }
     if (this.#listenQueue.nextDeadline() <= now) {
-      this.#listenQueue.poll(now, this.#reply, (dst, seg) => {
-        this.#transmitSegment(seg, dst, this.#defaults.ttl ?? 64, this.#defaults.tos ?? 0, now);
+      this.#listenQueue.poll(now, this.#reply, (dst, seg, l) => {
+        const cl = l as CoreListener;
+        this.#transmitSegment(seg, dst, cl.ttl, cl.tos, now);
       });
     }
     this.#c.connectionsClosed += this.#timeWait.expire(now);
@@ -662,6 +681,9 @@ export class StackCore {
         timestamps: o.timestamps ?? true,
       },
       onConnection,
+      options,
+      o.ttl ?? 64,
+      o.tos ?? 0,
     );
     this.#listeners.set(port, l);
     return l;
@@ -828,6 +850,8 @@ export class StackCore {
         tsOk: c.tsOk,
         tsRecent: c.tsRecent,
         tsOffset: c.tsOffset,
+        ttl: c.opts.ttl,
+        tos: c.opts.tos,
         deadline: 0,
         lastReplyAt: -Infinity,
       };

@@ -478,3 +478,29 @@ Deno.test("stack: the memory figure counts buffers and records, and falls back w
   c.input(packet({ flags: RST, seq: 1101 }), 0);
   assert.equal(c.counters.memoryBytes, 0);
 });
+
+Deno.test("stack: MUST-48 MUST-49 SHLD-22 a listener's options reach its SYN,ACKs, the connections it accepts and their TIME-WAIT", () => {
+  const [c, link] = coreWith({}, { mslMs: 1000 });
+  const l = c.listen(80, 8, () => {}, { ttl: 33, tos: 0x28, recvBufferSize: 8 << 20 });
+  c.input(packet({ flags: SYN, seq: 1000, wscale: 7 }), 0);
+  const synAck = parseOut(link.out[0]);
+  assert.equal(synAck.ip.ttl, 33);
+  assert.equal(link.out[0][1], 0x28);
+  c.input(packet({ flags: ACK, seq: 1001, ack: synAck.seg.seq + 1 }), 0);
+  const h = c.accept(l)!;
+  assert.equal(h.conn.opts.recvBufferSize, 8 << 20);
+  // The scale the SYN,ACK offered is the one the connection applies.
+  assert.equal(h.conn.rcvWscale, synAck.seg.options.wscale);
+  link.out = [];
+  h.closeWrite();
+  const fin = parseOut(link.out[0]);
+  assert.equal(fin.ip.ttl, 33);
+  c.input(packet({ flags: ACK, seq: 1001, ack: fin.seg.seq + 1 }), 0);
+  c.input(packet({ flags: ACK | FIN, seq: 1001, ack: fin.seg.seq + 1 }), 0);
+  assert.equal(c.counters.timeWait, 1);
+  link.out = [];
+  c.input(packet({ flags: ACK | FIN, seq: 1001, ack: fin.seg.seq + 1 }), 600);
+  const twAck = parseOut(link.out[0]);
+  assert.equal(twAck.ip.ttl, 33);
+  assert.equal(link.out[0][1], 0x28);
+});

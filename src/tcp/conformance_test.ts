@@ -48,10 +48,9 @@ Deno.test("tcp: MUST-15 without an MSS option from the peer the send MSS is 536"
   });
 });
 
-// Karn's rule is the sample half of MUST-18. The label is left off: the backed-off RTO is
-// dropped on the first ACK of new data even when that ACK gives no sample (RFC 6298 §5 keeps
-// it until a valid sample), so MUST-18 is not fully met; see its catalog entry.
-Deno.test("tcp: Karn's rule: no RTT sample from a retransmitted segment; RTO per RFC 6298 §2", async (t) => {
+// Karn's algorithm (MUST-18): no sample from a retransmitted segment, and the backed-off RTO
+// is kept until a valid sample comes (RFC 6298 §5).
+Deno.test("tcp: MUST-18 Karn's algorithm: no RTT sample from a retransmitted segment, backoff kept until a valid one; RTO per RFC 6298 §2", async (t) => {
   /** ESTABLISHED after a 100 ms handshake: SRTT 100, RTTVAR 50, RTO 300 (RFC 6298 §2.2). */
   const after100ms = (timestamps: boolean) => {
     const h = new Harness(true, { noDelay: true, timestamps });
@@ -92,6 +91,7 @@ Deno.test("tcp: Karn's rule: no RTT sample from a retransmitted segment; RTO per
     peerAcksAll(h); // for the first copy (350 ms) or the second (50 ms)? Nobody knows.
     assert.equal(h.conn.rtt.srtt, 100);
     assert.equal(h.conn.rtt.rttvar, 50);
+    assert.equal(h.conn.rtt.rto, 600, "the backed-off RTO stays without a valid sample");
     // The next unambiguous one is taken again.
     h.conn.send(bytes(100), h.now);
     h.take();

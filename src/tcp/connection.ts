@@ -1179,9 +1179,10 @@ export class TcpConnection {
       this.sendBuf.consume(dataAcked);
       this.bytesSent += dataAcked;
     }
-    // RFC 6298 §5.3 restart, §5.2 stop when all is acknowledged; fresh ACKs end backoff.
+    // RFC 6298 §5.3 restart, §5.2 stop when all is acknowledged. The backoff ends with the
+    // next valid RTT sample (taken above, which resets it), not with any ACK: an ACK of
+    // retransmitted data gives no sample without timestamps (Karn's algorithm, MUST-18).
     this.#retries = 0;
-    this.rtt.resetBackoff();
     this.rtoAt = this.sndNxt === this.sndUna ? NO_DEADLINE : now + this.rtt.rto;
     this.#probeSent = false; // the probe episode ends with new data acknowledged
 

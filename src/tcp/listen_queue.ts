@@ -436,7 +436,11 @@ export class ListenQueue {
    * Fires due SYN,ACK retransmissions: calls `send` with each one (the segment is reused)
    * and drops records whose retries are spent.
    */
-  poll(now: number, out: TcpSegment, send: (dst: number, seg: TcpSegment) => void): void {
+  poll(
+    now: number,
+    out: TcpSegment,
+    send: (dst: number, seg: TcpSegment, l: PassiveListener<unknown>) => void,
+  ): void {
     const timers = this.#timers;
     for (let top = timers.peek(); top && top.time <= now; top = timers.peek()) {
       timers.pop();
@@ -460,7 +464,7 @@ export class ListenQueue {
       timers.push({ time: rec.deadline, seq: this.#timerSeq++, rec });
       this.counters.synAckRetransmits++;
       this.#fillSynAck(rec, rec.listener.settings, rec.tsOffset + Math.floor(now), out);
-      send(rec.remoteAddr, out);
+      send(rec.remoteAddr, out, rec.listener);
     }
   }
 

@@ -28,6 +28,9 @@ export interface TimeWaitRecord {
   tsRecent: number;
   /** Offset of our TSval clock. */
   tsOffset: number;
+  /** IP TTL and TOS of the connection's segments, for the ACKs the record sends. */
+  ttl: number;
+  tos: number;
   /** When the record ends (2·MSL after the last FIN), ms. */
   deadline: number;
   /** When we last answered a segment (replies are rate-limited). */
@@ -58,7 +61,8 @@ const REPLY_INTERVAL_MS = 500;
  * const t = new TimeWaitTable(1000, 60_000);
  * t.add({
  *   localPort: 80, remoteAddr: 0x0a000002, remotePort: 40000, sndNxt: 100, rcvNxt: 200,
- *   window: 1000, tsOk: false, tsRecent: 0, tsOffset: 0, deadline: 0, lastReplyAt: -Infinity,
+ *   window: 1000, tsOk: false, tsRecent: 0, tsOffset: 0, ttl: 64, tos: 0, deadline: 0,
+ *   lastReplyAt: -Infinity,
  * }, 0);
  * console.log(t.size, t.nextDeadline()); // 1 60000
  * ```
