@@ -44,6 +44,7 @@ import { TokenBucket } from "./tcp/rate_limit.ts";
 import { TupleMap } from "./tcp/tuple_map.ts";
 import { seqDiff } from "./tcp/seq.ts";
 import type { Link } from "./link.ts";
+import { TimerQueue } from "./timer_queue.ts";
 
 /** Connection tunables a stack applies to every connection (see `ConnectionOptions`). */
 export type ConnectionDefaults = Partial<Omit<ConnectionOptions, "mss">>;
@@ -186,6 +187,10 @@ export class ConnHandle implements ConnectionOutput {
   #earlyEvents: [ConnEvent, ConnError | undefined][] | null = null;
   /** Set once the application has taken this connection from its listener's accept queue. */
   accepted = false;
+  /** @internal Its deadline in the core's timer queue (see timer_queue.ts). */
+  timerAt = Infinity;
+  /** @internal Its place in the core's timer queue. */
+  timerIndex = -1;
   listener: CoreListener | null = null;
 
   /** @internal */
@@ -262,6 +267,12 @@ export class ConnHandle implements ConnectionOutput {
   /** The application reads nothing more: held and future input is acknowledged and dropped. */
   discardInput(): void {
     this.conn.discardInput(this.#core.now());
+    this.#core.afterCall(this);
+  }
+
+  /** Turns Nagle's algorithm off (`true`) or on. */
+  setNoDelay(noDelay: boolean): void {
+    this.conn.setNoDelay(noDelay, this.#core.now());
     this.#core.afterCall(this);
   }
 
@@ -378,6 +389,8 @@ export class StackCore {
   readonly #conns = new TupleMap<ConnHandle>();
   /** Connections not in TIME-WAIT: scanned for due timers on every wake-up. */
   readonly #active = new Set<ConnHandle>();
+  /** Every connection's next deadline. */
+  readonly #timers = new TimerQueue<ConnHandle>();
   readonly #timeWait: TimeWaitTable;
   readonly #optionCache = new Map<string, ConnectionOptions>();
   readonly #listeners = new Map<number, CoreListener>();
@@ -626,13 +639,19 @@ export class StackCore {
   // -------------------------------------------------------------------------------------
   // Timers
 
-  /** Fires due timers: connections, half-open SYN,ACKs, the end of TIME-WAIT. */
+  /**
+   * Fires due timers: connections (from the timer queue: only the due ones are touched),
+   * half-open SYN,ACKs, the end of TIME-WAIT.
+   */
   poll(now: number): void {
-    for (const h of this.#active) {
-      if (h.conn.nextDeadline() <= now) {
-        h.conn.onTimer(now);
-        this.#settle(h);
-      }
+    const timers = this.#timers;
+    // Each due connection runs once per poll; one whose timer is due again (it should not
+    // be) waits for the next poll instead of spinning here.
+    for (let n = timers.size; n > 0 && timers.next() <= now; n--) {
+      const h = timers.peek()!;
+      h.conn.onTimer(now);
+      this.#settle(h);
+      if (h.timerIndex >= 0 && h.timerAt <= now) timers.update(h, now + 1);
     }
     if (this.#listenQueue.nextDeadline() <= now) {
       this.#listenQueue.poll(now, this.#reply, (dst, seg, l) => {
@@ -645,12 +664,11 @@ export class StackCore {
 
   /** The earliest deadline of anything the core holds (absolute ms), or Infinity. */
   nextDeadline(): number {
-    let d = Math.min(this.#listenQueue.nextDeadline(), this.#timeWait.nextDeadline());
-    for (const h of this.#active) {
-      const x = h.conn.nextDeadline();
-      if (x < d) d = x;
-    }
-    return d;
+    return Math.min(
+      this.#timers.next(),
+      this.#listenQueue.nextDeadline(),
+      this.#timeWait.nextDeadline(),
+    );
   }
 
   // -------------------------------------------------------------------------------------
@@ -836,6 +854,10 @@ export class StackCore {
     // may still read leftover data through it.
     if (!this.#active.has(h)) return;
     const c = h.conn;
+    if (c.state !== State.Closed && c.state !== State.TimeWait) {
+      this.#timers.update(h, c.nextDeadline());
+      return;
+    }
     if (c.state === State.Closed) {
       this.#remove(h);
     } else if (c.state === State.TimeWait) {
@@ -864,6 +886,7 @@ export class StackCore {
     const c = h.conn;
     this.#conns.delete(c.remoteAddr, c.remotePort, c.localPort, h);
     const held = this.#active.delete(h);
+    this.#timers.remove(h);
     if (held && !toTimeWait) this.#c.connectionsClosed++;
     if (h.listener && !h.accepted) {
       // It died before the application took it: out of the accept queue.

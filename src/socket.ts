@@ -284,7 +284,7 @@ export class TcpConn extends EventTarget {
 
   /** Turns Nagle's algorithm off (`true`) or on (RFC 9293 §3.7.4, MUST-17). */
   setNoDelay(noDelay = true): void {
-    this.#h.conn.setNoDelay(noDelay, this.#stack.core.now());
+    this.#h.setNoDelay(noDelay);
   }
 
   /**
