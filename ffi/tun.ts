@@ -105,7 +105,7 @@ export interface TunDeviceInit extends Omit<OpenedTun, "vnetHdr" | "offloads"> {
   wakeKind?: "eventfd" | "pipe";
 }
 
-/** Most frames read per `read()` call while skipping non-IPv4 utun frames. */
+/** Most frames one read call takes while skipping undeliverable ones (non-IPv4 utun, bad vnet). */
 const MAX_SKIPPED_FRAMES = 8;
 /** Largest utun frame: a 64 KiB IP packet plus the utun header. */
 const MAX_FRAME = 65535 + UTUN_HEADER_SIZE;

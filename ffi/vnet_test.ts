@@ -459,3 +459,26 @@ Deno.test({
     }
   },
 });
+
+Deno.test("vnet: mutated frames never make the splitter or checksum completion throw", () => {
+  const base = superFrame(pattern(3000), 700, ACK | PSH);
+  let state = 0x2468ace;
+  const next = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) >>> 16;
+  const split = new GsoSplitter();
+  const out = new Uint8Array(1600);
+  let cut = 0;
+  for (let iter = 0; iter < 3000; iter++) {
+    const f = base.frame.slice();
+    for (let k = next() % 4; k >= 0; k--) f[next() % 80] = next() & 0xff;
+    const length = next() % 4 === 0 ? HDR + (next() % (base.length - HDR + 1)) : base.length;
+    completePartialChecksum(f.slice(), HDR, length - HDR);
+    if (!split.begin(f, HDR, length - HDR)) continue;
+    cut++;
+    for (let i = 0; i < 70_000 && split.remaining > 0; i++) {
+      const n = split.next(out);
+      assert.ok(n === -1 || (n > 0 && n <= out.length));
+    }
+    assert.equal(split.remaining, 0);
+  }
+  assert.ok(cut > 100, `only ${cut} mutated frames were cut`);
+});
