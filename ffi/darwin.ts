@@ -39,7 +39,7 @@ import {
   setIfreqFlags,
   setIfreqInt,
 } from "./layout.ts";
-import { normalizeTunOptions, type OpenedTun, type TunOpenOptions } from "./linux.ts";
+import { NO_OFFLOADS, normalizeTunOptions, type OpenedTun, type TunOpenOptions } from "./linux.ts";
 
 /** `IOC_OUT` (sys/ioccom.h): the kernel copies the argument out. */
 export const DARWIN_IOC_OUT = 0x40000000;
@@ -205,7 +205,16 @@ export function openDarwinTun(opts: TunOpenOptions): OpenedTun {
     const name = decoder.decode(nameBuf.subarray(0, end));
 
     configureDarwinInterface(name, o.localIp, o.tunIp, o.mtu);
-    return { fd, name, mtu: o.mtu, tunIp: o.tunIp, localIp: o.localIp };
+    // utun has no virtio-net header: `offload` is ignored and no offload is reported.
+    return {
+      fd,
+      name,
+      mtu: o.mtu,
+      tunIp: o.tunIp,
+      localIp: o.localIp,
+      vnetHdr: false,
+      offloads: { ...NO_OFFLOADS },
+    };
   } catch (e) {
     closeQuietly(fd);
     throw e;

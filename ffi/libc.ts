@@ -104,6 +104,19 @@ export const LIBC_SYMBOLS = {
     ],
     result: "i32",
   },
+  /**
+   * ioctl with an integer argument passed by value (e.g. `TUNSETOFFLOAD`, which reads its
+   * `unsigned long` argument itself, not through a pointer); Linux only.
+   */
+  ioctlValue: {
+    name: "ioctl",
+    parameters: [
+      "i32", // int fd
+      "u64", // unsigned long request
+      "u64", // unsigned long arg (the variadic argument, by value)
+    ],
+    result: "i32",
+  },
   /** ioctl for macOS arm64: the variadic argument pushed to the stack by 6 dummy registers. */
   ioctlStack: {
     name: "ioctl",
@@ -495,6 +508,16 @@ export function ioctl(fd: number, request: bigint, arg: Uint8Array, what: string
     ? s.ioctlStack(fd, request, 0n, 0n, 0n, 0n, 0n, 0n, arg)
     : s.ioctl(fd, request, arg);
   return check(r, `ioctl(${what})`);
+}
+
+/**
+ * ioctl(2) with an integer argument passed by value (Linux), e.g. `TUNSETOFFLOAD`.
+ * @throws {SyscallError} e.g. `ioctl(TUNSETOFFLOAD): EINVAL (Invalid argument)`; Error on
+ * macOS arm64, whose variadic convention this shape does not follow.
+ */
+export function ioctlValue(fd: number, request: bigint, value: number, what: string): number {
+  if (VARIADIC_ON_STACK) throw new Error("tcptun: ioctlValue is not available on this platform");
+  return check(libc().ioctlValue(fd, request, BigInt(value >>> 0)), `ioctl(${what})`);
 }
 
 /** fcntl(2) with an int argument; returns the call's result. @throws {SyscallError} */

@@ -4,13 +4,22 @@ import {
   IOC_READ,
   IOC_WRITE,
   linuxIoc,
+  negotiateVnet,
   normalizeTunOptions,
   SIOCGIFFLAGS,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  TUN_F_CSUM,
+  TUN_F_TSO4,
+  TUN_F_TSO6,
+  TUN_OFFLOADS_WANTED,
+  TUNGETVNETHDRSZ,
   TUNSETIFF,
+  TUNSETOFFLOAD,
+  TUNSETVNETHDRSZ,
 } from "./linux.ts";
-import { closeFd, ioctl, socket, SyscallError } from "./libc.ts";
+import { closeFd, ioctl, socket, socketpair, SyscallError } from "./libc.ts";
 import { AF_INET, getIfreqFlags, getIfreqInt, newIfreq, readSockaddrIn } from "./layout.ts";
 import { integrationRequired, netnsProblem, runInNetns } from "../tests/netns.ts";
 
@@ -27,6 +36,25 @@ Deno.test("linux: ioctl numbers follow the _IOC encoding", () => {
   assert.equal(TUNSETIFF, 0x400454can);
   assert.equal(linuxIoc(IOC_READ, "T", 210, 4), 0x800454d2n); // TUNGETFEATURES
   assert.equal(linuxIoc(IOC_WRITE | IOC_READ, "T", 0, 0), 0xc0005400n);
+  // linux/if_tun.h, as <sys/ioctl.h> expands them on x86-64 and arm64.
+  assert.equal(TUNSETOFFLOAD, 0x400454d0n);
+  assert.equal(TUNGETVNETHDRSZ, 0x800454d7n);
+  assert.equal(TUNSETVNETHDRSZ, 0x400454d8n);
+  assert.deepEqual([TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_OFFLOADS_WANTED], [1, 2, 4, 7]);
+});
+
+Deno.test({
+  name: "linux: negotiateVnet on an fd that is not a TUN reports the vnet header unusable",
+  ignore: Deno.build.os !== "linux",
+  fn() {
+    const [a, b] = socketpair(1, /* AF_UNIX */ SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    try {
+      assert.equal(negotiateVnet(a, TUN_OFFLOADS_WANTED), undefined); // ENOTTY
+    } finally {
+      closeFd(a);
+      closeFd(b);
+    }
+  },
 });
 
 Deno.test("linux: tun options are validated and defaulted", () => {
@@ -34,8 +62,10 @@ Deno.test("linux: tun options are validated and defaulted", () => {
     tunIp: "10.0.0.1",
     ifname: "",
     mtu: 1500,
+    offload: false,
     localIp: "10.0.0.2",
   });
+  assert.equal(normalizeTunOptions({ tunIp: "10.0.0.1", offload: true }).offload, true);
   assert.throws(
     () => normalizeTunOptions({ tunIp: "10.0.0.1", ifname: "a".repeat(16) }),
     RangeError,

@@ -3,6 +3,17 @@
  * wait for readability that runs `poll` off the JS thread on the device fd and a wake-up fd.
  *
  * `openTun` picks the Linux or macOS backend by `Deno.build.os`.
+ *
+ * Two ways to move packets, on every device:
+ * - `read(buf)` / `write(packet)` (the `Link` interface): bare IP packets, always complete. On
+ *   a Linux device opened with offloads these hide the virtio-net header: `read` completes
+ *   partial checksums and cuts TCP super-segments into MSS-sized packets in software (one per
+ *   call), `write` sends a zero header (a plain packet).
+ * - `readFrame(buf)` / `writeFrame(frame)`: a 10-byte virtio-net header (`src/wire/virtio.ts`),
+ *   then the IP packet, in one caller buffer, with no copy on a vnet device. A device without
+ *   a vnet header reads into `buf` after 10 bytes of headroom and zeroes them; for writes it
+ *   completes a requested checksum and cuts a super-segment in software.
+ * Use one pair or the other on a device, not both.
  * @module
  */
 
@@ -34,12 +45,22 @@ import {
   companionAddress,
   EFD_CLOEXEC,
   EFD_NONBLOCK,
+  NO_OFFLOADS,
   O_NONBLOCK,
   type OpenedTun,
   openLinuxTun,
+  type TunOffloads,
   type TunOpenOptions,
 } from "./linux.ts";
 import {
+  completePartialChecksum,
+  GsoSplitter,
+  VNET_F_NEEDS_CSUM,
+  VNET_GSO_NONE,
+  VNET_HDR_SIZE,
+} from "./vnet.ts";
+import {
+  DARWIN_AF_INET6,
   DARWIN_O_NONBLOCK,
   F_GETFL,
   F_SETFD,
@@ -50,29 +71,46 @@ import {
   unframeUtun,
   UTUN_HEADER_SIZE,
 } from "./darwin.ts";
+import { AF_INET } from "./layout.ts";
 
-export { companionAddress };
+export { companionAddress, NO_OFFLOADS };
 export { SyscallError } from "./libc.ts";
-export type { OpenedTun, TunOpenOptions };
+export type { OpenedTun, TunOffloads, TunOpenOptions };
 
 /**
- * How packets are framed on the fd: `"raw"` (Linux `IFF_NO_PI`: bare IP packets) or `"utun"`
- * (macOS: a 4-byte address-family header before each packet).
+ * How packets are framed on the fd: `"raw"` (Linux `IFF_NO_PI`: bare IP packets), `"vnet"`
+ * (Linux `IFF_VNET_HDR`: a 10-byte virtio-net header before each packet) or `"utun"` (macOS: a
+ * 4-byte address-family header before each packet).
  */
-export type TunFraming = "raw" | "utun";
+export type TunFraming = "raw" | "vnet" | "utun";
+
+/** Bytes of virtio-net header before the packet in `readFrame`/`writeFrame` buffers. */
+export const FRAME_HEADROOM = VNET_HDR_SIZE;
+
+/**
+ * A `readFrame` buffer of this size never truncates: the header plus the largest IPv6 packet
+ * without jumbograms (40 + 65535 bytes), which also covers any IPv4 packet.
+ */
+export const MAX_FRAME_LENGTH = VNET_HDR_SIZE + 40 + 65535;
 
 /** What a {@linkcode TunDevice} is built from: an open fd (ownership passes) and its facts. */
-export interface TunDeviceInit extends OpenedTun {
-  /** Packet framing on `fd`; default `"raw"`. */
+export interface TunDeviceInit extends Omit<OpenedTun, "vnetHdr" | "offloads"> {
+  /** True when the fd carries a virtio-net header (Linux `IFF_VNET_HDR`); default false. */
+  vnetHdr?: boolean;
+  /** What the kernel agreed to send (with `vnetHdr`); default none. */
+  offloads?: TunOffloads;
+  /** Packet framing on `fd`; default `"vnet"` with `vnetHdr`, else `"raw"`. */
   framing?: TunFraming;
   /** Wake-up mechanism; default `"eventfd"` where the C library has it (Linux), else `"pipe"`. */
   wakeKind?: "eventfd" | "pipe";
 }
 
-/** Most frames read per `read()` call while skipping non-IPv4 utun frames. */
+/** Most frames one read call takes while skipping undeliverable ones (non-IPv4 utun, bad vnet). */
 const MAX_SKIPPED_FRAMES = 8;
-/** Largest frame: a 64 KiB IP packet plus the utun header. */
+/** Largest utun frame: a 64 KiB IP packet plus the utun header. */
 const MAX_FRAME = 65535 + UTUN_HEADER_SIZE;
+/** Where a utun read lands in a `readFrame` buffer: its 4-byte header ends at the headroom. */
+const UTUN_FRAME_AT = VNET_HDR_SIZE - UTUN_HEADER_SIZE;
 /** Most reads that drain a wake-up pipe in one go. */
 const MAX_DRAIN_READS = 64;
 
@@ -84,7 +122,8 @@ const RESOLVED: Promise<void> = Promise.resolve();
  * Errors on the hot path are counted, never thrown: `read` returns 0 and `write` drops the
  * packet. Counters: `droppedWrites` (EAGAIN, ENOBUFS, oversized or after close),
  * `writeErrors` and `readErrors` (other errnos, also dropped; the last one in `lastError`),
- * `skippedFrames` (utun frames that were not IPv4).
+ * `skippedFrames` (utun frames that were not IPv4), `vnetErrors` (frames whose virtio-net
+ * header could not be honoured: dropped), `softwareSegmented` (super-segments cut here).
  */
 export class TunDevice {
   /** The interface name, e.g. `"tun0"` or `"utun4"`. */
@@ -99,6 +138,15 @@ export class TunDevice {
   readonly fd: number;
   /** Packet framing on `fd`. */
   readonly framing: TunFraming;
+  /** True when `fd` carries a virtio-net header (`framing === "vnet"`). */
+  readonly vnetHdr: boolean;
+  /**
+   * What the kernel agreed to send: partial checksums (`csum`), TCP super-segments (`tso4`,
+   * `tso6`); all false without a vnet header. A stack reading frames must then honour
+   * NEEDS_CSUM and GSO headers. Writing them needs only `vnetHdr` (and works, in software,
+   * without it).
+   */
+  readonly offloads: TunOffloads;
 
   /** Packets dropped by `write` because the device could not take them now. */
   droppedWrites = 0;
@@ -108,6 +156,10 @@ export class TunDevice {
   readErrors = 0;
   /** Frames `read` skipped because they were not IPv4 (utun only). */
   skippedFrames = 0;
+  /** Frames dropped because their virtio-net header could not be honoured (read or write). */
+  vnetErrors = 0;
+  /** TCP super-segments cut into MSS-sized packets here (compat `read`, or `writeFrame`). */
+  softwareSegmented = 0;
   /** Symbolic errno of the last counted read or write error, e.g. `"EIO"`. */
   lastError: string | undefined;
 
@@ -120,6 +172,14 @@ export class TunDevice {
   #pollPtr: Deno.PointerValue;
   #frameIn: Uint8Array | undefined;
   #frameOut: Uint8Array | undefined;
+  #readSplit: GsoSplitter | undefined;
+  #writeSplit: GsoSplitter | undefined;
+  #segmentOut: Uint8Array | undefined;
+  #readViewOf: Uint8Array | undefined;
+  #readView: Uint8Array = new Uint8Array(0);
+  #writeViewOf: Uint8Array | undefined;
+  #writeViewAt = 0;
+  #writeView: Uint8Array = new Uint8Array(0);
   #pending: Promise<void> | undefined;
   #closed = false;
   #released = false;
@@ -134,7 +194,9 @@ export class TunDevice {
     this.tunIp = init.tunIp;
     this.localIp = init.localIp;
     this.fd = init.fd;
-    this.framing = init.framing ?? "raw";
+    this.framing = init.framing ?? (init.vnetHdr ? "vnet" : "raw");
+    this.vnetHdr = this.framing === "vnet";
+    this.offloads = { ...(this.vnetHdr ? init.offloads ?? NO_OFFLOADS : NO_OFFLOADS) };
     try {
       const kind = init.wakeKind ?? (hasEventfd() ? "eventfd" : "pipe");
       if (kind === "eventfd") {
@@ -178,6 +240,10 @@ export class TunDevice {
     if (this.framing === "utun") {
       this.#frameIn = new Uint8Array(MAX_FRAME);
       this.#frameOut = new Uint8Array(MAX_FRAME);
+    } else if (this.framing === "vnet") {
+      this.#frameIn = new Uint8Array(MAX_FRAME_LENGTH);
+      this.#frameOut = new Uint8Array(MAX_FRAME_LENGTH); // its header stays zero: plain packets
+      this.#readSplit = new GsoSplitter();
     }
   }
 
@@ -188,15 +254,23 @@ export class TunDevice {
 
   /**
    * Reads one packet into `buf` without blocking (a longer packet is truncated).
+   *
+   * On a vnet device the header is consumed here: a partial checksum (NEEDS_CSUM) is completed,
+   * and a TCP super-segment is cut into MSS-sized packets with complete checksums, returned one
+   * per call (later calls return the rest before reading the fd again; `waitReadable` resolves
+   * at once meanwhile). Frames it cannot honour (another GSO type, a malformed header) are
+   * dropped and counted in `vnetErrors`. Each packet is copied once, from the device's frame
+   * buffer into `buf`: `readFrame` avoids that copy.
    * @returns the packet length, or 0 when none is ready (or on a counted error, or closed).
    */
   read(buf: Uint8Array): number {
     if (this.#closed) return 0;
-    if (this.#frameIn === undefined) {
+    if (this.framing === "raw") {
       const n = readFd(this.fd, buf, buf.byteLength);
       return n > 0 ? n : this.#readFailed(n);
     }
-    const frame = this.#frameIn;
+    if (this.framing === "vnet") return this.#readVnet(buf);
+    const frame = this.#frameIn!;
     for (let i = 0; i < MAX_SKIPPED_FRAMES; i++) {
       const n = readFd(this.fd, frame, frame.byteLength);
       if (n <= 0) return this.#readFailed(n);
@@ -205,6 +279,107 @@ export class TunDevice {
       this.skippedFrames++;
     }
     return 0;
+  }
+
+  #readVnet(buf: Uint8Array): number {
+    const frame = this.#frameIn!;
+    const split = this.#readSplit!;
+    for (let i = 0; i < MAX_SKIPPED_FRAMES; i++) {
+      if (split.remaining > 0) {
+        const len = split.next(buf, 0);
+        if (len > 0) return len;
+        this.vnetErrors++; // `buf` cannot hold the segment
+        continue;
+      }
+      const n = readFd(this.fd, frame, frame.byteLength);
+      if (n <= 0) return this.#readFailed(n);
+      const len = n - VNET_HDR_SIZE;
+      if (len <= 0) {
+        this.vnetErrors++;
+        continue;
+      }
+      if (frame[1] === VNET_GSO_NONE) {
+        if (
+          (frame[0] & VNET_F_NEEDS_CSUM) !== 0 &&
+          !completePartialChecksum(frame, VNET_HDR_SIZE, len)
+        ) {
+          this.vnetErrors++;
+          continue;
+        }
+        const copied = Math.min(len, buf.byteLength);
+        buf.set(frame.subarray(VNET_HDR_SIZE, VNET_HDR_SIZE + copied));
+        return copied;
+      }
+      if (split.begin(frame, VNET_HDR_SIZE, len)) this.softwareSegmented++;
+      else this.vnetErrors++;
+    }
+    return 0;
+  }
+
+  /**
+   * Reads one frame into `buf` without blocking: a 10-byte virtio-net header at `buf[0..10)`
+   * (parse it with `parseVirtioNetHdr` of `src/wire/virtio.ts`), then the IP packet. On a vnet
+   * device this is one `read(2)` straight into `buf`, headers and super-segments as the kernel
+   * sent them (size `buf` to {@linkcode MAX_FRAME_LENGTH} when `offloads.tso4`/`tso6`, or
+   * super-segments are truncated). Other devices read the packet after the headroom and zero
+   * the header (utun frames that are not IPv4 are skipped).
+   * @returns the frame length (header included), or 0 when none is ready (or on a counted
+   * error, or closed).
+   * @example
+   * ```ts ignore
+   * import { MAX_FRAME_LENGTH, openTun } from "./tun.ts";
+   * import { newVirtioNetHdr, parseVirtioNetHdr, VirtioParseError } from "../src/wire/virtio.ts";
+   * const tun = openTun({ tunIp: "10.0.0.1", offload: true });
+   * const buf = new Uint8Array(MAX_FRAME_LENGTH);
+   * const hdr = newVirtioNetHdr();
+   * const n = tun.readFrame(buf);
+   * if (n > 0 && parseVirtioNetHdr(buf, n, hdr) === VirtioParseError.None) {
+   *   const packet = buf.subarray(10, n); // one IP packet, maybe a super-segment
+   * }
+   * ```
+   */
+  readFrame(buf: Uint8Array): number {
+    if (this.#closed || buf.byteLength <= VNET_HDR_SIZE) return 0;
+    if (this.framing === "vnet") {
+      const n = readFd(this.fd, buf, buf.byteLength);
+      return n > 0 ? n : this.#readFailed(n);
+    }
+    const at = this.framing === "utun" ? UTUN_FRAME_AT : VNET_HDR_SIZE;
+    const view = this.#readViewAt(buf, at);
+    for (let i = 0; i < MAX_SKIPPED_FRAMES; i++) {
+      const n = readFd(this.fd, view, view.byteLength);
+      if (n <= 0) return this.#readFailed(n);
+      if (
+        at === UTUN_FRAME_AT &&
+        (n <= UTUN_HEADER_SIZE || view[0] !== 0 || view[1] !== 0 || view[2] !== 0 ||
+          view[3] !== AF_INET)
+      ) {
+        this.skippedFrames++;
+        continue;
+      }
+      buf.fill(0, 0, VNET_HDR_SIZE);
+      return at + n;
+    }
+    return 0;
+  }
+
+  /** `buf.subarray(at)`, from a one-entry cache (the caller reuses one receive buffer). */
+  #readViewAt(buf: Uint8Array, at: number): Uint8Array {
+    if (this.#readViewOf !== buf) {
+      this.#readViewOf = buf;
+      this.#readView = buf.subarray(at);
+    }
+    return this.#readView;
+  }
+
+  /** `frame.subarray(at)`, from a one-entry cache (the caller reuses one transmit buffer). */
+  #writeViewFrom(frame: Uint8Array, at: number): Uint8Array {
+    if (this.#writeViewOf !== frame || this.#writeViewAt !== at) {
+      this.#writeViewOf = frame;
+      this.#writeViewAt = at;
+      this.#writeView = frame.subarray(at);
+    }
+    return this.#writeView;
   }
 
   #readFailed(n: number): number {
@@ -229,16 +404,96 @@ export class TunDevice {
       return;
     }
     let n: number;
-    if (this.#frameOut === undefined) {
+    if (this.framing === "raw") {
       n = writeFd(this.fd, packet, packet.byteLength);
+    } else if (this.framing === "vnet") {
+      // A zero virtio-net header (kept zero in #frameOut) in front: a plain, complete packet.
+      const frame = this.#frameOut!;
+      const len = packet.byteLength;
+      if (len === 0 || len + VNET_HDR_SIZE > frame.byteLength) {
+        this.droppedWrites++;
+        return;
+      }
+      frame.set(packet, VNET_HDR_SIZE);
+      n = writeFd(this.fd, frame, len + VNET_HDR_SIZE);
     } else {
-      const len = frameUtun(this.#frameOut, packet);
+      const len = frameUtun(this.#frameOut!, packet);
       if (len === 0) {
         this.droppedWrites++;
         return;
       }
-      n = writeFd(this.fd, this.#frameOut, len);
+      n = writeFd(this.fd, this.#frameOut!, len);
     }
+    this.#wrote(n);
+  }
+
+  /**
+   * Sends one frame without blocking: `frame[0..10)` is a virtio-net header (write it with
+   * `emitVirtioNetHdr`/`prepareTcpOffload` of `src/wire/virtio.ts`), `frame[10..length)` the IP
+   * packet. On a vnet device this is one `write(2)` of the caller's buffer: the kernel completes
+   * a NEEDS_CSUM checksum and cuts a GSO TCPV4/TCPV6 super-segment. Without a vnet header the
+   * device does both in software (the checksum in place in `frame`; segments through a scratch
+   * buffer, one `write(2)` each); utun overwrites `frame[6..10)` with its own header. A header
+   * that cannot be honoured drops the frame (`vnetErrors`). Never throws.
+   * @param length bytes of `frame` to send, header included; default all of it.
+   * @example
+   * ```ts ignore
+   * import { openTun } from "./tun.ts";
+   * import { emitVirtioNetHdr, newVirtioNetHdr } from "../src/wire/virtio.ts";
+   * const tun = openTun({ tunIp: "10.0.0.1", offload: true });
+   * const out = new Uint8Array(10 + 1500);
+   * const packetLength = 28; // ... an IP packet emitted at out[10..)
+   * emitVirtioNetHdr(out, newVirtioNetHdr()); // no offload: a plain packet
+   * tun.writeFrame(out, 10 + packetLength);
+   * ```
+   */
+  writeFrame(frame: Uint8Array, length: number = frame.byteLength): void {
+    if (this.#closed) {
+      this.droppedWrites++;
+      return;
+    }
+    if (length <= VNET_HDR_SIZE || length > frame.byteLength) {
+      this.vnetErrors++;
+      return;
+    }
+    if (this.framing === "vnet") {
+      this.#wrote(writeFd(this.fd, frame, length));
+      return;
+    }
+    const utun = this.framing === "utun";
+    if (frame[1] !== VNET_GSO_NONE) {
+      const split = this.#writeSplit ??= new GsoSplitter();
+      if (!split.begin(frame, VNET_HDR_SIZE, length - VNET_HDR_SIZE)) {
+        this.vnetErrors++;
+        return;
+      }
+      this.softwareSegmented++;
+      const out = this.#segmentOut ??= new Uint8Array(MAX_FRAME_LENGTH);
+      const at = utun ? UTUN_HEADER_SIZE : 0;
+      for (let n = split.next(out, at); n !== 0; n = split.next(out, at)) {
+        if (n < 0) {
+          this.vnetErrors++;
+          continue;
+        }
+        if (utun) setUtunHeader(out, 0);
+        this.#wrote(writeFd(this.fd, out, at + n));
+      }
+      return;
+    }
+    if (
+      (frame[0] & VNET_F_NEEDS_CSUM) !== 0 &&
+      !completePartialChecksum(frame, VNET_HDR_SIZE, length - VNET_HDR_SIZE)
+    ) {
+      this.vnetErrors++;
+      return;
+    }
+    const at = utun ? UTUN_FRAME_AT : VNET_HDR_SIZE;
+    if (utun) setUtunHeader(frame, at);
+    this.#wrote(writeFd(this.fd, this.#writeViewFrom(frame, at), length - at));
+  }
+
+  /** Counts the outcome of one write(2): dropped when the device is busy, else an error. */
+  #wrote(n: number): void {
     if (n >= 0) return;
     const err = -n;
     if (err === E.EAGAIN || err === E.ENOBUFS || err === E.EINTR) {
@@ -257,6 +512,7 @@ export class TunDevice {
    */
   waitReadable(timeoutMs: number): Promise<void> {
     if (this.#closed) return RESOLVED;
+    if (this.#readSplit !== undefined && this.#readSplit.remaining > 0) return RESOLVED;
     if (this.#pending !== undefined) return this.#pending;
     clearPollRevents(this.#pollfds, 0);
     clearPollRevents(this.#pollfds, 1);
@@ -336,6 +592,12 @@ export interface OpenTunOptions {
   ifname?: string;
   /** Interface MTU, 68-65535; default 1500. */
   mtu?: number;
+  /**
+   * Linux: attach with a virtio-net header and ask for checksum and TCP segmentation offloads
+   * (see `vnetHdr` and `offloads` of the device for what was obtained); default false.
+   * Ignored on macOS (utun has no such header).
+   */
+  offload?: boolean;
 }
 
 /**
@@ -357,7 +619,15 @@ export interface OpenTunOptions {
  */
 export function openTun(opts: OpenTunOptions): TunDevice {
   const os = Deno.build.os;
-  if (os === "linux") return new TunDevice({ ...openLinuxTun(opts), framing: "raw" });
+  if (os === "linux") return new TunDevice(openLinuxTun(opts));
   if (os === "darwin") return new TunDevice({ ...openDarwinTun(opts), framing: "utun" });
   throw new Error(`tcptun: TUN devices are supported on linux and darwin, not ${os}`);
+}
+
+/** Writes the 4-byte utun header for the IP packet at `frame[at + 4..)`. */
+function setUtunHeader(frame: Uint8Array, at: number): void {
+  frame[at] = 0;
+  frame[at + 1] = 0;
+  frame[at + 2] = 0;
+  frame[at + 3] = (frame[at + UTUN_HEADER_SIZE] >> 4) === 6 ? DARWIN_AF_INET6 : AF_INET;
 }

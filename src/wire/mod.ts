@@ -1,6 +1,7 @@
 /**
- * Wire codecs: the Internet checksum, IPv4, TCP and ICMP headers as parsers that fill
- * reused objects and emitters that write into caller-owned buffers.
+ * Wire codecs: the Internet checksum, IPv4, TCP and ICMP headers and the virtio-net header of
+ * offloading TUN devices, as parsers that fill reused objects and emitters that write into
+ * caller-owned buffers.
  *
  * @example
  * ```ts
@@ -68,3 +69,27 @@ export {
   parseIcmp,
 } from "./icmp.ts";
 export type { IcmpMessage } from "./icmp.ts";
+export {
+  completeVirtioChecksum,
+  emitVirtioNetHdr,
+  newVirtioNetHdr,
+  parseVirtioNetHdr,
+  prepareTcpOffload,
+  resetVirtioNetHdr,
+  TCP_CHECKSUM_OFFSET,
+  TcpOffloadError,
+  VIRTIO_NET_HDR_F_DATA_VALID,
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_ECN,
+  VIRTIO_NET_HDR_GSO_NONE,
+  VIRTIO_NET_HDR_GSO_TCPV4,
+  VIRTIO_NET_HDR_GSO_TCPV6,
+  VIRTIO_NET_HDR_GSO_UDP,
+  VIRTIO_NET_HDR_GSO_UDP_L4,
+  VIRTIO_NET_HDR_LENGTH,
+  virtioChecksumTrusted,
+  virtioGsoSize,
+  VirtioParseError,
+  virtioSegmentCount,
+} from "./virtio.ts";
+export type { VirtioNetHdr } from "./virtio.ts";
