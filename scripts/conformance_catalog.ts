@@ -610,8 +610,8 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.8.6",
     summary: "Do not shrink the receive window (move its right edge left).",
     status: "implemented",
-    note: "except by less than one window-scale unit when the buffer is full, as RFC 7323 " +
-      "Appendix F allows",
+    note: "never: a scaled window is rounded up to a whole unit, and the receive ring " +
+      "keeps slack for that rounding",
   },
   {
     id: "SHLD-15",
