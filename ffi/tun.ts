@@ -148,6 +148,14 @@ export class TunDevice {
    */
   readonly offloads: TunOffloads;
 
+  /**
+   * The offloads, when packets on the fd carry a virtio-net header (the stack then reads and
+   * writes frames); null otherwise.
+   */
+  get frameOffloads(): TunOffloads | null {
+    return this.vnetHdr ? this.offloads : null;
+  }
+
   /** Packets dropped by `write` because the device could not take them now. */
   droppedWrites = 0;
   /** Packets dropped by `write` for another errno (see `lastError`). */

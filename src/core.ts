@@ -18,6 +18,7 @@ import {
   emitIpv4,
   IPPROTO_ICMP,
   IPPROTO_TCP,
+  IPV4_HEADER_LENGTH,
   type Ipv4EmitFields,
   Ipv4ParseError,
   isUnicastAddress,
@@ -44,6 +45,21 @@ import { TokenBucket } from "./tcp/rate_limit.ts";
 import { TupleMap } from "./tcp/tuple_map.ts";
 import { seqDiff } from "./tcp/seq.ts";
 import type { Link } from "./link.ts";
+import {
+  completeVirtioChecksum,
+  emitVirtioNetHdr,
+  newVirtioNetHdr,
+  parseVirtioNetHdr,
+  resetVirtioNetHdr,
+  TCP_CHECKSUM_OFFSET,
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_NONE,
+  VIRTIO_NET_HDR_GSO_TCPV4,
+  VIRTIO_NET_HDR_LENGTH,
+  virtioChecksumTrusted,
+  VirtioParseError,
+  virtioSegmentCount,
+} from "./wire/virtio.ts";
 import { TimerQueue } from "./timer_queue.ts";
 
 /** Connection tunables a stack applies to every connection (see `ConnectionOptions`). */
@@ -87,8 +103,11 @@ export interface CoreOptions {
   isnKey?: Uint8Array;
   /** A source of uint32 randomness (ephemeral ports, IP IDs). Default: crypto. */
   random?: () => number;
-  /** Called with every IP packet read or written. */
-  tap?: (dir: "in" | "out", packet: Uint8Array, nowMs: number) => void;
+  /**
+   * Called with every IP packet read or written. `segments` is how many TCP segments a
+   * super-segment stands for (1 for any other packet).
+   */
+  tap?: (dir: "in" | "out", packet: Uint8Array, nowMs: number, segments: number) => void;
 }
 
 /** Why packets were dropped, and other counters and gauges of a stack. */
@@ -113,6 +132,12 @@ export interface StackCounters {
   badTcp: number;
   /** TCP checksum mismatch. */
   badTcpChecksum: number;
+  /** Frames whose virtio-net header did not fit their packet. */
+  badVirtioHeader: number;
+  /** TCP super-segments read (GSO: one frame for several segments). */
+  superSegmentsIn: number;
+  /** TCP super-segments written (TSO: the kernel cuts them). */
+  superSegmentsOut: number;
   /** ICMP rejected or not an echo request. */
   icmpIgnored: number;
   /** Echo replies sent (RFC 1122 §3.2.2.6). */
@@ -353,6 +378,9 @@ export class StackCore {
     otherProtocol: 0,
     badTcp: 0,
     badTcpChecksum: 0,
+    badVirtioHeader: 0,
+    superSegmentsIn: 0,
+    superSegmentsOut: 0,
     icmpIgnored: 0,
     icmpEchoReplies: 0,
     icmpRateLimited: 0,
@@ -401,7 +429,20 @@ export class StackCore {
   readonly #seg = newTcpSegment();
   readonly #reply = newTcpSegment();
   readonly #icmp = newIcmpMessage();
-  readonly #outBuf: Uint8Array;
+  /** The one output buffer: room for a virtio-net header, then the IP packet. */
+  readonly #outFrame: Uint8Array;
+  /** The IP packet in `#outFrame`, and its transport payload. */
+  readonly #ipOut: Uint8Array;
+  readonly #tcpOut: Uint8Array;
+  /** The link carries virtio-net headers: frames in and out, offloads allowed. */
+  readonly #frames: boolean;
+  readonly #vnetIn = newVirtioNetHdr();
+  readonly #vnetOut = newVirtioNetHdr();
+  /** While a frame is processed: its checksum needs no check; the segments it stands for. */
+  #trustChecksum = false;
+  #inSegments = 1;
+  /** The segments the packet being sent stands for (a super-segment: several). */
+  #outSegments = 1;
   readonly #ipFields: Ipv4EmitFields = {
     src: 0,
     dst: 0,
@@ -454,7 +495,12 @@ export class StackCore {
     this.#rstBucket = new TokenBucket(lm.rstRate, Math.max(1, lm.rstRate / 10));
     this.#icmpBucket = new TokenBucket(lm.icmpRate, Math.max(1, lm.icmpRate / 10));
     this.#replyBucket = new TokenBucket(lm.challengeAckRate, Math.max(1, lm.challengeAckRate / 5));
-    this.#outBuf = new Uint8Array(Math.max(this.mtu, 576) + 64);
+    this.#frames = !!opts.link.frameOffloads && typeof opts.link.writeFrame === "function";
+    // A super-segment can be as large as an IP packet can (64 KiB).
+    const room = this.#frames ? 65535 : Math.max(this.mtu, 576) + 64;
+    this.#outFrame = new Uint8Array(VIRTIO_NET_HDR_LENGTH + room);
+    this.#ipOut = this.#outFrame.subarray(VIRTIO_NET_HDR_LENGTH);
+    this.#tcpOut = this.#outFrame.subarray(VIRTIO_NET_HDR_LENGTH + IPV4_HEADER_LENGTH);
     this.#ipId = this.#random() & 0xffff;
   }
 
@@ -491,11 +537,38 @@ export class StackCore {
   // -------------------------------------------------------------------------------------
   // Packets in
 
+  /**
+   * Processes one frame read from a frame link (`Link.readFrame`): a virtio-net header, then
+   * an IP packet, maybe a TCP super-segment or with a partial checksum. Never throws on bad
+   * input: a header that does not fit its packet is counted and dropped.
+   */
+  inputFrame(frame: Uint8Array, length: number, now: number): void {
+    const hdr = this.#vnetIn;
+    const err = parseVirtioNetHdr(frame, length, hdr);
+    if (err !== VirtioParseError.None) {
+      this.#c.packetsIn++;
+      this.#c.badVirtioHeader++;
+      return;
+    }
+    // Checksum offload: a partial (NEEDS_CSUM) or already checked (DATA_VALID) checksum is
+    // not verified again (it is no checksum yet, or the kernel checked it).
+    this.#trustChecksum = virtioChecksumTrusted(hdr);
+    this.#inSegments = virtioSegmentCount(hdr, length - VIRTIO_NET_HDR_LENGTH);
+    if (this.#inSegments > 1) this.#c.superSegmentsIn++;
+    const packet = frame.subarray(VIRTIO_NET_HDR_LENGTH, length);
+    // The capture shows a complete checksum where the kernel left a partial one (in place:
+    // the checksum is not verified any more).
+    if (this.#tap) completeVirtioChecksum(packet, packet.length, hdr);
+    this.input(packet, now);
+    this.#trustChecksum = false;
+    this.#inSegments = 1;
+  }
+
   /** Processes one IP packet read from the link. Never throws on bad input. */
   input(packet: Uint8Array, now: number): void {
     const c = this.#c;
     c.packetsIn++;
-    if (this.#tap) this.#tap("in", packet, now);
+    if (this.#tap) this.#tap("in", packet, now, this.#inSegments);
     const ip = this.#ip;
     const err = parseIpv4(packet, packet.length, ip);
     if (err !== Ipv4ParseError.None) {
@@ -525,7 +598,6 @@ export class StackCore {
       return;
     }
     // RFC 1122 §3.2.2.6: answer echo requests (rate-limited: a reply is a reflection).
-    const out = this.#outBuf;
     if (20 + body.length > this.mtu) {
       this.#c.icmpIgnored++;
       return;
@@ -534,14 +606,14 @@ export class StackCore {
       this.#c.icmpRateLimited++;
       return;
     }
-    const n = emitIcmpEchoReply(m, out.subarray(20));
+    const n = emitIcmpEchoReply(m, this.#tcpOut);
     this.#c.icmpEchoReplies++;
     this.#sendIp(src, IPPROTO_ICMP, n, 64, 0, now);
   }
 
   #inputTcp(body: Uint8Array, src: number, now: number): void {
     const seg = this.#seg;
-    const err = parseTcp(body, src, this.addr, seg);
+    const err = parseTcp(body, src, this.addr, seg, !this.#trustChecksum);
     if (err !== TcpParseError.None) {
       if (err === TcpParseError.BadChecksum) this.#c.badTcpChecksum++;
       else this.#c.badTcp++;
@@ -550,6 +622,7 @@ export class StackCore {
     const h = this.#conns.get(src, seg.srcPort, seg.dstPort);
     if (h) {
       h.conn.handle(seg, now);
+      h.conn.segmentsReceived += this.#inSegments - 1; // a super-segment counts as its parts
       this.#settle(h);
       return;
     }
@@ -810,6 +883,9 @@ export class StackCore {
     let o = this.#optionCache.get(key);
     if (!o) {
       o = { ...this.#defaults, ...extra, mss: this.mtu - 40 };
+      // TSO: super-segments up to what one IPv4 packet holds (RFC 791: 65535 bytes), less the
+      // largest IP and TCP headers.
+      if (this.#frames) o.tsoMaxBytes = 65535 - IPV4_HEADER_LENGTH - 60;
       if (this.#optionCache.size < 64) this.#optionCache.set(key, o);
     }
     return o;
@@ -818,7 +894,7 @@ export class StackCore {
   /** @internal A connection's segment goes out with its TTL and TOS. */
   _transmit(h: ConnHandle, seg: TcpSegment): void {
     const c = h.conn;
-    this.#transmitSegment(seg, c.remoteAddr, c.opts.ttl, c.opts.tos, this.now());
+    this.#transmitSegment(seg, c.remoteAddr, c.opts.ttl, c.opts.tos, this.now(), c.sndMss);
   }
 
   /** @internal The stack-wide budget for replies to invalid segments (RFC 5961 §7). */
@@ -899,9 +975,38 @@ export class StackCore {
   // -------------------------------------------------------------------------------------
   // Packets out
 
-  #transmitSegment(seg: TcpSegment, dst: number, ttl: number, tos: number, now: number): void {
-    const out = this.#outBuf;
-    const n = emitTcp(seg, this.addr, dst, out.subarray(20));
+  /**
+   * Emits a TCP segment. On a frame link its checksum is left to the kernel (NEEDS_CSUM) and
+   * a payload above `mss` goes as one super-segment the kernel cuts into `mss`-byte segments
+   * (TSO): the state machine accounts for it as those segments.
+   */
+  #transmitSegment(
+    seg: TcpSegment,
+    dst: number,
+    ttl: number,
+    tos: number,
+    now: number,
+    mss = 0,
+  ): void {
+    const frames = this.#frames;
+    const n = emitTcp(seg, this.addr, dst, this.#tcpOut, frames);
+    if (frames) {
+      const h = this.#vnetOut;
+      h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+      h.csumStart = IPV4_HEADER_LENGTH;
+      h.csumOffset = TCP_CHECKSUM_OFFSET;
+      h.hdrLen = IPV4_HEADER_LENGTH + n - seg.payload.length;
+      if (mss > 0 && seg.payload.length > mss) {
+        h.gsoType = VIRTIO_NET_HDR_GSO_TCPV4;
+        h.gsoSize = mss;
+        this.#outSegments = Math.ceil(seg.payload.length / mss);
+        this.#c.superSegmentsOut++;
+      } else {
+        h.gsoType = VIRTIO_NET_HDR_GSO_NONE;
+        h.gsoSize = 0;
+        this.#outSegments = 1;
+      }
+    }
     this.#sendIp(dst, IPPROTO_TCP, n, ttl, tos, now);
   }
 
@@ -921,10 +1026,27 @@ export class StackCore {
     f.tos = tos;
     f.id = this.#ipId = (this.#ipId + 1) & 0xffff;
     f.payloadLength = payloadLength;
-    emitIpv4(this.#outBuf, f);
-    const packet = this.#outBuf.subarray(0, 20 + payloadLength);
-    this.#c.packetsOut++;
-    if (this.#tap) this.#tap("out", packet, now);
-    this.link.write(packet);
+    const ipLength = IPV4_HEADER_LENGTH + payloadLength;
+    emitIpv4(this.#ipOut, f);
+    const c = this.#c;
+    c.packetsOut++;
+    const segments = this.#outSegments;
+    this.#outSegments = 1;
+    if (this.#tap) {
+      let packet = this.#ipOut.subarray(0, ipLength);
+      if (this.#frames && protocol === IPPROTO_TCP) {
+        // The capture shows a complete checksum where the kernel will compute one.
+        packet = packet.slice();
+        completeVirtioChecksum(packet, ipLength, this.#vnetOut);
+      }
+      this.#tap("out", packet, now, segments);
+    }
+    if (this.#frames) {
+      if (protocol !== IPPROTO_TCP) resetVirtioNetHdr(this.#vnetOut);
+      emitVirtioNetHdr(this.#outFrame, this.#vnetOut);
+      this.link.writeFrame!(this.#outFrame, VIRTIO_NET_HDR_LENGTH + ipLength);
+    } else {
+      this.link.write(this.#ipOut.subarray(0, ipLength));
+    }
   }
 }

@@ -28,6 +28,27 @@ export interface Link {
   wake(): void;
   /** Releases the link; further reads return 0 and writes are dropped. */
   close(): void;
+  /**
+   * Set when every packet on this link travels behind a 10-byte virtio-net header (a Linux
+   * TUN device opened with offloads, `src/wire/virtio.ts`): what the link may hand in
+   * (partial checksums, TCP super-segments). The stack then uses `readFrame` and
+   * `writeFrame`, and may send partial checksums and super-segments itself.
+   */
+  readonly frameOffloads?: LinkOffloads | null;
+  /** Reads one frame (header, then packet) into `buf`; its length, or 0 when none is ready. */
+  readFrame?(buf: Uint8Array): number;
+  /** Sends `frame[0..length)`: a virtio-net header, then an IP packet. Never blocks. */
+  writeFrame?(frame: Uint8Array, length: number): void;
+}
+
+/** What a frame link offloads (see `Link.frameOffloads`). */
+export interface LinkOffloads {
+  /** Packets may arrive with a partial checksum (NEEDS_CSUM). */
+  csum: boolean;
+  /** IPv4 TCP super-segments may arrive. */
+  tso4: boolean;
+  /** IPv6 TCP super-segments may arrive. */
+  tso6: boolean;
 }
 
 /** Counters for one direction of a `MemoryLink` or `FaultyLink`. */

@@ -32,7 +32,13 @@ export type {
   ConnStats,
   KeepAliveOptions,
 } from "./tcp/connection.ts";
-export type { FaultyLinkOptions, Link, LinkDirectionStats, MemoryLinkOptions } from "./link.ts";
+export type {
+  FaultyLinkOptions,
+  Link,
+  LinkDirectionStats,
+  LinkOffloads,
+  MemoryLinkOptions,
+} from "./link.ts";
 export { createMemoryLinkPair, FaultyLink, MemoryLink } from "./link.ts";
 export { type FaultOptions, type FaultStats, parseFaultSpec } from "./fault.ts";
 export { PcapWriter } from "./pcap.ts";

@@ -55,11 +55,16 @@ export interface StackOptions {
   /** Other per-connection tunables (buffers, retries, keep-alive, RTO bounds). */
   connection?: ConnectionDefaults;
   /** Called with every IP packet read or written (pcap, segment logs). */
-  tap?: (dir: "in" | "out", packet: Uint8Array, nowMs: number) => void;
+  tap?: (dir: "in" | "out", packet: Uint8Array, nowMs: number, segments: number) => void;
   /** Seeded faults between the device and the stack, per direction. */
   faults?: { inbound?: FaultOptions; outbound?: FaultOptions };
   /** Limits against floods: half-open table, SYN cookies, TIME-WAIT cap, reply rates. */
   limits?: StackLimits;
+  /**
+   * TUN offloads (Linux): read and write 64 KiB TCP super-segments and leave checksums to the
+   * kernel. Default true where the kernel accepts them; false sends plain packets.
+   */
+  offload?: boolean;
 }
 
 /**
@@ -158,7 +163,14 @@ export async function openStack(opts: StackOptions = {}): Promise<TcpStack> {
     peer = p;
   } else {
     const { openTun } = await import("../ffi/tun.ts");
-    const dev = openTun({ tunIp: tunIpText, ifname: opts.ifname, mtu });
+    // Offloads (Linux: IFF_VNET_HDR with checksum and TCP segmentation offload) are on by
+    // default; a kernel that refuses them gets plain packets.
+    const dev = openTun({
+      tunIp: tunIpText,
+      ifname: opts.ifname,
+      mtu,
+      offload: opts.offload ?? true,
+    });
     link = dev;
     ifname = dev.name;
     peer = companionAddress(tunIp);
@@ -247,17 +259,25 @@ export class TcpStack {
 
   /** The device loop (ARCHITECTURE.md "The device loop"). */
   async #run(): Promise<void> {
-    const buf = new Uint8Array(65536);
     const core = this.core;
     const link = this.#link;
+    // A frame link hands in a virtio-net header and up to a 64 KiB super-segment per read.
+    const frames = !!link.frameOffloads && typeof link.readFrame === "function";
+    const buf = new Uint8Array(frames ? 10 + 40 + 65535 : 65536);
     try {
       while (!this.#closing) {
         let count = 0;
         let now = core.now();
         for (; count < READ_BATCH; count++) {
-          const n = link.read(buf);
-          if (n <= 0) break;
-          core.input(buf.subarray(0, n), now);
+          if (frames) {
+            const n = link.readFrame!(buf);
+            if (n <= 0) break;
+            core.inputFrame(buf, n, now);
+          } else {
+            const n = link.read(buf);
+            if (n <= 0) break;
+            core.input(buf.subarray(0, n), now);
+          }
           if ((count & 31) === 31) now = core.now();
         }
         now = core.now();

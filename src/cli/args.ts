@@ -44,6 +44,8 @@ export interface CommonOptions {
   congestion: Congestion | undefined;
   /** Disable Nagle's algorithm (RFC 9293 §3.7.4) on every connection. */
   noDelay: boolean;
+  /** --no-offload: plain packets on the TUN device (no segmentation or checksum offload). */
+  noOffload: boolean;
   /** Seeded faults injected between the device and the stack, both ways, or undefined. */
   faults: FaultOptions | undefined;
 }
@@ -103,9 +105,10 @@ export class UsageError extends Error {
 export const SYNOPSIS = {
   general: "tcptun <listen|connect> [options]   (tcptun --help for details)",
   listen: "tcptun listen [--tun-ip IP] [--port N] [--echo | --discard] [--once] [--ifname NAME] " +
-    "[--mtu N] [--pcap FILE] [-v LEVEL] [--congestion cubic|newreno] [--no-delay] [--faults SPEC]",
+    "[--mtu N] [--pcap FILE] [-v LEVEL] [--congestion cubic|newreno] [--no-delay] " +
+    "[--no-offload] [--faults SPEC]",
   connect: "tcptun connect [HOST:]PORT [--tun-ip IP] [--ifname NAME] [--mtu N] [--pcap FILE] " +
-    "[-v LEVEL] [--congestion cubic|newreno] [--no-delay] [--faults SPEC]",
+    "[-v LEVEL] [--congestion cubic|newreno] [--no-delay] [--no-offload] [--faults SPEC]",
 } as const;
 
 const COMMON_HELP = `  --tun-ip IP            address this stack owns on the TUN link
@@ -116,6 +119,8 @@ const COMMON_HELP = `  --tun-ip IP            address this stack owns on the TUN
                          debug logs one line per segment (→ sent, ← received)
   --congestion ALGO      cubic | newreno (default: cubic)
   --no-delay             disable Nagle's algorithm
+  --no-offload           plain packets on the TUN device: no TCP segmentation or checksum
+                         offload (Linux; by default on where the kernel accepts it)
   --faults SPEC          inject seeded faults between the device and the stack, both ways,
                          e.g. loss=1%,reorder=2%,dup=1%,delay=20,jitter=2,seed=7
   -h, --help             show this help`;
@@ -165,6 +170,7 @@ const COMMON_OPTIONS = {
   "log-level": { type: "string", short: "v" },
   congestion: { type: "string" },
   "no-delay": { type: "boolean" },
+  "no-offload": { type: "boolean" },
   faults: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -287,6 +293,7 @@ function parseCommon(
     logLevel,
     congestion: congestionText as Congestion | undefined,
     noDelay: values["no-delay"] === true,
+    noOffload: values["no-offload"] === true,
     faults: parseFaults(values.faults as string | undefined, topic),
   };
 }

@@ -23,11 +23,13 @@ Deno.test("args: listen defaults", () => {
     logLevel: "warn",
     congestion: undefined,
     noDelay: false,
+    noOffload: false,
     faults: undefined,
     port: 4444,
     mode: "stdio",
     once: false,
   });
+  assert.equal((parseCli(["listen", "--no-offload"]) as ListenCommand).noOffload, true);
 });
 
 Deno.test("args: --faults takes a fault spec and rejects a bad one in one line", () => {

@@ -68,6 +68,8 @@ export interface CliStackOptions {
   congestion?: Congestion;
   /** Disable Nagle's algorithm on every connection. */
   noDelay?: boolean;
+  /** TUN offloads (default true). */
+  offload?: boolean;
   /** Seeded faults between the device and the stack. */
   faults?: { inbound?: FaultOptions; outbound?: FaultOptions };
   tap?: Tap;
@@ -166,6 +168,7 @@ export function stackOptions(
     mtu: number | undefined;
     congestion: Congestion | undefined;
     noDelay: boolean;
+    noOffload?: boolean;
     faults: FaultOptions | undefined;
   },
   env: Pick<CliEnv, "tap" | "logger">,
@@ -176,6 +179,7 @@ export function stackOptions(
     mtu: cmd.mtu,
     congestion: cmd.congestion,
     noDelay: cmd.noDelay,
+    offload: !cmd.noOffload,
     faults: faultsBothWays(cmd.faults),
     tap: env.tap,
     logger: env.logger,

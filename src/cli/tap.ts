@@ -32,7 +32,12 @@ import type { PcapWriter } from "../pcap.ts";
 /** Direction of a packet as the stack sees it: `in` read from the device, `out` written to it. */
 export type TapDirection = "in" | "out";
 /** The `tap` hook of `openStack`: called for every IP packet read or written. */
-export type Tap = (dir: TapDirection, packet: Uint8Array, nowMs: number) => void;
+export type Tap = (
+  dir: TapDirection,
+  packet: Uint8Array,
+  nowMs: number,
+  segments?: number,
+) => void;
 
 /** Options for `formatPacket`. */
 export interface FormatOptions {
@@ -95,6 +100,7 @@ export function formatPacket(
   dir: TapDirection,
   packet: Uint8Array,
   opts: FormatOptions = {},
+  segments = 1,
 ): string {
   const arrowText = dir === "out" ? "→" : "←";
   const arrow = opts.color
@@ -122,6 +128,8 @@ export function formatPacket(
     const ack = (seg.flags & ACK) !== 0 ? ` ack=${seg.ack}` : "";
     return `${arrow} ${src}:${seg.srcPort} > ${dst}:${seg.dstPort} [${formatTcpFlags(seg.flags)}]` +
       ` seq=${seg.seq}${ack} win=${seg.window} len=${seg.payload.length}` +
+      // A TSO/GSO super-segment: the MSS-sized segments it stands for on the wire.
+      (segments > 1 ? ` tso=${segments}` : "") +
       formatOptions(seg, opts.verbose === true) + bad;
   }
   if (ip.protocol === IPPROTO_ICMP && body.length >= 2) {
@@ -165,11 +173,11 @@ export function createTap(opts: TapOptions): Tap | undefined {
   const format: FormatOptions = { color: opts.color === true, verbose };
   const wallClock = opts.wallClock ?? Date.now;
   let offsetMs = NaN;
-  return (dir, packet, nowMs) => {
+  return (dir, packet, nowMs, segments = 1) => {
     if (pcap !== undefined) {
       if (Number.isNaN(offsetMs)) offsetMs = wallClock() - nowMs;
       pcap.write(packet, offsetMs + nowMs);
     }
-    if (logging) logger.debug(formatPacket(dir, packet, format));
+    if (logging) logger.debug(formatPacket(dir, packet, format, segments));
   };
 }

@@ -169,6 +169,14 @@ export interface ConnectionOptions {
   ttl?: number;
   /** IP Differentiated Services (TOS) byte of its segments (MUST-48, SHLD-22). Default 0. */
   tos?: number;
+  /**
+   * Segmentation offload (TSO): the most payload bytes one segment may carry, for a link
+   * that cuts larger segments into MSS-sized ones (a TUN device with offloads). 0 (default):
+   * none, every segment is at most the MSS. A super-segment is accounted for as the
+   * MSS-sized segments it becomes: one transmission record each, so that SACK, loss
+   * detection and retransmission work at MSS granularity.
+   */
+  tsoMaxBytes?: number;
 }
 
 /** Identity of a connection: the 4-tuple (addresses as uint32) and the initial send sequence. */
@@ -1425,8 +1433,8 @@ export class TcpConnection {
         if (this.#discardInput) this.rcvBuf.skip(advanced);
         else this.#out.readable();
         // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second full-sized segment;
-        // at once when a gap fills.
-        this.#unackedSegs++;
+        // at once when a gap fills. A super-segment (GRO/GSO) counts as the segments in it.
+        this.#unackedSegs += advanced > this.opts.mss ? Math.ceil(advanced / this.opts.mss) : 1;
         if (hadHoles || this.#unackedSegs >= 2) this.#ackNow = true;
         else if (this.delAckAt === NO_DEADLINE) this.delAckAt = now + this.opts.delayedAckMs;
       } else {
@@ -1585,7 +1593,10 @@ export class TcpConnection {
       const usableWnd = seqDiff(wndRight, this.sndNxt);
       const usableCwnd = cwnd - pipe;
       if (unsent > 0) {
-        const len = Math.min(unsent, this.sndMss, usableWnd, usableCwnd);
+        let len = Math.min(unsent, this.#maxSegmentBytes(), usableWnd, usableCwnd);
+        // A super-segment holds whole MSS-sized segments, and a partial one only at the end
+        // of the data (as the segments it stands for would).
+        if (len > this.sndMss && len < unsent) len -= len % this.sndMss;
         if (len <= 0) {
           if (usableCwnd <= 0) this.#cwndLimited = true;
           break;
@@ -1697,6 +1708,13 @@ export class TcpConnection {
     return this.#synAcked ? this.sndUna : seqAdd(this.iss, 1);
   }
 
+  /** The most payload one new segment may carry: the MSS, or more with TSO. */
+  #maxSegmentBytes(): number {
+    const tso = this.opts.tsoMaxBytes;
+    if (tso <= this.sndMss) return this.sndMss;
+    return tso - (tso % this.sndMss);
+  }
+
   #sendNew(len: number, withFin: boolean, now: number): void {
     const seq = this.sndNxt;
     const payload = len > 0 ? this.sendBuf.view(seqDiff(seq, this.#dataStartSeq()), len) : null;
@@ -1708,7 +1726,14 @@ export class TcpConnection {
     const segLen = len + (withFin ? 1 : 0);
     if (this.sndNxt === this.sndUna) this.#progressAt = now; // the clock of the user timeout
     this.#emit(seq, this.rcvNxt, flags, payload, now);
-    const r = this.#newRecord(seq, segLen, withFin ? FIN : 0, now);
+    // One record per MSS-sized segment, even when they left as one super-segment (TSO).
+    const mss = this.sndMss;
+    let at = seq;
+    for (let left = len; left > mss; left -= mss) {
+      this.#tx.push(this.#newRecord(at, mss, 0, now));
+      at = seqAdd(at, mss);
+    }
+    const r = this.#newRecord(at, seqDiff(seqAdd(seq, segLen), at), withFin ? FIN : 0, now);
     this.#tx.push(r);
     this.sndNxt = seqAdd(seq, segLen);
     if (withFin) this.finSeq = seqAdd(seq, len);
@@ -2038,6 +2063,10 @@ export class TcpConnection {
       if (max > 0) this.rcvBuf.sackBlocks(max, o.sackBlocks, this.rcvNxt);
     }
     s.payload = payload ?? EMPTY;
+    if (payload !== null && payload.length > this.sndMss) {
+      // A super-segment counts as the segments it becomes (TSO).
+      this.segmentsSent += Math.ceil(payload.length / this.sndMss) - 1;
+    }
     if (flags & ACK) {
       this.lastAckSent = s.ack;
       this.#ackNow = false;
@@ -2132,6 +2161,7 @@ function resolveOptions(options: ConnectionOptions): ResolvedOptions {
     invalidReplyIntervalMs: options.invalidReplyIntervalMs ?? 500,
     ttl: options.ttl ?? 64,
     tos: options.tos ?? 0,
+    tsoMaxBytes: options.tsoMaxBytes ?? 0,
   };
   resolved.set(options, r);
   return r;

@@ -86,6 +86,21 @@ export function checksumFinish(acc: number): number {
 }
 
 /**
+ * Folds a running sum into 16 bits without complementing it: the "partial checksum" a
+ * checksum-offloading sender stores (the pseudo-header sum, RFC 1071 §2(C) folding), which
+ * whoever completes the checksum adds the covered bytes to.
+ *
+ * @example
+ * ```ts
+ * import { checksumFold, pseudoHeaderSum } from "./checksum.ts";
+ * console.log(checksumFold(pseudoHeaderSum(0x0a000001, 0x0a000002, 6, 40)) <= 0xffff); // true
+ * ```
+ */
+export function checksumFold(acc: number): number {
+  return fold(acc);
+}
+
+/**
  * The Internet checksum of `bytes[start..end)` (defaults: the whole array).
  * Over a header or segment that already holds a correct checksum, the result is 0.
  *

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { checksumAdd, checksumFinish, pseudoHeaderSum } from "./checksum.ts";
+import { checksumAdd, checksumFinish, checksumFold, pseudoHeaderSum } from "./checksum.ts";
 import { IPPROTO_TCP } from "./ipv4.ts";
 
 /** FIN flag bit. */
@@ -351,6 +351,7 @@ export function emitTcp(
   srcAddr: number,
   dstAddr: number,
   into: Uint8Array,
+  partialChecksum = false,
 ): number {
   const o = seg.options;
   const b = into;
@@ -427,7 +428,10 @@ export function emitTcp(
   if (payload.length > 0) b.set(payload, headerLength);
   const total = headerLength + payload.length;
   const acc = pseudoHeaderSum(srcAddr, dstAddr, IPPROTO_TCP, total);
-  const csum = checksumFinish(checksumAdd(acc, b, 0, total));
+  // With checksum offload the field holds the folded pseudo-header sum, not complemented,
+  // and whoever sends the segment on completes it over the header and data (virtio-net
+  // NEEDS_CSUM); otherwise the full RFC 9293 §3.1 checksum.
+  const csum = partialChecksum ? checksumFold(acc) : checksumFinish(checksumAdd(acc, b, 0, total));
   b[16] = csum >>> 8;
   b[17] = csum;
   return total;
