@@ -246,6 +246,14 @@ export class ConnHandle implements ConnectionOutput {
     return this.#core._replyBudget();
   }
 
+  /** @internal */
+  deferAck(): boolean {
+    return this.#core._deferAck(this);
+  }
+
+  /** @internal Queued for the end-of-batch ACK flush. */
+  ackQueued = false;
+
   /** Attaches the receiver of data and events, replaying anything that came before. */
   attach(handler: ConnHandler): void {
     this.handler = handler;
@@ -895,6 +903,36 @@ export class StackCore {
   _transmit(h: ConnHandle, seg: TcpSegment): void {
     const c = h.conn;
     this.#transmitSegment(seg, c.remoteAddr, c.opts.ttl, c.opts.tos, this.now(), c.sndMss);
+  }
+
+  /**
+   * Stretch ACKs: a driver that reads packets in batches sets this and calls `flushAcks` at
+   * the end of each batch; connections then owe one ACK per batch instead of one per two
+   * segments. Off (a driver without batches): every second segment is ACKed at once.
+   */
+  batchedAcks = false;
+  readonly #ackQueue: ConnHandle[] = [];
+
+  /** @internal */
+  _deferAck(h: ConnHandle): boolean {
+    if (!this.batchedAcks) return false;
+    if (!h.ackQueued) {
+      h.ackQueued = true;
+      this.#ackQueue.push(h);
+    }
+    return true;
+  }
+
+  /** The end of a batch of packets: the ACKs connections deferred go out now. */
+  flushAcks(now: number): void {
+    const q = this.#ackQueue;
+    for (let i = 0; i < q.length; i++) {
+      const h = q[i];
+      h.ackQueued = false;
+      h.conn.flushAck(now);
+      this.#settle(h);
+    }
+    q.length = 0;
   }
 
   /** @internal The stack-wide budget for replies to invalid segments (RFC 5961 §7). */

@@ -243,6 +243,7 @@ export class TcpStack {
       tap: o.tap,
       limits: o.limits,
     });
+    this.core.batchedAcks = true;
     this.core.onDeadlineChange = (deadline) => {
       if (deadline < this.#armed) {
         this.#armed = -Infinity;
@@ -281,6 +282,7 @@ export class TcpStack {
           if ((count & 31) === 31) now = core.now();
         }
         now = core.now();
+        if (count > 0) core.flushAcks(now);
         core.poll(now);
         const deadline = core.nextDeadline();
         this.#armed = deadline;

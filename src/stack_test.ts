@@ -504,3 +504,33 @@ Deno.test("stack: MUST-48 MUST-49 SHLD-22 a listener's options reach its SYN,ACK
   assert.equal(twAck.ip.ttl, 33);
   assert.equal(link.out[0][1], 0x28);
 });
+
+Deno.test("stack: MUST-58 MUST-59 stretch ACKs: a batch of segments is processed first, then ACKed once", () => {
+  const [c, link] = coreWith();
+  c.batchedAcks = true;
+  const l = c.listen(80, 8, () => {});
+  const iss = handshake(c, link, 40000);
+  c.accept(l);
+  link.out = [];
+  // Ten full segments in one batch: nothing goes out until the batch is flushed.
+  for (let i = 0; i < 10; i++) {
+    c.input(packet({ flags: ACK, seq: 1001 + i * 1000, ack: iss + 1, payload: 1000 }), 1);
+  }
+  assert.equal(link.out.length, 0);
+  c.flushAcks(1);
+  assert.equal(link.out.length, 1, "one ACK for the batch");
+  assert.equal(parseOut(link.out[0]).seg.ack, 11_001);
+  // A batch longer than 16 segments gets an ACK every 16 segments on the way.
+  link.out = [];
+  for (let i = 0; i < 40; i++) {
+    c.input(packet({ flags: ACK, seq: 11_001 + i * 1000, ack: iss + 1, payload: 1000 }), 2);
+  }
+  assert.equal(link.out.length, 2);
+  c.flushAcks(2);
+  assert.equal(link.out.length, 3);
+  // Out-of-order data is still answered at once, each segment (RFC 5681 §4.2).
+  link.out = [];
+  c.input(packet({ flags: ACK, seq: 60_001, ack: iss + 1, payload: 1000 }), 3);
+  c.input(packet({ flags: ACK, seq: 62_001, ack: iss + 1, payload: 1000 }), 3);
+  assert.equal(link.out.length, 2);
+});

@@ -95,6 +95,12 @@ export interface ConnectionOutput {
   /** A state event; `error` is set for the "error" event. */
   event(ev: ConnEvent, error?: ConnError): void;
   /**
+   * Asked when an ACK becomes due that may wait for the end of the current batch of
+   * segments: true when the owner will call `flushAck` then (stretch ACKs), false (or
+   * absent) to have the ACK sent at once as RFC 5681 §4.2 says.
+   */
+  deferAck?(): boolean;
+  /**
    * Asked before a reply to an invalid segment (an ACK to an unacceptable segment, a
    * challenge ACK, an RST): true when the stack-wide budget allows one more (RFC 5961 §7).
    * Absent: no stack-wide limit.
@@ -257,6 +263,11 @@ interface TxRecord {
 }
 
 const DUP_THRESH = 3; // RFC 5681 §3.2, RFC 6675 §2
+/** A stretch ACK covers at most this many segments, or this many bytes (as Linux with GRO). */
+const STRETCH_SEGMENTS = 16;
+const STRETCH_BYTES = 65536;
+/** Data sent this soon before data arrives marks the exchange as interactive. */
+const INTERACTIVE_MS = 200;
 /** R1 of RFC 9293 §3.8.3 (SHLD-10: at least 3 retransmissions). */
 const R1_RETRIES = 3;
 const PTO_MIN_MS = 10; // floor of the tail loss probe timeout, as Linux
@@ -396,6 +407,13 @@ export class TcpConnection {
   // ACK generation
   #ackNow = false;
   #unackedSegs = 0;
+  #unackedBytes = 0;
+  /** An ACK is owed and the owner will ask for it at the end of its batch (`flushAck`). */
+  #ackDeferred = false;
+  /** Data carrying PSH arrived since our last ACK (Linux's ICSK_ACK_PUSHED). */
+  #pushed = false;
+  /** When we last sent data: a reply soon after data arrived marks interactive traffic. */
+  #lastDataSentAt = -Infinity;
   #sendBlocked = false;
   #lastRecvAt = 0;
   /** Offset added to the millisecond clock for our TSval (RFC 7323 §5.4). */
@@ -624,8 +642,28 @@ export class TcpConnection {
     if (this.rcvBuf.skip(this.rcvBuf.unread) > 0) this.#afterRead(now);
   }
 
+  /**
+   * The end of a batch of segments read from the device: the ACK deferred by the stretch-ACK
+   * rule goes out now, unless something sent since carried it.
+   */
+  flushAck(now: number): void {
+    if (!this.#ackDeferred) return;
+    this.#ackDeferred = false;
+    if (this.#synchronized() && this.state !== State.TimeWait) this.#sendAck(now);
+  }
+
   #afterRead(now: number): void {
     this.#armBufferRelease(now);
+    // Pushed data the application has read is acknowledged at once, unless the exchange is
+    // interactive and our reply will carry the ACK (Linux's quick ACK on ICSK_ACK_PUSHED,
+    // outside ping-pong mode).
+    if (
+      this.#pushed && this.delAckAt !== NO_DEADLINE && this.#synchronized() &&
+      now - this.#lastDataSentAt > INTERACTIVE_MS
+    ) {
+      this.#sendAck(now);
+      return;
+    }
     if (!this.#synchronized() || this.remoteClosed) return;
     const current = seqDiff(this.rcvAdvRight, this.rcvNxt);
     const avail = this.#rcvSpace();
@@ -1032,7 +1070,7 @@ export class TcpConnection {
     // urgent data).
     if ((f & URG) && seg.urgent > 0) this.#processUrgent(seqAdd(seq, seg.urgent));
     // Seventh check: segment text; eighth: FIN.
-    if (payload.length > 0 || fin) this.#processText(seq, payload, fin, now);
+    if (payload.length > 0 || fin) this.#processText(seq, payload, fin, now, (f & PSH) !== 0);
   }
 
   /**
@@ -1383,7 +1421,13 @@ export class TcpConnection {
   }
 
   /** Seventh and eighth checks: segment text and FIN (RFC 9293 §3.10.7.4). */
-  #processText(seq: number, payload: Uint8Array, fin: boolean, now: number): void {
+  #processText(
+    seq: number,
+    payload: Uint8Array,
+    fin: boolean,
+    now: number,
+    push = false,
+  ): void {
     // Text is taken in ESTABLISHED, FIN-WAIT-1 and FIN-WAIT-2 only; in CLOSE-WAIT, CLOSING
     // and LAST-ACK the peer already sent its FIN.
     const s0 = this.state;
@@ -1432,11 +1476,27 @@ export class TcpConnection {
         this.bytesReceived += advanced;
         if (this.#discardInput) this.rcvBuf.skip(advanced);
         else this.#out.readable();
-        // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second full-sized segment;
-        // at once when a gap fills. A super-segment (GRO/GSO) counts as the segments in it.
+        // When to ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2): at once when a gap fills; for a
+        // lone segment, after the delayed-ACK timeout (a reply may carry the ACK); for two
+        // segments or more, once per batch of segments read from the device (a stretch ACK,
+        // as Linux sends behind GRO: MUST-58 aggregate, MUST-59 process all queued first),
+        // but at most every 16 segments or 64 KiB. A super-segment counts as its segments.
         this.#unackedSegs += advanced > this.opts.mss ? Math.ceil(advanced / this.opts.mss) : 1;
-        if (hadHoles || this.#unackedSegs >= 2) this.#ackNow = true;
-        else if (this.delAckAt === NO_DEADLINE) this.delAckAt = now + this.opts.delayedAckMs;
+        this.#unackedBytes += advanced;
+        if (push) this.#pushed = true;
+        if (
+          hadHoles || this.#unackedSegs >= STRETCH_SEGMENTS ||
+          this.#unackedBytes >= STRETCH_BYTES
+        ) {
+          this.#ackNow = true;
+        } else if (this.#unackedSegs >= 2) {
+          if (!this.#ackDeferred) {
+            if (this.#out.deferAck?.()) this.#ackDeferred = true;
+            else this.#ackNow = true;
+          }
+        } else if (this.delAckAt === NO_DEADLINE) {
+          this.delAckAt = now + this.opts.delayedAckMs;
+        }
       } else {
         // Out of order (§3.10.7.4: held for later) or dropped: an immediate duplicate ACK
         // (RFC 5681 §4.2) tells the sender where the gap is.
@@ -1725,6 +1785,7 @@ export class TcpConnection {
     if (withFin) flags |= FIN;
     const segLen = len + (withFin ? 1 : 0);
     if (this.sndNxt === this.sndUna) this.#progressAt = now; // the clock of the user timeout
+    if (len > 0) this.#lastDataSentAt = now;
     this.#emit(seq, this.rcvNxt, flags, payload, now);
     // One record per MSS-sized segment, even when they left as one super-segment (TSO).
     const mss = this.sndMss;
@@ -2071,6 +2132,9 @@ export class TcpConnection {
       this.lastAckSent = s.ack;
       this.#ackNow = false;
       this.#unackedSegs = 0;
+      this.#unackedBytes = 0;
+      this.#ackDeferred = false;
+      this.#pushed = false;
       this.delAckAt = NO_DEADLINE;
     }
     this.segmentsSent++;

@@ -70,10 +70,10 @@ integrationTest("cli: connect to a closed kernel port fails with exit 1", proble
 });
 
 integrationTest(
-  "cli: MUST-2 --pcap writes a capture whose IP and TCP checksums tshark verifies",
+  "cli: MUST-2 --pcap writes a capture whose IP and TCP checksums tshark verifies (our own checksums: --no-offload)",
   tsharkProblem,
   async () => {
-    const r = await runScenario(script("cli_pcap.ts"), [String(64 * 1024)]);
+    const r = await runScenario(script("cli_pcap.ts"), [String(64 * 1024), "--no-offload"]);
     assert.equal(r.code, 0);
     assert.equal(r.echoMatches, true);
     assert.equal(r.tsharkCode, 0, r.tsharkStderr as string);
@@ -85,5 +85,20 @@ integrationTest(
     assert.deepEqual(r.notGood, []);
     // Anything else in the capture is the kernel's own IPv6 chatter, which the stack ignores.
     for (const p of r.others as string[]) assert.match(p, /ipv6/);
+  },
+);
+
+integrationTest(
+  "cli: with TUN offloads, --pcap shows super-segments with completed checksums",
+  tsharkProblem,
+  async () => {
+    const r = await runScenario(script("cli_pcap.ts"), [String(1024 * 1024)]);
+    assert.equal(r.code, 0);
+    assert.equal(r.echoMatches, true);
+    assert.equal(r.tsharkCode, 0, r.tsharkStderr as string);
+    assert.equal(r.syn, 2);
+    assert.equal(r.rst, 0);
+    // Checksums the kernel completes (out) or left partial (in) are completed in the capture.
+    assert.deepEqual(r.notGood, []);
   },
 );

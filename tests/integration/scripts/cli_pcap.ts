@@ -17,6 +17,8 @@ import {
 } from "./common.ts";
 
 const size = Number(Deno.args[0] ?? 64 * 1024);
+/** Extra CLI flags (e.g. --no-offload). */
+const extra = Deno.args.slice(1);
 
 /** tshark's `*.checksum.status` values. */
 const STATUS: Record<string, string> = { "0": "Bad", "1": "Good", "2": "Unverified" };
@@ -25,7 +27,7 @@ await scenario(40_000, async () => {
   const dir = await Deno.makeTempDir({ prefix: "tcptun_pcap_" });
   const file = `${dir}/capture.pcap`;
   try {
-    const cli = new Cli(["listen", "--echo", "--once", "--pcap", file]);
+    const cli = new Cli(["listen", "--echo", "--once", "--pcap", file, ...extra]);
     await cli.waitStderr("listening on 10.0.0.1:4444");
     const k = await within(
       Deno.connect({ hostname: "10.0.0.1", port: 4444 }),
