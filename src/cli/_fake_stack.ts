@@ -65,6 +65,15 @@ export class FakeConn implements CliConn {
     return n;
   }
 
+  /** Sends bytes to the peer, as `Deno.Conn.write`. */
+  write(p: Uint8Array): Promise<number> {
+    if (this.#error !== undefined) return Promise.reject(this.#error);
+    if (this.finSentFlag) return Promise.reject(new Deno.errors.BadResource("write after FIN"));
+    this.sent.push(p.slice());
+    for (const f of this.#onSent.splice(0)) f();
+    return Promise.resolve(p.length);
+  }
+
   /** Sends FIN. */
   closeWrite(): Promise<void> {
     this.#fin();

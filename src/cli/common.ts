@@ -32,6 +32,8 @@ export interface CliConn {
   readonly writable: WritableStream<Uint8Array>;
   /** Reads into `p`, as `Deno.Conn.read`: the count, or null at the peer's FIN. */
   read(p: Uint8Array): Promise<number | null>;
+  /** Writes bytes of `p`, as `Deno.Conn.write`: how many were taken. */
+  write(p: Uint8Array): Promise<number>;
   /** Sends FIN after what was written; reading goes on. */
   closeWrite(): Promise<void>;
   /** Full close: FIN, reading side discarded. */
