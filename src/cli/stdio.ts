@@ -17,6 +17,9 @@ export type InputResult =
   | { done: false; value: Uint8Array }
   | { done: true; value?: undefined; error?: unknown };
 
+/** Bytes read from the input at most per chunk. */
+const INPUT_CHUNK = 256 * 1024;
+
 /**
  * One reader over stdin shared by successive connections.
  *
@@ -25,7 +28,13 @@ export type InputResult =
  * underlying stream is in flight.
  */
 export class InputSource {
-  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  /**
+   * With a byte stream (stdin is one), reads go into one reused buffer: a chunk handed out
+   * is consumed (written into the connection's send ring) before the next read is asked for.
+   */
+  #byob: ReadableStreamBYOBReader | null = null;
+  #spare: ArrayBuffer | null = null;
   #buffered: InputResult | null = null;
   #inflight = false;
   #waiter: ((r: InputResult | null) => void) | null = null;
@@ -33,7 +42,11 @@ export class InputSource {
 
   /** @param stream the input; locked for the life of the source */
   constructor(stream: ReadableStream<Uint8Array>) {
-    this.#reader = stream.getReader();
+    try {
+      this.#byob = stream.getReader({ mode: "byob" });
+    } catch {
+      this.#reader = stream.getReader();
+    }
   }
 
   /** True once the input reported its end (or failed), and the end was consumed. */
@@ -62,8 +75,20 @@ export class InputSource {
 
   #pull(): void {
     this.#inflight = true;
-    this.#reader.read().then(
-      (r): InputResult => r.done ? { done: true } : { done: false, value: r.value },
+    let next: Promise<ReadableStreamReadResult<Uint8Array>>;
+    if (this.#byob) {
+      const buf = this.#spare ?? new ArrayBuffer(INPUT_CHUNK);
+      this.#spare = null;
+      next = this.#byob.read(new Uint8Array(buf));
+    } else {
+      next = this.#reader!.read();
+    }
+    next.then(
+      (r): InputResult => {
+        if (r.done) return { done: true };
+        if (this.#byob) this.#spare = r.value.buffer as ArrayBuffer; // lent until the next read
+        return { done: false, value: r.value };
+      },
       (error): InputResult => ({ done: true, error }),
     ).then((r) => {
       this.#inflight = false;
@@ -89,7 +114,7 @@ export class InputSource {
   cancel(): void {
     this.abandon();
     this.#ended = true;
-    this.#reader.cancel().catch(() => {});
+    (this.#byob ?? this.#reader)!.cancel().catch(() => {});
   }
 }
 
