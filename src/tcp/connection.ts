@@ -32,6 +32,14 @@ import { SendBuffer } from "./send_buffer.ts";
 import type { CongestionControl } from "./congestion/types.ts";
 import { createCongestionControl } from "./congestion/mod.ts";
 import type { Handshake } from "./listen_queue.ts";
+import {
+  R_EVER_RETRANS,
+  R_LOST,
+  R_RETRANS,
+  R_SACKED,
+  Scoreboard,
+  type TxRecord,
+} from "./scoreboard.ts";
 
 /** The eleven states of RFC 9293 §3.3.2. */
 export enum State {
@@ -245,23 +253,6 @@ export interface ConnStats {
   congestion: string;
 }
 
-// Record flags for sent segments (the sender's scoreboard, RFC 6675 §3).
-const R_SACKED = 1;
-const R_LOST = 2;
-const R_RETRANS = 4;
-const R_EVER_RETRANS = 8;
-
-/** One sent segment awaiting acknowledgment. */
-interface TxRecord {
-  seq: number;
-  /** Sequence space consumed, SYN and FIN included. */
-  len: number;
-  /** SYN and/or FIN bits that this segment carries. */
-  ctl: number;
-  sentAt: number;
-  marks: number;
-}
-
 const DUP_THRESH = 3; // RFC 5681 §3.2, RFC 6675 §2
 /** A stretch ACK covers at most this many segments, or this many bytes (as Linux with GRO). */
 const STRETCH_SEGMENTS = 16;
@@ -277,8 +268,6 @@ const MAX_WINDOW = 65535;
 const NO_DEADLINE = Infinity;
 /** Buffers empty this long are released (allocated again on first use). */
 const BUFFER_IDLE_MS = 1000;
-/** What one transmission record costs, counted in `memoryBytes` (a small V8 object). */
-const TX_RECORD_BYTES = 48;
 
 /** The state machine of one TCP connection. */
 export class TcpConnection {
@@ -367,12 +356,8 @@ export class TcpConnection {
   // Retransmission
   readonly rtt: RttEstimator;
   readonly cc: CongestionControl;
-  #tx: TxRecord[] = [];
-  #txHead = 0;
-  #pool: TxRecord[] = [];
-  #sackedOut = 0;
-  #lostOut = 0;
-  #retransOut = 0;
+  /** What was sent and not yet acknowledged, and what the peer said of it (RFC 6675). */
+  readonly #sb = new Scoreboard();
   /** Duplicate ACKs counted as SACKs when the peer does not do SACK (Reno emulation). */
   #renoSacked = 0;
   dupAcks = 0;
@@ -381,10 +366,6 @@ export class TcpConnection {
   recover: number;
   #retries = 0;
   #cwndLimited = false;
-  /** RACK.xmit_ts: latest send time of a delivered segment (RFC 8985). */
-  #rackXmitTs = -Infinity;
-  /** Smallest RTT seen, for RACK's reordering window. */
-  #minRtt = Infinity;
   #lastSendAt = 0;
   /** When SND.UNA last advanced, or data went out with nothing in flight (user timeout). */
   #progressAt = 0;
@@ -546,9 +527,8 @@ export class TcpConnection {
     this.sndWl1 = hs.irs;
     this.sndWl2 = this.iss;
     this.state = State.SynReceived;
-    const syn = this.#newRecord(this.iss, 1, SYN, hs.sentAt);
+    const syn = this.#sb.push(this.iss, 1, SYN, hs.sentAt);
     if (hs.retransmitted) syn.marks |= R_EVER_RETRANS; // Karn's rule
-    this.#tx.push(syn);
     this.sndNxt = seqAdd(this.iss, 1);
     this.#lastRecvAt = now;
     this.rtoAt = now + this.rtt.rto;
@@ -799,13 +779,12 @@ export class TcpConnection {
    * the bytes freed. They are allocated again on first use.
    */
   releaseBuffers(): number {
-    return this.rcvBuf.release() + this.sendBuf.release() + this.#releaseRecords();
+    return this.rcvBuf.release() + this.sendBuf.release() + this.#sb.release();
   }
 
   /** Bytes of buffer memory this connection holds now (rings and transmission records). */
   get memoryBytes(): number {
-    return this.rcvBuf.allocated + this.sendBuf.allocated +
-      (this.#tx.length + this.#pool.length) * TX_RECORD_BYTES;
+    return this.rcvBuf.allocated + this.sendBuf.allocated + this.#sb.memoryBytes;
   }
 
   /** Arms the release of the buffers once both are empty (and stay so for a while). */
@@ -815,15 +794,6 @@ export class TcpConnection {
     } else if (this.bufReleaseAt === NO_DEADLINE && this.memoryBytes > 0) {
       this.bufReleaseAt = now + BUFFER_IDLE_MS;
     }
-  }
-
-  #releaseRecords(): number {
-    if (this.#txHead !== this.#tx.length) return 0;
-    const n = (this.#tx.length + this.#pool.length) * TX_RECORD_BYTES;
-    this.#tx = [];
-    this.#txHead = 0;
-    this.#pool = [];
-    return n;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -883,13 +853,13 @@ export class TcpConnection {
     this.#updateTsRecent(seg, now);
     if (ackOk) {
       // Our SYN is acknowledged: ESTABLISHED.
-      const synRecord = this.#headRecord();
+      const synRecord = this.#sb.head();
       if (synRecord && this.tsOk && seg.options.hasTimestamps && seg.options.tsEcr !== 0) {
         this.#rttSampleFromTs(seg.options.tsEcr, now);
       } else if (synRecord && !(synRecord.marks & R_EVER_RETRANS)) {
         this.#sampleRtt(now - synRecord.sentAt); // Karn's rule: only unretransmitted SYNs
       }
-      this.#ackUpTo(seg.ack);
+      this.#ackUpTo(seg.ack, now);
       // The window of a SYN,ACK is never scaled (RFC 7323 §2.2).
       this.#setSndWnd(seg.window, seg.seq, seg.ack);
       this.rtoAt = NO_DEADLINE;
@@ -937,7 +907,7 @@ export class TcpConnection {
       if (seg.ack === this.sndNxt) {
         this.#peerAlive(now);
         this.#updateTsRecent(seg, now);
-        this.#ackUpTo(seg.ack);
+        this.#ackUpTo(seg.ack, now);
         this.#setSndWnd(seg.window, seg.seq, seg.ack);
         this.rtoAt = NO_DEADLINE;
         this.#retries = 0;
@@ -1113,7 +1083,7 @@ export class TcpConnection {
     const o = seg.options;
     let newlySacked = 0;
     if (this.sackOk && o.sackBlocks.length > 0) {
-      newlySacked = this.#applySack(o.sackBlocks, now);
+      newlySacked = this.#sb.applySack(o.sackBlocks, this.sndUna, this.sndNxt, now);
     }
     const advanced = seqGt(ack, this.sndUna);
 
@@ -1132,9 +1102,9 @@ export class TcpConnection {
         this.#onDupAck(newlySacked, now);
       }
     } else if (newlySacked > 0 && this.inRecovery) {
-      this.#markLost();
+      this.#sb.markLost(DUP_THRESH, this.sndMss);
     }
-    if (newlySacked > 0 || advanced) this.#detectLostRetransmissions();
+    if (newlySacked > 0 || advanced) this.#sb.detectLostRetransmissions();
 
     // Window update (§3.10.7.4): if SND.UNA =< SEG.ACK =< SND.NXT, and SND.WL1 < SEG.SEQ, or
     // SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK. (SND.UNA is already SEG.ACK when it advanced.)
@@ -1174,49 +1144,18 @@ export class TcpConnection {
     const acked = seqDiff(ack, this.sndUna);
     const o = seg.options;
 
-    // RTT measurement: from the timestamp echo (RFC 7323 §4) or, without timestamps,
-    // from the newest acknowledged segment never retransmitted (Karn's rule, RFC 6298 §3).
-    let karnSample = -1;
+    // The records it covers leave the scoreboard. RTT measurement: from the timestamp echo
+    // (RFC 7323 §4) or, without timestamps, from the newest acknowledged segment never
+    // retransmitted (Karn's rule, RFC 6298 §3).
+    const res = this.#sb.ack(ack, now);
     let dataAcked = acked;
-    let idx = this.#txHead;
-    while (idx < this.#tx.length) {
-      const r = this.#tx[idx];
-      const end = seqAdd(r.seq, r.len);
-      if (seqLe(end, ack)) {
-        if (!(r.marks & R_EVER_RETRANS)) karnSample = now - r.sentAt;
-        this.#rackDelivered(r, now);
-        if (r.ctl & SYN) {
-          dataAcked--;
-          this.#synAcked = true;
-        }
-        if (r.ctl & FIN) dataAcked--;
-        this.#unmark(r);
-        this.#pool.push(r);
-        idx++;
-      } else {
-        if (seqLt(r.seq, ack)) {
-          // Partially acknowledged segment: keep the rest.
-          const cut = seqDiff(ack, r.seq);
-          this.#unmark(r);
-          if (r.ctl & SYN) {
-            dataAcked--;
-            r.ctl &= ~SYN;
-            this.#synAcked = true;
-          }
-          r.seq = ack;
-          r.len -= cut;
-          r.marks &= R_EVER_RETRANS;
-        }
-        break;
-      }
+    if (res.synAcked) {
+      dataAcked--;
+      this.#synAcked = true;
     }
-    this.#txHead = idx;
-    if (idx > 64 && idx * 2 > this.#tx.length) {
-      this.#tx.splice(0, idx);
-      this.#txHead = 0;
-    }
+    if (res.finAcked) dataAcked--;
     if (this.tsOk && o.hasTimestamps && o.tsEcr !== 0) this.#rttSampleFromTs(o.tsEcr, now);
-    else if (karnSample >= 0) this.#sampleRtt(karnSample);
+    else if (res.karnSample >= 0) this.#sampleRtt(res.karnSample);
 
     this.sndUna = ack;
     this.#progressAt = now;
@@ -1242,10 +1181,10 @@ export class TcpConnection {
         // Partial acknowledgment (RFC 6582 §3.2 step 4): the next hole is lost too.
         if (!this.sackOk) {
           this.#renoSacked = Math.max(0, this.#renoSacked - acked);
-          const head = this.#headRecord();
-          if (head && !(head.marks & (R_LOST | R_SACKED))) this.#mark(head, R_LOST);
+          const head = this.#sb.head();
+          if (head && !(head.marks & (R_LOST | R_SACKED))) this.#sb.mark(head, R_LOST);
         } else {
-          this.#markLost();
+          this.#sb.markLost(DUP_THRESH, this.sndMss);
         }
       }
     } else {
@@ -1270,10 +1209,10 @@ export class TcpConnection {
       this.#renoSacked = Math.min(this.#renoSacked + this.sndMss, Math.max(0, outstanding - 1));
     }
     if (this.inRecovery) {
-      if (this.sackOk && newlySacked > 0) this.#markLost();
+      if (this.sackOk && newlySacked > 0) this.#sb.markLost(DUP_THRESH, this.sndMss);
       return;
     }
-    const lostBySack = this.sackOk && this.#headIsLost();
+    const lostBySack = this.sackOk && this.#sb.headIsLost(DUP_THRESH, this.sndMss);
     // RFC 6582 §3.2 step 1: no new recovery before the previous recovery point is acked.
     if ((this.dupAcks >= DUP_THRESH || lostBySack) && seqGe(this.sndUna, this.recover)) {
       this.#enterRecovery(now);
@@ -1284,9 +1223,9 @@ export class TcpConnection {
     this.inRecovery = true;
     this.recover = this.sndNxt;
     this.cc.onCongestionEvent(this.#pipe(), now);
-    const head = this.#headRecord();
-    if (head && !(head.marks & R_SACKED) && !(head.marks & R_LOST)) this.#mark(head, R_LOST);
-    if (this.sackOk) this.#markLost();
+    const head = this.#sb.head();
+    if (head && !(head.marks & R_SACKED) && !(head.marks & R_LOST)) this.#sb.mark(head, R_LOST);
+    if (this.sackOk) this.#sb.markLost(DUP_THRESH, this.sndMss);
     // The fast retransmit goes out regardless of the pipe (RFC 6675 §5 step 4.3).
     if (head && (head.marks & R_LOST) && !(head.marks & R_RETRANS)) {
       this.#retransmit(head, now);
@@ -1294,122 +1233,16 @@ export class TcpConnection {
     }
   }
 
-  /** Applies SACK blocks to the scoreboard (RFC 2018 §5, RFC 6675). Returns bytes newly SACKed. */
-  #applySack(blocks: number[], now: number): number {
-    let newly = 0;
-    for (let b = 0; b + 1 < blocks.length; b += 2) {
-      const left = blocks[b];
-      const right = blocks[b + 1];
-      // Ignore D-SACKs (RFC 2883) and blocks outside what is outstanding.
-      if (seqLe(right, this.sndUna) || seqGt(right, this.sndNxt) || seqGe(left, right)) continue;
-      for (let i = this.#txHead; i < this.#tx.length; i++) {
-        const r = this.#tx[i];
-        if (seqGe(r.seq, right)) break;
-        if (r.marks & R_SACKED) continue;
-        if (seqGe(r.seq, left) && seqLe(seqAdd(r.seq, r.len), right)) {
-          this.#rackDelivered(r, now);
-          this.#mark(r, R_SACKED);
-          newly += r.len;
-        }
-      }
-    }
-    return newly;
-  }
-
   #sampleRtt(ms: number): void {
-    if (ms < this.#minRtt) this.#minRtt = ms;
+    this.#sb.noteRtt(ms);
     this.rtt.sample(ms);
-  }
-
-  /**
-   * RACK (RFC 8985 §6.2 step 2): remembers the latest transmission time among segments
-   * just acknowledged or SACKed, skipping a retransmitted one whose ACK came too soon to
-   * be for the retransmission.
-   */
-  #rackDelivered(r: TxRecord, now: number): void {
-    if ((r.marks & R_EVER_RETRANS) && now - r.sentAt < this.#minRtt) return;
-    if (r.sentAt > this.#rackXmitTs) this.#rackXmitTs = r.sentAt;
-  }
-
-  /**
-   * Lost retransmissions (RFC 8985 §6.2 step 5, applied to retransmitted segments): a
-   * retransmission is lost when a segment sent more than a reordering window after it
-   * has already been delivered. Without this, only the RTO would find it.
-   */
-  #detectLostRetransmissions(): void {
-    if (this.#retransOut === 0) return;
-    const reoWnd = this.#minRtt === Infinity ? 0 : this.#minRtt / 4;
-    for (let i = this.#txHead; i < this.#tx.length; i++) {
-      const r = this.#tx[i];
-      if (
-        (r.marks & (R_RETRANS | R_SACKED)) === R_RETRANS && this.#rackXmitTs - r.sentAt > reoWnd
-      ) {
-        this.#mark(r, R_LOST);
-      }
-    }
-  }
-
-  /** RFC 6675 §4 IsLost for the first unacknowledged segment. */
-  #headIsLost(): boolean {
-    const head = this.#headRecord();
-    if (!head || (head.marks & R_SACKED)) return false;
-    let count = 0;
-    let bytes = 0;
-    for (let i = this.#txHead + 1; i < this.#tx.length; i++) {
-      const r = this.#tx[i];
-      if (r.marks & R_SACKED) {
-        count++;
-        bytes += r.len;
-      }
-    }
-    return count >= DUP_THRESH || bytes > (DUP_THRESH - 1) * this.sndMss;
-  }
-
-  /**
-   * RFC 6675 §4 IsLost over the scoreboard: every un-SACKed segment with DupThresh SACKed
-   * segments (or more than (DupThresh−1)·SMSS SACKed bytes) above it is lost.
-   */
-  #markLost(): void {
-    let count = 0;
-    let bytes = 0;
-    for (let i = this.#tx.length - 1; i >= this.#txHead; i--) {
-      const r = this.#tx[i];
-      if (r.marks & R_SACKED) {
-        count++;
-        bytes += r.len;
-      } else if (
-        !(r.marks & R_LOST) && (count >= DUP_THRESH || bytes > (DUP_THRESH - 1) * this.sndMss)
-      ) {
-        this.#mark(r, R_LOST);
-      }
-    }
-  }
-
-  // Scoreboard counters (RFC 6675 §4 "pipe") kept per mark.
-  #mark(r: TxRecord, m: number): void {
-    if (m === R_SACKED) {
-      if (r.marks & R_SACKED) return;
-      if (r.marks & R_LOST) this.#lostOut -= r.len;
-      if (r.marks & R_RETRANS) this.#retransOut -= r.len;
-      r.marks = (r.marks & R_EVER_RETRANS) | R_SACKED;
-      this.#sackedOut += r.len;
-    } else if (m === R_LOST) {
-      if (r.marks & R_RETRANS) this.#retransOut -= r.len; // the retransmission was lost too
-      if (!(r.marks & R_LOST)) this.#lostOut += r.len;
-      r.marks = (r.marks & R_EVER_RETRANS) | R_LOST;
-    }
-  }
-
-  #unmark(r: TxRecord): void {
-    if (r.marks & R_SACKED) this.#sackedOut -= r.len;
-    if (r.marks & R_LOST) this.#lostOut -= r.len;
-    if (r.marks & R_RETRANS) this.#retransOut -= r.len;
   }
 
   /** Bytes estimated in the network (RFC 6675 §4 SetPipe): outstanding − SACKed − lost + retransmitted. */
   #pipe(): number {
     const outstanding = seqDiff(this.sndNxt, this.sndUna);
-    const p = outstanding - this.#sackedOut - this.#lostOut + this.#retransOut - this.#renoSacked;
+    const sb = this.#sb;
+    const p = outstanding - sb.sackedOut - sb.lostOut + sb.retransOut - this.#renoSacked;
     return Math.max(0, p);
   }
 
@@ -1636,8 +1469,8 @@ export class TcpConnection {
       const pipe = this.#pipe();
       const cwnd = this.cc.cwnd;
       // 1. Retransmit segments marked lost (RFC 6675 NextSeg rule 1).
-      if (this.#lostOut > this.#retransOut) {
-        const r = this.#firstLostUnsent();
+      if (this.#sb.lostOut > this.#sb.retransOut) {
+        const r = this.#sb.firstLostUnsent();
         if (r) {
           if (pipe + Math.min(r.len, this.sndMss) > cwnd) {
             this.#cwndLimited = true;
@@ -1711,7 +1544,7 @@ export class TcpConnection {
     const outstanding = seqDiff(this.sndNxt, this.sndUna);
     if (
       this.#probeSent || outstanding === 0 || this.rtt.srtt < 0 ||
-      this.#lostOut > this.#retransOut || this.state === State.TimeWait
+      this.#sb.lostOut > this.#sb.retransOut || this.state === State.TimeWait
     ) {
       this.ptoAt = NO_DEADLINE;
       return;
@@ -1734,26 +1567,12 @@ export class TcpConnection {
    */
   #onProbeTimeout(now: number): void {
     if (!this.#synchronized() || this.sndNxt === this.sndUna || this.#probeSent) return;
-    let first: TxRecord | null = null;
-    for (let i = this.#txHead; i < this.#tx.length; i++) {
-      if (!(this.#tx[i].marks & R_SACKED)) {
-        first = this.#tx[i];
-        break;
-      }
-    }
+    const first = this.#sb.firstUnsacked();
     if (!first) return;
     this.#probeSent = true;
     this.lossProbes++;
     this.#retransmit(first, now);
     this.rtoAt = now + this.rtt.rto; // §7.3: restart the RTO after the probe
-  }
-
-  #firstLostUnsent(): TxRecord | null {
-    for (let i = this.#txHead; i < this.#tx.length; i++) {
-      const r = this.#tx[i];
-      if ((r.marks & (R_LOST | R_RETRANS | R_SACKED)) === R_LOST) return r;
-    }
-    return null;
   }
 
   #unsentBytes(dataEnd: number): number {
@@ -1791,11 +1610,10 @@ export class TcpConnection {
     const mss = this.sndMss;
     let at = seq;
     for (let left = len; left > mss; left -= mss) {
-      this.#tx.push(this.#newRecord(at, mss, 0, now));
+      this.#sb.push(at, mss, 0, now);
       at = seqAdd(at, mss);
     }
-    const r = this.#newRecord(at, seqDiff(seqAdd(seq, segLen), at), withFin ? FIN : 0, now);
-    this.#tx.push(r);
+    this.#sb.push(at, seqDiff(seqAdd(seq, segLen), at), withFin ? FIN : 0, now);
     this.sndNxt = seqAdd(seq, segLen);
     if (withFin) this.finSeq = seqAdd(seq, len);
     this.#lastSendAt = now;
@@ -1812,38 +1630,16 @@ export class TcpConnection {
         : null;
       this.#emit(r.seq, this.rcvNxt, ACK | ((r.ctl & FIN) ? FIN : 0), payload, now);
     }
-    if ((r.marks & (R_LOST | R_RETRANS)) === R_LOST) {
-      this.#retransOut += r.len;
-      r.marks |= R_RETRANS;
-    }
-    r.marks |= R_EVER_RETRANS;
-    r.sentAt = now;
+    this.#sb.retransmitted(r, now);
     this.retransmissions++;
     this.retransmittedBytes += dataLen;
     this.#lastSendAt = now;
     if (this.rtoAt === NO_DEADLINE) this.rtoAt = now + this.rtt.rto;
   }
 
-  #newRecord(seq: number, len: number, ctl: number, now: number): TxRecord {
-    const r = this.#pool.pop();
-    if (r) {
-      r.seq = seq;
-      r.len = len;
-      r.ctl = ctl;
-      r.sentAt = now;
-      r.marks = 0;
-      return r;
-    }
-    return { seq, len, ctl, sentAt: now, marks: 0 };
-  }
-
-  #headRecord(): TxRecord | null {
-    return this.#txHead < this.#tx.length ? this.#tx[this.#txHead] : null;
-  }
-
   /** RFC 6298 §5.4–5.7 (and RFC 5681 §3.1 eq. 4 through the controller). */
   #onRetransmitTimeout(now: number): void {
-    const head = this.#headRecord();
+    const head = this.#sb.head();
     if (!head) return;
     this.timeouts++;
     const synPhase = this.state === State.SynSent || this.state === State.SynReceived;
@@ -1877,12 +1673,7 @@ export class TcpConnection {
       // "after a retransmit timeout the data sender SHOULD turn off all of the SACKed bits,
       // since the timeout might indicate that the data receiver has reneged" (RFC 2018 §8).
       // The next ACK's SACK blocks mark again what the receiver still holds.
-      for (let i = this.#txHead; i < this.#tx.length; i++) {
-        const r = this.#tx[i];
-        this.#unmark(r);
-        r.marks = (r.marks & R_EVER_RETRANS) | R_LOST;
-        this.#lostOut += r.len;
-      }
+      this.#sb.markAllLost();
       this.#renoSacked = 0;
       this.dupAcks = 0;
       this.inRecovery = false;
@@ -1969,8 +1760,8 @@ export class TcpConnection {
     const flags = withAck ? SYN | ACK : SYN;
     this.#emit(this.iss, withAck ? this.rcvNxt : 0, flags, null, now);
     // The first SYN creates the record that retransmissions (see #retransmit) reuse.
-    if (!retransmission && this.#txHead === this.#tx.length) {
-      this.#tx.push(this.#newRecord(this.iss, 1, SYN, now));
+    if (!retransmission && this.#sb.isEmpty) {
+      this.#sb.push(this.iss, 1, SYN, now);
       this.sndNxt = seqAdd(this.iss, 1);
     }
   }
@@ -2169,14 +1960,10 @@ export class TcpConnection {
     };
   }
 
-  #ackUpTo(ack: number): void {
+  #ackUpTo(ack: number, now: number): void {
     // Used on SYN,ACK: the SYN record is acknowledged.
-    const head = this.#headRecord();
-    if (head && (head.ctl & SYN) && seqGe(ack, seqAdd(head.seq, 1))) {
-      this.#unmark(head);
-      this.#pool.push(head);
-      this.#txHead++;
-    }
+    const head = this.#sb.head();
+    if (head && (head.ctl & SYN) && seqGe(ack, seqAdd(head.seq, 1))) this.#sb.ack(ack, now);
     this.#synAcked = true;
     this.sndUna = ack;
   }
