@@ -379,6 +379,9 @@ export async function analyzeCapture(path: string): Promise<CaptureReport> {
       flows.set(stream, flow);
     }
     if (flags & RST) continue;
+    // A kernel segment whose data all came before is an old duplicate: unacceptable to tcptun
+    // (RFC 9293 §3.10.7.4), which reads nothing from it, its ACK field included.
+    const oldDuplicate = !out && len > 0 && seq + len <= coverageOf(`${stream}/in`).upTo;
     {
       const segEnd = seq + len + (flags & SYN ? 1 : 0) + (flags & FIN ? 1 : 0);
       if (segEnd > seq) cover(coverageOf(`${stream}/${dir}`), seq, segEnd);
@@ -391,7 +394,7 @@ export async function analyzeCapture(path: string): Promise<CaptureReport> {
     }
     if (!out) {
       // The kernel's acknowledgment of tcptun's data (relative numbers of tcptun's direction).
-      if ((flags & ACKF) && ack > flow.cumAck) flow.cumAck = ack;
+      if ((flags & ACKF) && ack > flow.cumAck && !oldDuplicate) flow.cumAck = ack;
       const le = get("tcp.options.sack_le").split(",").filter(Boolean).map(Number);
       const re = get("tcp.options.sack_re").split(",").filter(Boolean).map(Number);
       for (let i = 0; i < le.length && i < re.length; i++) {
