@@ -46,9 +46,6 @@ const ONE_ADDRESS = "a stack owns exactly one IPv4 address, its end of the TUN l
   "there is no other local address to choose";
 const NO_SOURCE_ROUTE = "tcptun sends no IP options and does not act on received ones; " +
   "source-routed IPv4 is deprecated and dropped by routers (RFC 7126 §4.3, §4.4)";
-const NO_ICMP_ERRORS = "ICMP messages other than echo requests are counted and dropped; " +
-  "dispatch to the connection an ICMP error quotes is planned with the IP layer " +
-  "(ARCHITECTURE.md, turn 2)";
 
 /** The catalog, in RFC order of the labels. */
 export const REQUIREMENTS: readonly Requirement[] = [
@@ -360,9 +357,9 @@ export const REQUIREMENTS: readonly Requirement[] = [
     id: "MUST-47",
     section: "3.9.1.8",
     summary: "Report soft errors to the application asynchronously (ERROR_REPORT).",
-    status: "not implemented",
-    reason: "no soft-error channel: ICMP errors are dropped (MUST-54) and nothing reports " +
-      "excessive retransmission before R2; the R1 notice of MUST-20 would be the first report",
+    status: "implemented",
+    note: 'the R1 notice is the "stalled" event of TcpConn; an ICMP soft error is kept ' +
+      "(TcpConn.stats and the connection's softError) and named in the timeout error",
   },
   {
     id: "MUST-48",
@@ -408,15 +405,16 @@ export const REQUIREMENTS: readonly Requirement[] = [
     id: "MUST-54",
     section: "3.9.2.2",
     summary: "Act on an ICMP error, directing it to the connection that caused it.",
-    status: "not implemented",
-    reason: NO_ICMP_ERRORS,
+    status: "implemented",
+    note: "the quoted 4-tuple finds the connection; it believes the error only when the " +
+      "quoted sequence number is in flight (RFC 5927 §4.1)",
   },
   {
     id: "MUST-55",
     section: "3.9.2.2",
     summary: "Silently discard ICMP Source Quench.",
     status: "implemented",
-    note: "every ICMP message but an echo request is counted and dropped",
+    note: "a believed source quench changes nothing (RFC 6633)",
   },
   {
     id: "MUST-56",
@@ -424,7 +422,9 @@ export const REQUIREMENTS: readonly Requirement[] = [
     summary: "Do not abort on ICMP soft errors (unreachable 0, 1, 5; time exceeded; " +
       "parameter problem).",
     status: "implemented",
-    note: "no ICMP message affects a connection",
+    note: "soft errors are kept and named if the connection times out",
+    gap: "in SYN-SENT, network and host unreachable fail the open at once, as most stacks " +
+      "do (RFC 5461 §4)",
   },
   {
     id: "MUST-57",
@@ -688,15 +688,18 @@ export const REQUIREMENTS: readonly Requirement[] = [
     id: "SHLD-25",
     section: "3.9.2.2",
     summary: "Make ICMP soft errors available to the application.",
-    status: "not implemented",
-    reason: NO_ICMP_ERRORS,
+    status: "implemented",
+    note: "during the handshake, connect() rejects with NetworkUnreachable; later the soft " +
+      "error is named in the timeout error",
   },
   {
     id: "SHLD-26",
     section: "3.9.2.2",
     summary: "Abort the connection on an ICMP hard error (unreachable 2–4).",
-    status: "not implemented",
-    reason: NO_ICMP_ERRORS,
+    status: "implemented",
+    note: "during the handshake (connection refused); code 4 lowers the path MTU (RFC 1191)",
+    gap: "after the handshake, protocol and port unreachable are kept as soft errors, as " +
+      "Linux does",
   },
   {
     id: "SHLD-27",

@@ -10,6 +10,7 @@
 import {
   emitIcmpEchoReply,
   ICMP_ECHO_REQUEST,
+  type IcmpMessage,
   IcmpParseError,
   newIcmpMessage,
   parseIcmp,
@@ -33,6 +34,7 @@ import {
   type ConnError,
   type ConnEvent,
   type ConnStats,
+  type IcmpError,
   type KeepAliveOptions,
   resetFor,
   State,
@@ -142,6 +144,10 @@ export interface StackCounters {
   icmpIgnored: number;
   /** Echo replies sent (RFC 1122 §3.2.2.6). */
   icmpEchoReplies: number;
+  /** ICMP errors believed and handed to the connection they quote (RFC 5927). */
+  icmpErrors: number;
+  /** ICMP "fragmentation needed" that lowered a connection's MSS (RFC 1191). */
+  pmtuUpdates: number;
   /** Echo requests left unanswered by the rate limit. */
   icmpRateLimited: number;
   /** RSTs sent for segments that reached no connection. */
@@ -391,6 +397,8 @@ export class StackCore {
     superSegmentsOut: 0,
     icmpIgnored: 0,
     icmpEchoReplies: 0,
+    icmpErrors: 0,
+    pmtuUpdates: 0,
     icmpRateLimited: 0,
     resetsSent: 0,
     resetsRateLimited: 0,
@@ -601,8 +609,12 @@ export class StackCore {
 
   #inputIcmp(body: Uint8Array, src: number, now: number): void {
     const m = this.#icmp;
-    if (parseIcmp(body, m) !== IcmpParseError.None || m.type !== ICMP_ECHO_REQUEST) {
+    if (parseIcmp(body, m) !== IcmpParseError.None) {
       this.#c.icmpIgnored++;
+      return;
+    }
+    if (m.type !== ICMP_ECHO_REQUEST) {
+      this.#icmpError(m, now);
       return;
     }
     // RFC 1122 §3.2.2.6: answer echo requests (rate-limited: a reply is a reflection).
@@ -617,6 +629,50 @@ export class StackCore {
     const n = emitIcmpEchoReply(m, this.#tcpOut);
     this.#c.icmpEchoReplies++;
     this.#sendIp(src, IPPROTO_ICMP, n, 64, 0, now);
+  }
+
+  /**
+   * An ICMP error (RFC 792, RFC 1122 §4.2.3.9): it quotes the IP header and the first 8 bytes
+   * of one of our segments. The connection it names gets it (RFC 1122 §3.2.2, MUST-54), and
+   * believes it only if the quoted sequence number is in flight (RFC 5927 §4.1).
+   */
+  #icmpError(m: IcmpMessage, now: number): void {
+    const c = this.#c;
+    const kind = icmpErrorKind(m.type, m.code);
+    const q = m.data;
+    if (kind === null || q.length < 28 || q[0] >>> 4 !== 4) {
+      c.icmpIgnored++;
+      return;
+    }
+    const ihl = (q[0] & 0x0f) << 2;
+    if (ihl < 20 || q.length < ihl + 8 || q[9] !== IPPROTO_TCP) {
+      c.icmpIgnored++;
+      return;
+    }
+    const qsrc = ((q[12] << 24) | (q[13] << 16) | (q[14] << 8) | q[15]) >>> 0;
+    const qdst = ((q[16] << 24) | (q[17] << 16) | (q[18] << 8) | q[19]) >>> 0;
+    const localPort = (q[ihl] << 8) | q[ihl + 1];
+    const remotePort = (q[ihl + 2] << 8) | q[ihl + 3];
+    const seq = ((q[ihl + 4] << 24) | (q[ihl + 5] << 16) | (q[ihl + 6] << 8) | q[ihl + 7]) >>> 0;
+    const h = qsrc === this.addr ? this.#conns.get(qdst, remotePort, localPort) : undefined;
+    if (!h) {
+      c.icmpIgnored++;
+      return;
+    }
+    let believed: boolean;
+    if (kind === "fragmentation-needed") {
+      // RFC 1191 §4: the next-hop MTU is in the low 16 bits; an old router sends 0, and
+      // then the next plateau below the quoted packet's size is assumed (RFC 1191 §5).
+      const quotedLength = (q[2] << 8) | q[3];
+      const mtu = (m.rest & 0xffff) || plateauBelow(quotedLength);
+      believed = h.conn.pathMtu(mtu, seq, 40, IPV4_MIN_MTU, now);
+      if (believed) c.pmtuUpdates++;
+    } else {
+      believed = h.conn.icmpError(kind, seq, now);
+    }
+    if (believed) c.icmpErrors++;
+    else c.icmpIgnored++;
+    this.#settle(h);
   }
 
   #inputTcp(body: Uint8Array, src: number, now: number): void {
@@ -1086,5 +1142,55 @@ export class StackCore {
     } else {
       this.link.write(this.#ipOut.subarray(0, ipLength));
     }
+  }
+}
+
+/** The smallest IPv4 MTU every host must handle (RFC 791, RFC 1122 §3.3.3): PMTU floor. */
+const IPV4_MIN_MTU = 576;
+
+/** RFC 1191 §7 table of common MTU plateaus, largest first. */
+const MTU_PLATEAUS = [65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
+
+/** The largest plateau below `size` (RFC 1191 §5), for a router that sent no MTU. */
+function plateauBelow(size: number): number {
+  for (const p of MTU_PLATEAUS) if (p < size) return p;
+  return 68;
+}
+
+/**
+ * What an ICMP error means for TCP (RFC 1122 §4.2.3.9, RFC 792), or null for a message TCP
+ * does not act on.
+ */
+function icmpErrorKind(type: number, code: number): IcmpError | "fragmentation-needed" | null {
+  switch (type) {
+    case 3: // destination unreachable
+      switch (code) {
+        case 0:
+        case 6:
+        case 11:
+          return "network-unreachable";
+        case 2:
+          return "protocol-unreachable";
+        case 3:
+          return "port-unreachable";
+        case 4:
+          return "fragmentation-needed";
+        case 9:
+        case 10:
+        case 13:
+          return "prohibited";
+        default:
+          return "host-unreachable";
+      }
+      // (every code returns above)
+      // falls through
+    case 4:
+      return "source-quench";
+    case 11:
+      return "time-exceeded";
+    case 12:
+      return "parameter-problem";
+    default:
+      return null;
   }
 }

@@ -14,14 +14,23 @@ import type { KeepAliveOptions } from "./tcp/connection.ts";
 import { formatIpv4Address } from "./wire/ipv4.ts";
 
 /** Turns a connection failure into the Deno error class a user already knows. */
-export function connectionError(e: ConnError): Error {
+export function connectionError(e: ConnError, softError?: string | null): Error {
   switch (e) {
     case "refused":
       return new Deno.errors.ConnectionRefused("connection refused");
     case "reset":
       return new Deno.errors.ConnectionReset("connection reset by peer");
     case "timeout":
-      return new Deno.errors.TimedOut("connection timed out");
+      // RFC 9293 §3.9.2.2: a soft error the connection kept explains the timeout.
+      return new Deno.errors.TimedOut(
+        softError
+          ? `connection timed out (${softError.replaceAll("-", " ")})`
+          : "connection timed out",
+      );
+    case "network-unreachable":
+      return new Deno.errors.NetworkUnreachable("network unreachable");
+    case "host-unreachable":
+      return new Deno.errors.NetworkUnreachable("host unreachable");
   }
 }
 
@@ -351,7 +360,7 @@ export class TcpConn extends EventTarget {
         this.#stack._untrack(this);
         break;
       case "error":
-        this.#setError(connectionError(err ?? "reset"));
+        this.#setError(connectionError(err ?? "reset", this.#h.conn.softError));
         break;
     }
   }

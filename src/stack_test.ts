@@ -534,3 +534,65 @@ Deno.test("stack: MUST-58 MUST-59 stretch ACKs: a batch of segments is processed
   c.input(packet({ flags: ACK, seq: 62_001, ack: iss + 1, payload: 1000 }), 3);
   assert.equal(link.out.length, 2);
 });
+
+/** An ICMP error from `from` quoting the IPv4+TCP header of `quoted` (our packet). */
+function icmpError(
+  type: number,
+  code: number,
+  rest: number,
+  quoted: Uint8Array,
+  from = 0x0a000009,
+) {
+  const icmp = new Uint8Array(8 + 28);
+  icmp[0] = type;
+  icmp[1] = code;
+  icmp[4] = rest >>> 24, icmp[5] = rest >>> 16, icmp[6] = rest >>> 8, icmp[7] = rest;
+  icmp.set(quoted.subarray(0, 28), 8);
+  const sum = internetChecksum(icmp, 0, icmp.length);
+  icmp[2] = sum >> 8;
+  icmp[3] = sum & 0xff;
+  const p = new Uint8Array(20 + icmp.length);
+  emitIpv4(p, {
+    src: from,
+    dst: US,
+    protocol: IPPROTO_ICMP,
+    ttl: 64,
+    id: 1,
+    payloadLength: icmp.length,
+  });
+  p.set(icmp, 20);
+  return p;
+}
+
+Deno.test("stack: MUST-54 an ICMP host unreachable that quotes our SYN fails the open; a forged quote is ignored (RFC 5927)", () => {
+  const [c, link] = coreWith();
+  const h = c.connect(THEM, 80);
+  const syn = link.out[0];
+  const forged = syn.slice();
+  forged[24] ^= 0xff; // another sequence number
+  c.input(icmpError(3, 1, 0, forged), 1);
+  assert.equal(h.conn.state, State.SynSent);
+  c.input(icmpError(3, 1, 0, syn), 1);
+  assert.equal(h.conn.state, State.Closed);
+  assert.equal(c.counters.icmpErrors, 1);
+  assert.equal(c.counters.icmpIgnored, 1);
+});
+
+Deno.test("stack: ICMP fragmentation needed lowers the connection's MSS (RFC 1191) but never below 576", () => {
+  const [c, link] = coreWith();
+  c.listen(80, 8, () => {});
+  c.input(packet({ flags: SYN, seq: 1000 }), 0); // MSS 1460
+  const iss = parseOut(link.out[0]).seg.seq;
+  c.input(packet({ flags: ACK, seq: 1001, ack: iss + 1 }), 0);
+  const h = [...c.connections()][0];
+  assert.equal(h.conn.sndMss, 1460);
+  link.out = [];
+  h.write(new Uint8Array(3000));
+  const first = link.out[0];
+  assert.equal(parseOut(first).seg.seq, iss + 1);
+  c.input(icmpError(3, 4, 1280, first), 2);
+  assert.equal(h.conn.sndMss, 1240);
+  assert.equal(c.counters.pmtuUpdates, 1);
+  c.input(icmpError(3, 4, 100, first), 3);
+  assert.equal(h.conn.sndMss, 536);
+});

@@ -101,7 +101,14 @@ export interface CliEnv {
 export function describeConnError(err: unknown): string | undefined {
   if (err instanceof Deno.errors.ConnectionRefused) return "connection refused";
   if (err instanceof Deno.errors.ConnectionReset) return "connection reset";
-  if (err instanceof Deno.errors.TimedOut) return "connection timed out";
+  if (err instanceof Deno.errors.TimedOut) {
+    // The stack names an ICMP soft error that explains it: "connection timed out (...)".
+    return err.message.startsWith("connection timed out") ? err.message : "connection timed out";
+  }
+  if (err instanceof Deno.errors.NetworkUnreachable) {
+    // ICMP during the handshake: "host unreachable" or "network unreachable".
+    return err.message === "host unreachable" ? err.message : "network unreachable";
+  }
   if (err instanceof Deno.errors.ConnectionAborted) return "connection aborted";
   return undefined;
 }

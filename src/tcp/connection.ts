@@ -72,7 +72,28 @@ export const STATE_NAMES: readonly string[] = [
 ];
 
 /** Why a connection failed. */
-export type ConnError = "refused" | "reset" | "timeout";
+export type ConnError =
+  | "refused"
+  | "reset"
+  | "timeout"
+  /** ICMP (or ICMPv6) destination unreachable for the network, during the handshake. */
+  | "network-unreachable"
+  /** ICMP (or ICMPv6) destination unreachable for the host, during the handshake. */
+  | "host-unreachable";
+
+/**
+ * An ICMP or ICMPv6 error about one of our segments (RFC 1122 §4.2.3.9, RFC 4443 §3), as the
+ * IP layer classifies it.
+ */
+export type IcmpError =
+  | "network-unreachable"
+  | "host-unreachable"
+  | "protocol-unreachable"
+  | "port-unreachable"
+  | "prohibited"
+  | "time-exceeded"
+  | "parameter-problem"
+  | "source-quench";
 
 /** Events a connection reports to its owner. */
 export type ConnEvent =
@@ -184,6 +205,11 @@ export interface ConnectionOptions {
   /** IP Differentiated Services (TOS) byte of its segments (MUST-48, SHLD-22). Default 0. */
   tos?: number;
   /**
+   * The smallest MSS path MTU discovery may lower segments to (options excluded). Default
+   * 536: IPv4's 576-byte minimum (RFC 1122 §3.3.3); 1220 for IPv6 (1280, RFC 8200 §5).
+   */
+  pmtuFloorMss?: number;
+  /**
    * Segmentation offload (TSO): the most payload bytes one segment may carry, for a link
    * that cuts larger segments into MSS-sized ones (a TUN device with offloads). 0 (default):
    * none, every segment is at most the MSS. A super-segment is accounted for as the
@@ -259,6 +285,8 @@ const STRETCH_SEGMENTS = 16;
 const STRETCH_BYTES = 65536;
 /** Data sent this soon before data arrives marks the exchange as interactive. */
 const INTERACTIVE_MS = 200;
+/** How long a lowered path MTU is kept before the full size is tried again (RFC 1191 §6.3). */
+const PMTU_RAISE_MS = 10 * 60_000;
 /** R1 of RFC 9293 §3.8.3 (SHLD-10: at least 3 retransmissions). */
 const R1_RETRIES = 3;
 const PTO_MIN_MS = 10; // floor of the tail loss probe timeout, as Linux
@@ -426,6 +454,18 @@ export class TcpConnection {
   repliesSuppressed = 0;
   /** Data segments dropped by the receive buffer (too many out-of-order ranges). */
   receiveDrops = 0;
+  /** ICMP errors not believed: the quoted sequence number was not in flight (RFC 5927). */
+  icmpRejected = 0;
+  /** Times the path MTU lowered the MSS (RFC 1191, RFC 8201, black-hole detection). */
+  pmtuDrops = 0;
+  /** Of those, the ones black-hole detection made (no ICMP came). */
+  blackHoleDrops = 0;
+  /** When to try the MSS the handshake allowed again after a path MTU drop, or Infinity. */
+  mtuProbeAt = NO_DEADLINE;
+  /** The last soft error an ICMP message reported (RFC 9293 §3.9.2.2), or null. */
+  softError: IcmpError | null = null;
+  /** The path MTU learnt from ICMP, or Infinity. */
+  pmtu = Infinity;
   #lastInvalidReplyAt = -Infinity;
 
   /**
@@ -532,6 +572,110 @@ export class TcpConnection {
     this.sndNxt = seqAdd(this.iss, 1);
     this.#lastRecvAt = now;
     this.rtoAt = now + this.rtt.rto;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // ICMP errors and the path MTU (RFC 1122 §4.2.3.9, RFC 5927, RFC 1191, RFC 8201)
+
+  /**
+   * An ICMP error quoting one of our segments, with sequence number `quotedSeq`. RFC 5927
+   * §4.1: it is believed only when that number lies in SND.UNA..SND.NXT (a blind attacker
+   * cannot know it). In SYN-SENT an unreachable destination is a hard error: the open fails
+   * at once, as most stacks do (RFC 5461 §4); afterwards every error is soft (RFC 9293
+   * MUST-56): remembered and given as the cause if the connection later times out. Source
+   * quench is ignored (RFC 6633, MUST-55). Returns whether the error was believed.
+   */
+  icmpError(kind: IcmpError, quotedSeq: number, now: number): boolean {
+    if (this.state === State.Closed || this.state === State.TimeWait) return false;
+    if (seqLt(quotedSeq, this.sndUna) || !seqLt(quotedSeq, this.sndNxt)) {
+      this.icmpRejected++;
+      return false;
+    }
+    if (kind === "source-quench") return true;
+    this.softError = kind;
+    if (this.state === State.SynSent) {
+      switch (kind) {
+        case "network-unreachable":
+          this.#fail("network-unreachable");
+          return true;
+        case "host-unreachable":
+        case "prohibited":
+          this.#fail("host-unreachable");
+          return true;
+        case "protocol-unreachable":
+        case "port-unreachable":
+          this.#fail("refused");
+          return true;
+      }
+    }
+    void now;
+    return true;
+  }
+
+  /**
+   * The path MTU toward the peer is `mtu` (ICMP "fragmentation needed" RFC 1191 §4, or
+   * ICMPv6 Packet Too Big RFC 8201), for a segment with sequence number `quotedSeq` (RFC
+   * 5927 §4.1 check). Below the current one, the MSS drops to fit, never under the floor
+   * `floorMtu` minus headers (a forged tiny MTU cannot make segments absurdly small), and
+   * what is in flight is sent again at the new size. `headerBytes`: IP and TCP headers
+   * without options (40 for IPv4, 60 for IPv6). Returns whether the MSS changed.
+   */
+  pathMtu(
+    mtu: number,
+    quotedSeq: number,
+    headerBytes: number,
+    floorMtu: number,
+    now: number,
+  ): boolean {
+    if (!this.#synchronized() && this.state !== State.SynSent && this.state !== State.SynReceived) {
+      return false;
+    }
+    if (seqLt(quotedSeq, this.sndUna) || !seqLt(quotedSeq, this.sndNxt)) {
+      this.icmpRejected++;
+      return false;
+    }
+    const pmtu = Math.max(mtu, floorMtu);
+    this.pmtu = Math.min(this.pmtu, pmtu);
+    return this.#setPathMss(pmtu - headerBytes, now);
+  }
+
+  /**
+   * Lowers the MSS to `mss` (options excluded); what was sent larger is cut into segments of
+   * the new size, marked lost and sent again (RFC 1191 §6.5: retransmit at once; as Linux's
+   * tcp_simple_retransmit, without taking it as congestion).
+   */
+  #setPathMss(mss: number, now: number): boolean {
+    const eff = Math.max(64, Math.min(mss, this.peerMss) - (this.tsOk ? 12 : 0));
+    if (eff >= this.sndMss) return false;
+    this.sndMss = eff;
+    this.cc.setMss(eff);
+    this.pmtuDrops++;
+    // RFC 1191 §6.3, RFC 8201 §4: try the larger size again after a while (10 minutes).
+    this.mtuProbeAt = now + PMTU_RAISE_MS;
+    if (this.#sb.resegment(eff) > 0 && this.#synchronized()) this.#output(now);
+    return true;
+  }
+
+  /** The MSS the handshake allowed, before any path MTU reduction. */
+  #negotiatedMss(): number {
+    return Math.max(64, Math.min(this.peerMss, this.opts.mss) - (this.tsOk ? 12 : 0));
+  }
+
+  /**
+   * Black-hole detection (in the spirit of RFC 4821 and RFC 8899: no ICMP arrives, but large
+   * segments vanish): after the second timeout of one full-sized segment, segments shrink
+   * to half (not below the floor of `pmtuFloorMss`) and the loss is tried again at that size.
+   */
+  #blackHoleCheck(head: TxRecord, now: number): void {
+    if (this.#retries < 2 || !this.#synchronized()) return;
+    const data = head.len - ((head.ctl & FIN) ? 1 : 0);
+    const floor = this.opts.pmtuFloorMss - (this.tsOk ? 12 : 0);
+    if (data < this.sndMss || this.sndMss <= floor) return;
+    this.blackHoleDrops++;
+    this.#setPathMss(
+      Math.max(floor + (this.tsOk ? 12 : 0), (this.sndMss >> 1) + (this.tsOk ? 12 : 0)),
+      now,
+    );
   }
 
   // ---------------------------------------------------------------------------------------
@@ -728,6 +872,7 @@ export class TcpConnection {
       this.keepAliveAt,
       this.finWait2At,
       this.bufReleaseAt,
+      this.mtuProbeAt,
     );
   }
 
@@ -771,6 +916,17 @@ export class TcpConnection {
     if (this.bufReleaseAt <= now) {
       this.bufReleaseAt = NO_DEADLINE;
       this.releaseBuffers();
+    }
+    if (this.mtuProbeAt <= now) {
+      // The path may carry larger segments again (RFC 1191 §6.3): try the full size; if it
+      // is still too large, ICMP or black-hole detection will lower it once more.
+      this.mtuProbeAt = NO_DEADLINE;
+      this.pmtu = Infinity;
+      const full = this.#negotiatedMss();
+      if (full > this.sndMss) {
+        this.sndMss = full;
+        this.cc.setMss(full);
+      }
     }
   }
 
@@ -1662,6 +1818,7 @@ export class TcpConnection {
       this.#fail("timeout");
       return;
     }
+    this.#blackHoleCheck(head, now);
     if (this.#retries === R1_RETRIES && !this.#r1Reported) {
       // R1 (MUST-20, SHLD-9): tell the application that the path or the peer is failing.
       this.#r1Reported = true;
@@ -2013,6 +2170,7 @@ function resolveOptions(options: ConnectionOptions): ResolvedOptions {
     ttl: options.ttl ?? 64,
     tos: options.tos ?? 0,
     tsoMaxBytes: options.tsoMaxBytes ?? 0,
+    pmtuFloorMss: options.pmtuFloorMss ?? 536,
   };
   resolved.set(options, r);
   return r;

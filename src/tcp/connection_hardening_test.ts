@@ -414,3 +414,77 @@ Deno.test("hardening: buffers are released when idle and come back on use", () =
   h.input({ seq: IRS + 101, ack: ISS + 101, payload: bytes(10, 5) });
   assert.equal(h.read(), 10);
 });
+
+Deno.test("icmp: MUST-54 SHLD-25 an unreachable destination fails the open at once; later it is a soft error kept for a timeout (RFC 5461 §4, MUST-56)", () => {
+  const h = new Harness(true);
+  h.conn.open(h.now);
+  h.take();
+  // The quoted sequence number must be in flight (RFC 5927 §4.1): a guess is not believed.
+  assert.equal(h.conn.icmpError("host-unreachable", ISS + 5, h.now), false);
+  assert.equal(h.conn.state, State.SynSent);
+  assert.equal(h.conn.icmpRejected, 1);
+  assert.equal(h.conn.icmpError("host-unreachable", ISS, h.now), true);
+  assert.equal(h.conn.state, State.Closed);
+  assert.equal(h.error, "host-unreachable");
+  // Established: a soft error, remembered.
+  const e = established({ noDelay: true, maxRetries: 2 });
+  e.conn.send(bytes(100), e.now);
+  e.take();
+  assert.equal(e.conn.icmpError("network-unreachable", ISS + 1, e.now), true);
+  assert.equal(e.conn.state, State.Established);
+  assert.equal(e.conn.softError, "network-unreachable");
+  for (let i = 0; i < 10 && (e.conn.state as State) !== State.Closed; i++) {
+    e.advance(e.conn.nextDeadline() - e.now);
+  }
+  assert.equal(e.error, "timeout");
+  assert.equal(e.conn.softError, "network-unreachable");
+});
+
+Deno.test("icmp: MUST-55 source quench is ignored", () => {
+  const h = established({ noDelay: true });
+  h.conn.send(bytes(100), h.now);
+  h.take();
+  const cwnd = h.conn.cc.cwnd;
+  assert.equal(h.conn.icmpError("source-quench", ISS + 1, h.now), true);
+  assert.equal(h.conn.cc.cwnd, cwnd);
+  assert.equal(h.conn.softError, null);
+});
+
+Deno.test("pmtu: fragmentation needed lowers the MSS and resends what was too big at the new size (RFC 1191 §6.5)", () => {
+  const h = established({ noDelay: true }, { mss: 1460 }, 65535);
+  h.conn.send(bytes(5 * 1460), h.now);
+  assert.equal(h.take().filter((s) => s.len === 1460).length, 5);
+  // A router on the path says: MTU 1280. The quote names the first segment.
+  assert.equal(h.conn.pathMtu(1280, ISS + 1, 40, 576, h.now), true);
+  assert.equal(h.conn.sndMss, 1240);
+  const resent = h.take().filter((s) => s.len > 0);
+  assert.ok(resent.length > 0);
+  for (const s of resent) assert.ok(s.len <= 1240, `segment of ${s.len} bytes after the drop`);
+  assert.equal(resent[0].seq, ISS + 1);
+  // A forged tiny MTU is floored (576 for IPv4: MSS 536).
+  h.conn.pathMtu(68, ISS + 1, 40, 576, h.now);
+  assert.equal(h.conn.sndMss, 536);
+  // Ten minutes later the full size is tried again (RFC 1191 §6.3).
+  h.input({ seq: IRS + 1, ack: h.conn.sndNxt });
+  h.advance(10 * 60_000);
+  assert.equal(h.conn.sndMss, 1460);
+});
+
+Deno.test("pmtu: black-hole detection shrinks full-sized segments after repeated timeouts (RFC 4821 spirit)", () => {
+  const h = established({ noDelay: true, maxRetries: 8 }, { mss: 1460 }, 65535);
+  h.conn.send(bytes(4 * 1460), h.now);
+  h.take();
+  // Nothing comes back: no ACK, no ICMP (a firewall eats both).
+  while (h.conn.timeouts < 1) h.advance(h.conn.nextDeadline() - h.now);
+  assert.equal(h.conn.blackHoleDrops, 0, "one timeout proves nothing");
+  h.take();
+  while (h.conn.timeouts < 2) h.advance(h.conn.nextDeadline() - h.now);
+  assert.equal(h.conn.blackHoleDrops, 1);
+  assert.equal(h.conn.sndMss, 730);
+  const sizes = h.take().filter((s) => s.len > 0).map((s) => s.len);
+  assert.ok(sizes.length > 0);
+  assert.ok(sizes.every((n) => n <= 730), `sizes ${sizes}`);
+  // Small segments get through: the transfer completes at the smaller size.
+  h.input({ seq: IRS + 1, ack: (ISS + 1 + 730) >>> 0 });
+  assert.equal(h.conn.state, State.Established);
+});

@@ -272,6 +272,50 @@ export class Scoreboard {
     }
   }
 
+  /**
+   * The path MTU dropped: every record carrying more than `mss` data bytes was too big to
+   * pass. It is cut into records of at most `mss` bytes, all marked lost, so that they are
+   * sent again at the new size (RFC 1191 §6.5; as Linux's tcp_simple_retransmit). SACKed
+   * records are left alone (they arrived). Returns how many records were cut.
+   */
+  resegment(mss: number): number {
+    let cut = 0;
+    const tx = this.#tx;
+    for (let i = this.#head; i < tx.length; i++) {
+      const r = tx[i];
+      if (r.marks & R_SACKED) continue;
+      const fin = (r.ctl & FIN) !== 0;
+      const data = r.len - (fin ? 1 : 0) - ((r.ctl & SYN) ? 1 : 0);
+      if (data <= mss || (r.ctl & SYN)) continue;
+      cut++;
+      this.unmark(r);
+      const ever = r.marks & R_EVER_RETRANS;
+      // The first piece stays in `r`; the rest are new records after it.
+      const pieces: TxRecord[] = [];
+      let seq = seqAdd(r.seq, mss);
+      for (let left = data - mss; left > 0; left -= mss) {
+        const len = Math.min(left, mss);
+        const last = left <= mss;
+        const p = this.#pool.pop() ?? { seq: 0, len: 0, ctl: 0, sentAt: 0, marks: 0 };
+        p.seq = seq;
+        p.len = len + (last && fin ? 1 : 0);
+        p.ctl = last && fin ? FIN : 0;
+        p.sentAt = r.sentAt;
+        p.marks = ever | R_LOST;
+        this.lostOut += p.len;
+        pieces.push(p);
+        seq = seqAdd(seq, len);
+      }
+      r.len = mss;
+      r.ctl = 0;
+      r.marks = ever | R_LOST;
+      this.lostOut += r.len;
+      tx.splice(i + 1, 0, ...pieces);
+      i += pieces.length;
+    }
+    return cut;
+  }
+
   /** Marks a record SACKed or lost, keeping the byte counts in step. */
   mark(r: TxRecord, m: number): void {
     if (m === R_SACKED) {
