@@ -12,7 +12,8 @@ import { runConnect } from "./src/cli/connect.ts";
 import { runListen } from "./src/cli/listen.ts";
 import { createLogger, type Logger, writeStderr } from "./src/cli/log.ts";
 import { onShutdownSignal } from "./src/cli/signals.ts";
-import { createTap } from "./src/cli/tap.ts";
+import { createTap, createTraceSink } from "./src/cli/tap.ts";
+import { TraceFile } from "./src/trace_file.ts";
 import { PcapWriter } from "./src/pcap.ts";
 
 /** The program's version, from `deno.json`. */
@@ -109,6 +110,16 @@ export async function main(args: string[], overrides: MainOverrides = {}): Promi
       return EXIT_FAILURE;
     }
   }
+  let traceFile: TraceFile | undefined;
+  if (cmd.trace !== undefined) {
+    try {
+      traceFile = TraceFile.create(cmd.trace);
+    } catch (err) {
+      pcap?.close();
+      logger.error(`cannot open trace file ${cmd.trace}: ${(err as Error).message}`);
+      return EXIT_FAILURE;
+    }
+  }
   const signals = overrides.shutdown === undefined ? onShutdownSignal() : undefined;
   try {
     const env: CliEnv = {
@@ -119,6 +130,7 @@ export async function main(args: string[], overrides: MainOverrides = {}): Promi
       announce: stderrLine,
       shutdown: overrides.shutdown ?? signals!.requested,
       tap: createTap({ logger, color, pcap }),
+      trace: createTraceSink({ logger, file: traceFile }),
     };
     return cmd.command === "listen" ? await runListen(cmd, env) : await runConnect(cmd, env);
   } catch (err) {
@@ -133,6 +145,14 @@ export async function main(args: string[], overrides: MainOverrides = {}): Promi
     return EXIT_FAILURE;
   } finally {
     signals?.dispose();
+    if (traceFile !== undefined) {
+      try {
+        traceFile.close();
+        logger.info(`wrote ${traceFile.events} trace events to ${cmd.trace}`);
+      } catch (err) {
+        logger.error(`cannot write trace file ${cmd.trace}: ${(err as Error).message}`);
+      }
+    }
     if (pcap !== undefined) {
       try {
         pcap.close();

@@ -271,7 +271,7 @@ Deno.test({
     // Peer FIN, our ACK, then our FIN right away (CLOSE-WAIT → LAST-ACK), acknowledged.
     assert.match(
       out,
-      /^← .* \[F\.\] [^\n]*\n→ .* \[\.\] [^\n]*\n(connection from [^\n]*\n)?→ .* \[F\.\] /m,
+      /^← .* \[F\.\] [^\n]*\n(#\d+ [^\n]*\n)*→ .* \[\.\] [^\n]*\n(connection from [^\n]*\n|#\d+ [^\n]*\n)*→ .* \[F\.\] /m,
     );
     assert.match(out, /closed \(CLOSED\): sent 0 B/);
   },

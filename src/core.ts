@@ -17,6 +17,7 @@ import {
 } from "./wire/icmp.ts";
 import {
   emitIpv4,
+  formatIpv4Address,
   IPPROTO_ICMP,
   IPPROTO_TCP,
   IPV4_HEADER_LENGTH,
@@ -47,6 +48,7 @@ import { TokenBucket } from "./tcp/rate_limit.ts";
 import { TupleMap } from "./tcp/tuple_map.ts";
 import { seqDiff } from "./tcp/seq.ts";
 import type { Link } from "./link.ts";
+import type { TraceEvent } from "./tcp/trace.ts";
 import {
   completeVirtioChecksum,
   emitVirtioNetHdr,
@@ -110,7 +112,16 @@ export interface CoreOptions {
    * super-segment stands for (1 for any other packet).
    */
   tap?: (dir: "in" | "out", packet: Uint8Array, nowMs: number, segments: number) => void;
+  /**
+   * Called with every trace event of every connection (see `src/tcp/trace.ts` and
+   * docs/trace.md): `conn` numbers connections from 1 in the order they were made. Absent:
+   * tracing off, and it costs nothing.
+   */
+  trace?: TraceSink;
 }
+
+/** Where trace events go: the connection's number, the event, and the time (ms). */
+export type TraceSink = (conn: number, event: TraceEvent, nowMs: number) => void;
 
 /** Why packets were dropped, and other counters and gauges of a stack. */
 export interface StackCounters {
@@ -430,6 +441,8 @@ export class StackCore {
   readonly #listenQueue: ListenQueue;
   readonly #random: () => number;
   readonly #tap: CoreOptions["tap"];
+  readonly #trace: TraceSink | undefined;
+  #traceIds = 0;
   readonly #conns = new TupleMap<ConnHandle>();
   /** Connections not in TIME-WAIT: scanned for due timers on every wake-up. */
   readonly #active = new Set<ConnHandle>();
@@ -489,6 +502,7 @@ export class StackCore {
       cookieRate: lim.cookieRate ?? 20_000,
     };
     this.#tap = opts.tap;
+    this.#trace = opts.trace;
     this.#random = opts.random ?? (() => crypto.getRandomValues(new Uint32Array(1))[0]);
     const key = opts.isnKey ?? crypto.getRandomValues(new Uint8Array(16));
     this.#isn = new IsnGenerator(key);
@@ -754,6 +768,7 @@ export class StackCore {
       false,
       l.options,
       hs.iss,
+      now,
     );
     h.listener = l;
     h.conn.adoptHandshake(hs, now);
@@ -891,7 +906,7 @@ export class StackCore {
       throw new Deno.errors.AddrInUse(`port ${port} is in use for that peer`);
     }
     const iss = this.#isn.next(this.addr, port, remoteAddr, remotePort, now);
-    const h = this.#newConnection(remoteAddr, remotePort, port, true, options, iss);
+    const h = this.#newConnection(remoteAddr, remotePort, port, true, options, iss, now);
     this.#register(h);
     h.conn.open(now);
     this.afterCall(h); // the SYN's retransmission timer must reach the device loop
@@ -919,6 +934,7 @@ export class StackCore {
     active: boolean,
     extra: ConnectionDefaults,
     iss: number,
+    now: number,
   ): ConnHandle {
     const h = new ConnHandle(this);
     h.conn = new TcpConnection(
@@ -935,6 +951,19 @@ export class StackCore {
       h,
     );
     this.#c.connectionsOpened++;
+    if (this.#trace) {
+      const id = ++this.#traceIds;
+      const sink = this.#trace;
+      const conn = h.conn;
+      conn.tracer = (e, t) => sink(id, e, t);
+      sink(id, {
+        ev: "open",
+        local: `${formatIpv4Address(this.addr)}:${localPort}`,
+        remote: `${formatIpv4Address(remoteAddr)}:${remotePort}`,
+        active,
+        mss: conn.opts.mss,
+      }, now);
+    }
     return h;
   }
 

@@ -42,3 +42,19 @@ export type {
 export { createMemoryLinkPair, FaultyLink, MemoryLink } from "./link.ts";
 export { type FaultOptions, type FaultStats, parseFaultSpec } from "./fault.ts";
 export { PcapWriter } from "./pcap.ts";
+export { TraceFile } from "./trace_file.ts";
+export {
+  type CcEvent,
+  type CloseEvent,
+  type MssEvent,
+  type OpenEvent,
+  type ProbeEvent,
+  type RecoveryEvent,
+  type RtoEvent,
+  type RttEvent,
+  type SegEvent,
+  type StateEvent,
+  TRACE_VERSION,
+  type TraceEvent,
+} from "./tcp/trace.ts";
+export type { TraceSink } from "./core.ts";

@@ -17,6 +17,7 @@ import {
   StackCore,
   type StackCounters,
   type StackLimits,
+  type TraceSink,
 } from "./core.ts";
 import type { KeepAliveOptions } from "./tcp/connection.ts";
 
@@ -29,6 +30,7 @@ export {
   StackCore,
   type StackCounters,
   type StackLimits,
+  type TraceSink,
 } from "./core.ts";
 
 // ---------------------------------------------------------------------------------------
@@ -65,6 +67,12 @@ export interface StackOptions {
    * kernel. Default true where the kernel accepts them; false sends plain packets.
    */
   offload?: boolean;
+  /**
+   * Receives every connection's trace events (docs/trace.md): segments, state transitions
+   * with their cause, RTT samples, congestion window, recovery, timeouts, probes, the close.
+   * `TraceFile.sink` writes them as JSON lines. Absent: tracing off, at no cost.
+   */
+  trace?: TraceSink;
 }
 
 /**
@@ -188,6 +196,7 @@ export async function openStack(opts: StackOptions = {}): Promise<TcpStack> {
     connection,
     tap: opts.tap,
     limits: opts.limits,
+    trace: opts.trace,
   });
   return stack;
 }
@@ -226,6 +235,7 @@ export class TcpStack {
       connection: ConnectionDefaults;
       tap?: StackOptions["tap"];
       limits?: StackLimits;
+      trace?: TraceSink;
     },
   ) {
     this.#link = link;
@@ -242,6 +252,7 @@ export class TcpStack {
       connection: o.connection,
       tap: o.tap,
       limits: o.limits,
+      trace: o.trace,
     });
     this.core.batchedAcks = true;
     this.core.onDeadlineChange = (deadline) => {

@@ -38,6 +38,8 @@ export interface CommonOptions {
   mtu: number | undefined;
   /** Capture file path, or undefined for no capture. */
   pcap: string | undefined;
+  /** --trace FILE: every connection's events as JSON lines (docs/trace.md). */
+  trace: string | undefined;
   /** How much to log on stderr. */
   logLevel: LogLevel;
   /** Congestion control algorithm, or undefined for the stack's default. */
@@ -105,9 +107,10 @@ export class UsageError extends Error {
 export const SYNOPSIS = {
   general: "tcptun <listen|connect> [options]   (tcptun --help for details)",
   listen: "tcptun listen [--tun-ip IP] [--port N] [--echo | --discard] [--once] [--ifname NAME] " +
-    "[--mtu N] [--pcap FILE] [-v LEVEL] [--congestion cubic|newreno] [--no-delay] " +
+    "[--mtu N] [--pcap FILE] [--trace FILE] [-v LEVEL] [--congestion cubic|newreno] [--no-delay] " +
     "[--no-offload] [--faults SPEC]",
   connect: "tcptun connect [HOST:]PORT [--tun-ip IP] [--ifname NAME] [--mtu N] [--pcap FILE] " +
+    "[--trace FILE] " +
     "[-v LEVEL] [--congestion cubic|newreno] [--no-delay] [--no-offload] [--faults SPEC]",
 } as const;
 
@@ -115,6 +118,9 @@ const COMMON_HELP = `  --tun-ip IP            address this stack owns on the TUN
   --ifname NAME          TUN interface name (default: chosen by the kernel)
   --mtu N                link MTU, 576..65535 (default: 1500)
   --pcap FILE            write every packet read or written to FILE (pcap, LINKTYPE_RAW)
+  --trace FILE           write every connection's events to FILE, one JSON object a line
+                         (segments, states, RTT, cwnd, recovery; see docs/trace.md);
+                         tcptun report FILE turns it into an HTML report
   -v, --log-level LEVEL  error | warn | info | debug | trace (default: warn);
                          debug logs one line per segment (→ sent, ← received)
   --congestion ALGO      cubic | newreno (default: cubic)
@@ -167,6 +173,7 @@ const COMMON_OPTIONS = {
   ifname: { type: "string" },
   mtu: { type: "string" },
   pcap: { type: "string" },
+  trace: { type: "string" },
   "log-level": { type: "string", short: "v" },
   congestion: { type: "string" },
   "no-delay": { type: "boolean" },
@@ -264,6 +271,8 @@ function parseCommon(
   const mtu = mtuText === undefined ? undefined : parseIntIn(mtuText, 576, 65535, "MTU", topic);
   const pcap = values.pcap as string | undefined;
   if (pcap === "") throw new UsageError("--pcap needs a file name", topic);
+  const trace = values.trace as string | undefined;
+  if (trace === "") throw new UsageError("--trace needs a file name", topic);
   const levelText = values["log-level"] as string | undefined;
   let logLevel = DEFAULT_LOG_LEVEL;
   if (levelText !== undefined) {
@@ -290,6 +299,7 @@ function parseCommon(
     ifname,
     mtu,
     pcap,
+    trace,
     logLevel,
     congestion: congestionText as Congestion | undefined,
     noDelay: values["no-delay"] === true,

@@ -20,6 +20,7 @@ Deno.test("args: listen defaults", () => {
     ifname: undefined,
     mtu: undefined,
     pcap: undefined,
+    trace: undefined,
     logLevel: "warn",
     congestion: undefined,
     noDelay: false,

@@ -9,6 +9,7 @@ import type { FaultOptions } from "../fault.ts";
 import type { Congestion } from "./args.ts";
 import { formatBytes, type Logger } from "./log.ts";
 import type { Tap } from "./tap.ts";
+import type { TraceSink } from "../core.ts";
 
 /** Connection statistics the CLI prints when a connection closes. */
 export interface CliConnStats {
@@ -75,6 +76,8 @@ export interface CliStackOptions {
   /** Seeded faults between the device and the stack. */
   faults?: { inbound?: FaultOptions; outbound?: FaultOptions };
   tap?: Tap;
+  /** Connection trace events (--trace, and state lines in the debug log). */
+  trace?: TraceSink;
   logger?: Logger;
 }
 
@@ -93,6 +96,8 @@ export interface CliEnv {
   shutdown: Promise<unknown>;
   /** Packet tap for the stack (segment log, pcap), if any. */
   tap?: Tap;
+  /** Connection trace events for the stack (trace file, state lines), if any. */
+  trace?: TraceSink;
   /** Monotonic clock in ms, for transfer rates. Default `performance.now`. */
   now?: () => number;
 }
@@ -180,7 +185,7 @@ export function stackOptions(
     noOffload?: boolean;
     faults: FaultOptions | undefined;
   },
-  env: Pick<CliEnv, "tap" | "logger">,
+  env: Pick<CliEnv, "tap" | "logger" | "trace">,
 ): CliStackOptions {
   return {
     tunIp: cmd.tunIp,
@@ -191,6 +196,7 @@ export function stackOptions(
     offload: !cmd.noOffload,
     faults: faultsBothWays(cmd.faults),
     tap: env.tap,
+    trace: env.trace,
     logger: env.logger,
   };
 }

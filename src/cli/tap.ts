@@ -28,6 +28,8 @@ import {
 } from "../wire/tcp.ts";
 import { ANSI, type Logger } from "./log.ts";
 import type { PcapWriter } from "../pcap.ts";
+import type { TraceFile } from "../trace_file.ts";
+import type { TraceSink } from "../core.ts";
 
 /** Direction of a packet as the stack sees it: `in` read from the device, `out` written to it. */
 export type TapDirection = "in" | "out";
@@ -179,5 +181,38 @@ export function createTap(opts: TapOptions): Tap | undefined {
       pcap.write(packet, offsetMs + nowMs);
     }
     if (logging) logger.debug(formatPacket(dir, packet, format, segments));
+  };
+}
+
+/** Options of `createTraceSink`. */
+export interface TraceSinkOptions {
+  /** State transitions go to `logger.debug` when debug is enabled. */
+  logger?: Logger;
+  /** Every event is written here (`--trace FILE`). */
+  file?: TraceFile;
+}
+
+/**
+ * Builds the stack's `trace` hook: the trace file, and a line per state transition in the
+ * debug log (`#3 ESTABLISHED → FIN-WAIT-1 (close)`). Undefined when neither wants events,
+ * so tracing costs nothing then.
+ * @example
+ * ```ts
+ * import { createLogger } from "./log.ts";
+ * import { createTraceSink } from "./tap.ts";
+ * const trace = createTraceSink({ logger: createLogger("debug") });
+ * // openStack({ trace, ... })
+ * ```
+ */
+export function createTraceSink(opts: TraceSinkOptions): TraceSink | undefined {
+  const logger = opts.logger;
+  const logging = logger !== undefined && logger.enabled("debug");
+  const file = opts.file;
+  if (!logging && file === undefined) return undefined;
+  return (conn, event, nowMs) => {
+    file?.sink(conn, event, nowMs);
+    if (logging && event.ev === "state") {
+      logger.debug(`#${conn} ${event.from} → ${event.to} (${event.cause})`);
+    }
   };
 }

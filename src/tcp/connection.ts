@@ -32,6 +32,7 @@ import { SendBuffer } from "./send_buffer.ts";
 import type { CongestionControl } from "./congestion/types.ts";
 import { createCongestionControl } from "./congestion/mod.ts";
 import type { Handshake } from "./listen_queue.ts";
+import { flagLetters, type SegEvent, type Tracer } from "./trace.ts";
 import {
   R_EVER_RETRANS,
   R_LOST,
@@ -283,6 +284,8 @@ const DUP_THRESH = 3; // RFC 5681 §3.2, RFC 6675 §2
 /** A stretch ACK covers at most this many segments, or this many bytes (as Linux with GRO). */
 const STRETCH_SEGMENTS = 16;
 const STRETCH_BYTES = 65536;
+/** `#emitting` while a retransmission goes out. */
+const EMIT_RETRANSMIT = 1;
 /** Data sent this soon before data arrives marks the exchange as interactive. */
 const INTERACTIVE_MS = 200;
 /** How long a lowered path MTU is kept before the full size is tried again (RFC 1191 §6.3). */
@@ -431,6 +434,16 @@ export class TcpConnection {
   // Output
   #out: ConnectionOutput;
 
+  /** Where trace events go (see trace.ts), or null: tracing off. */
+  tracer: Tracer | null = null;
+  #tracedCwnd = -1;
+  #tracedSsthresh = -1;
+  /** What the segment being emitted is (for the trace). */
+  #emitting = 0;
+  #mssCause: "icmp" | "blackhole" = "icmp";
+  /** The time of the last call that changed the state (for transitions without a clock). */
+  #lastEventAt = 0;
+
   // Statistics
   bytesSent = 0;
   bytesReceived = 0;
@@ -516,7 +529,7 @@ export class TcpConnection {
 
   /** Active OPEN (RFC 9293 §3.10.1): send SYN and enter SYN-SENT. */
   open(now: number): void {
-    this.state = State.SynSent;
+    this.#to(State.SynSent, "connect()", now);
     this.#sendSyn(now, false);
     this.rtoAt = now + this.rtt.rto;
   }
@@ -538,7 +551,7 @@ export class TcpConnection {
     this.maxSndWnd = this.sndWnd;
     this.sndWl1 = seg.seq;
     this.sndWl2 = this.iss;
-    this.state = State.SynReceived;
+    this.#to(State.SynReceived, "SYN received", now);
     this.#sendSyn(now, false);
     this.rtoAt = now + this.rtt.rto;
     // Data carried on the SYN is not accepted before the handshake completes; the
@@ -566,7 +579,7 @@ export class TcpConnection {
     this.maxSndWnd = this.sndWnd;
     this.sndWl1 = hs.irs;
     this.sndWl2 = this.iss;
-    this.state = State.SynReceived;
+    this.#to(State.SynReceived, hs.retransmitted ? "SYN cookie" : "SYN received", now);
     const syn = this.#sb.push(this.iss, 1, SYN, hs.sentAt);
     if (hs.retransmitted) syn.marks |= R_EVER_RETRANS; // Karn's rule
     this.sndNxt = seqAdd(this.iss, 1);
@@ -596,15 +609,15 @@ export class TcpConnection {
     if (this.state === State.SynSent) {
       switch (kind) {
         case "network-unreachable":
-          this.#fail("network-unreachable");
+          this.#fail("network-unreachable", now);
           return true;
         case "host-unreachable":
         case "prohibited":
-          this.#fail("host-unreachable");
+          this.#fail("host-unreachable", now);
           return true;
         case "protocol-unreachable":
         case "port-unreachable":
-          this.#fail("refused");
+          this.#fail("refused", now);
           return true;
       }
     }
@@ -636,6 +649,7 @@ export class TcpConnection {
     }
     const pmtu = Math.max(mtu, floorMtu);
     this.pmtu = Math.min(this.pmtu, pmtu);
+    this.#mssCause = "icmp";
     return this.#setPathMss(pmtu - headerBytes, now);
   }
 
@@ -650,6 +664,9 @@ export class TcpConnection {
     this.sndMss = eff;
     this.cc.setMss(eff);
     this.pmtuDrops++;
+    if (this.tracer) {
+      this.tracer({ ev: "mss", mss: eff, cause: this.#mssCause }, now);
+    }
     // RFC 1191 §6.3, RFC 8201 §4: try the larger size again after a while (10 minutes).
     this.mtuProbeAt = now + PMTU_RAISE_MS;
     if (this.#sb.resegment(eff) > 0 && this.#synchronized()) this.#output(now);
@@ -672,6 +689,7 @@ export class TcpConnection {
     const floor = this.opts.pmtuFloorMss - (this.tsOk ? 12 : 0);
     if (data < this.sndMss || this.sndMss <= floor) return;
     this.blackHoleDrops++;
+    this.#mssCause = "blackhole";
     this.#setPathMss(
       Math.max(floor + (this.tsOk ? 12 : 0), (this.sndMss >> 1) + (this.tsOk ? 12 : 0)),
       now,
@@ -813,11 +831,11 @@ export class TcpConnection {
         return;
       case State.Established:
         this.finQueued = true;
-        this.state = State.FinWait1;
+        this.#to(State.FinWait1, "close", now);
         break;
       case State.CloseWait:
         this.finQueued = true;
-        this.state = State.LastAck;
+        this.#to(State.LastAck, "close", now);
         break;
       default:
         return;
@@ -837,7 +855,7 @@ export class TcpConnection {
     }
     this.orphan = true;
     if (this.state === State.SynSent) {
-      this.#enterClosed();
+      this.#enterClosed(now, "close() while opening");
       return;
     }
     this.closeWrite(now);
@@ -855,7 +873,7 @@ export class TcpConnection {
         this.#emit(this.sndNxt, 0, RST, null, now);
         break;
     }
-    this.#enterClosed();
+    this.#enterClosed(now, "abort()");
   }
 
   // ---------------------------------------------------------------------------------------
@@ -881,13 +899,13 @@ export class TcpConnection {
     if (this.timeWaitAt <= now) {
       // RFC 9293 §3.10.8: the 2·MSL timer ends TIME-WAIT.
       this.timeWaitAt = NO_DEADLINE;
-      this.#enterClosed();
+      this.#enterClosed(now, "2·MSL elapsed");
       return;
     }
     if (this.finWait2At <= now) {
       this.finWait2At = NO_DEADLINE;
       if (this.state === State.FinWait2) {
-        this.#enterClosed();
+        this.#enterClosed(now, "FIN-WAIT-2 timeout");
         return;
       }
     }
@@ -926,6 +944,7 @@ export class TcpConnection {
       if (full > this.sndMss) {
         this.sndMss = full;
         this.cc.setMss(full);
+        if (this.tracer) this.tracer({ ev: "mss", mss: full, cause: "raise" }, now);
       }
     }
   }
@@ -958,6 +977,7 @@ export class TcpConnection {
   /** SEGMENT ARRIVES for this connection. `seg.payload` is only read during the call. */
   handle(seg: TcpSegment, now: number): void {
     this.segmentsReceived++;
+    if (this.tracer) this.#traceSeg("in", seg, now);
     switch (this.state) {
       case State.Closed:
       case State.Listen:
@@ -995,7 +1015,7 @@ export class TcpConnection {
     if (f & RST) {
       // Second check: an RST with an acceptable ACK refuses the connection (RFC 5961 §3.2
       // leaves SYN-SENT as RFC 793 has it: the ACK check is the proof).
-      if (ackOk) this.#fail("refused");
+      if (ackOk) this.#fail("refused", now);
       return;
     }
     if (!(f & SYN)) return; // fifth check: neither SYN nor RST
@@ -1013,7 +1033,7 @@ export class TcpConnection {
       if (synRecord && this.tsOk && seg.options.hasTimestamps && seg.options.tsEcr !== 0) {
         this.#rttSampleFromTs(seg.options.tsEcr, now);
       } else if (synRecord && !(synRecord.marks & R_EVER_RETRANS)) {
-        this.#sampleRtt(now - synRecord.sentAt); // Karn's rule: only unretransmitted SYNs
+        this.#sampleRtt(now - synRecord.sentAt, now); // Karn's rule: unretransmitted SYNs only
       }
       this.#ackUpTo(seg.ack, now);
       // The window of a SYN,ACK is never scaled (RFC 7323 §2.2).
@@ -1033,7 +1053,7 @@ export class TcpConnection {
       this.sndWnd = seg.window;
       this.maxSndWnd = this.sndWnd;
       this.sndWl1 = seg.seq;
-      this.state = State.SynReceived;
+      this.#to(State.SynReceived, "SYN received (simultaneous open)", now);
       this.#sendSyn(now, true);
       this.rtoAt = now + this.rtt.rto;
     }
@@ -1096,21 +1116,21 @@ export class TcpConnection {
         return;
       }
       if (this.state === State.SynReceived && !this.active) {
-        this.#enterClosed(); // back to LISTEN: the listener never saw this connection
+        this.#enterClosed(now, "RST received"); // back to LISTEN: the listener never saw this connection
         return;
       }
       if (this.state === State.SynReceived) {
-        this.#fail("refused");
+        this.#fail("refused", now);
         return;
       }
       if (
         this.state === State.Closing || this.state === State.LastAck ||
         this.state === State.TimeWait
       ) {
-        this.#enterClosed();
+        this.#enterClosed(now, "RST received");
         return;
       }
-      this.#fail("reset");
+      this.#fail("reset", now);
       return;
     }
 
@@ -1276,7 +1296,7 @@ export class TcpConnection {
     switch (this.state) {
       case State.FinWait1:
         if (finAcked) {
-          this.state = State.FinWait2;
+          this.#to(State.FinWait2, "our FIN acknowledged", now);
           if (this.orphan) this.finWait2At = now + this.opts.finWait2TimeoutMs;
         }
         break;
@@ -1285,7 +1305,7 @@ export class TcpConnection {
         return false;
       case State.LastAck:
         if (finAcked) {
-          this.#enterClosed();
+          this.#enterClosed(now, "our FIN acknowledged");
           return false;
         }
         break;
@@ -1311,7 +1331,7 @@ export class TcpConnection {
     }
     if (res.finAcked) dataAcked--;
     if (this.tsOk && o.hasTimestamps && o.tsEcr !== 0) this.#rttSampleFromTs(o.tsEcr, now);
-    else if (res.karnSample >= 0) this.#sampleRtt(res.karnSample);
+    else if (res.karnSample >= 0) this.#sampleRtt(res.karnSample, now);
 
     this.sndUna = ack;
     this.#progressAt = now;
@@ -1333,6 +1353,14 @@ export class TcpConnection {
         this.inRecovery = false;
         this.#renoSacked = 0;
         this.dupAcks = 0;
+        if (this.tracer) {
+          this.tracer({
+            ev: "recovery",
+            phase: "exit",
+            kind: this.sackOk ? "sack" : "newreno",
+            recover: this.recover,
+          }, now);
+        }
       } else {
         // Partial acknowledgment (RFC 6582 §3.2 step 4): the next hole is lost too.
         if (!this.sackOk) {
@@ -1350,6 +1378,7 @@ export class TcpConnection {
       // SND.UNA after 2^31 bytes and block the next fast retransmit (RFC 6582 §3.2 step 1).
       if (seqGt(this.sndUna, this.recover)) this.recover = this.sndUna;
       this.cc.onAck(Math.max(dataAcked, 0), flightBefore, this.#cwndLimited, now, this.rtt.srtt);
+      if (this.tracer) this.#traceCc(now);
     }
     if (this.#sendBlocked && this.sendBuf.free > 0 && this.canSend) {
       this.#sendBlocked = false;
@@ -1377,8 +1406,13 @@ export class TcpConnection {
 
   #enterRecovery(now: number): void {
     this.inRecovery = true;
+    if (this.tracer) {
+      const kind = this.sackOk ? "sack" : "newreno";
+      this.tracer({ ev: "recovery", phase: "enter", kind, recover: this.sndNxt }, now);
+    }
     this.recover = this.sndNxt;
     this.cc.onCongestionEvent(this.#pipe(), now);
+    if (this.tracer) this.#traceCc(now);
     const head = this.#sb.head();
     if (head && !(head.marks & R_SACKED) && !(head.marks & R_LOST)) this.#sb.mark(head, R_LOST);
     if (this.sackOk) this.#sb.markLost(DUP_THRESH, this.sndMss);
@@ -1389,9 +1423,41 @@ export class TcpConnection {
     }
   }
 
-  #sampleRtt(ms: number): void {
+  /** Traces the congestion state when it changed since last traced. */
+  #traceCc(now: number): void {
+    const cwnd = this.cc.cwnd, ssthresh = this.cc.ssthresh;
+    if (cwnd === this.#tracedCwnd && ssthresh === this.#tracedSsthresh) return;
+    this.#tracedCwnd = cwnd;
+    this.#tracedSsthresh = ssthresh;
+    this.tracer!({ ev: "cc", cwnd, ssthresh, inflight: this.#pipe() }, now);
+  }
+
+  /** Traces a segment, sent (`out`, `s` our own) or received (`in`). */
+  #traceSeg(dir: "in" | "out", s: TcpSegment, now: number): void {
+    const len = s.payload.length;
+    const scale = (s.flags & SYN) ? 0 : dir === "out" ? this.rcvWscale : this.sndWscale;
+    const e: SegEvent = {
+      ev: "seg",
+      dir,
+      seq: s.seq,
+      ack: s.ack,
+      len,
+      flags: flagLetters(s.flags),
+      win: s.window << scale,
+    };
+    if (s.options.sackBlocks.length > 0) e.sack = [...s.options.sackBlocks];
+    if (dir === "out" && this.#emitting === EMIT_RETRANSMIT) e.rtx = true;
+    if (len > this.sndMss && dir === "out") e.segs = Math.ceil(len / this.sndMss);
+    this.tracer!(e, now);
+  }
+
+  #sampleRtt(ms: number, now: number): void {
     this.#sb.noteRtt(ms);
     this.rtt.sample(ms);
+    const r = this.rtt;
+    if (this.tracer) {
+      this.tracer({ ev: "rtt", sample: ms, srtt: r.srtt, rttvar: r.rttvar, rto: r.rto }, now);
+    }
   }
 
   /** Bytes estimated in the network (RFC 6675 §4 SetPipe): outstanding − SACKed − lost + retransmitted. */
@@ -1443,7 +1509,7 @@ export class TcpConnection {
       // New data after the application closed: nobody will read it. RFC 1122 §4.2.2.13:
       // send RST to show that it was lost (as Linux does).
       this.#emit(this.sndNxt, 0, RST, null, now);
-      this.#enterClosed();
+      this.#enterClosed(now, "data after close(): RST sent");
       return;
     }
     // A FIN seen ahead of the data before it is remembered until the data fills in; data
@@ -1539,11 +1605,11 @@ export class TcpConnection {
     switch (this.state) {
       case State.SynReceived:
       case State.Established:
-        this.state = State.CloseWait;
+        this.#to(State.CloseWait, "FIN received", now);
         break;
       case State.FinWait1:
         if (this.finSeq >= 0 && seqGt(this.sndUna, this.finSeq)) this.#enterTimeWait(now);
-        else this.state = State.Closing;
+        else this.#to(State.Closing, "FIN received", now);
         break;
       case State.FinWait2:
         this.#enterTimeWait(now);
@@ -1551,30 +1617,44 @@ export class TcpConnection {
     }
   }
 
+  /** A state transition, traced with its cause. */
+  #to(s: State, cause: string, now: number): void {
+    const from = this.state;
+    this.state = s;
+    this.#lastEventAt = now;
+    if (this.tracer && from !== s) {
+      this.tracer({ ev: "state", from: STATE_NAMES[from], to: STATE_NAMES[s], cause }, now);
+    }
+  }
+
   #becomeEstablished(now: number): void {
-    this.state = State.Established;
+    this.#to(
+      State.Established,
+      this.state === State.SynSent ? "SYN,ACK received" : "ACK of our SYN",
+      now,
+    );
     if (this.timeouts > 0) this.rtt.restartAfterSynTimeout(); // RFC 6298 §5.7
     this.#lastSendAt = now;
     this.cc.setMss(this.sndMss);
     this.#out.event("established");
-    if (this.finQueued) this.state = State.FinWait1;
+    if (this.finQueued) this.#to(State.FinWait1, "close", now);
     this.#armKeepAlive(now);
   }
 
   #enterTimeWait(now: number): void {
-    this.state = State.TimeWait;
+    this.#to(State.TimeWait, "both FINs acknowledged", now);
     this.#stopTimers();
     this.timeWaitAt = now + 2 * this.opts.mslMs;
-    this.#report("finished");
+    this.#report("finished", undefined, now);
   }
 
-  #enterClosed(): void {
-    this.state = State.Closed;
+  #enterClosed(now = this.#lastEventAt, cause = "closed"): void {
+    this.#to(State.Closed, cause, now);
     this.#stopTimers();
     // In-order bytes stay readable after the end, as from a kernel socket; the rest goes.
     this.rcvBuf.dropOutOfOrder();
     this.sendBuf.clear();
-    this.#report("finished");
+    this.#report("finished", undefined, now);
   }
 
   #stopTimers(): void {
@@ -1587,14 +1667,15 @@ export class TcpConnection {
     this.finWait2At = NO_DEADLINE;
   }
 
-  #fail(error: ConnError): void {
-    this.#report("error", error);
-    this.#enterClosed();
+  #fail(error: ConnError, now: number): void {
+    this.#report("error", error, now);
+    this.#enterClosed(now, error);
   }
 
-  #report(ev: "finished" | "error", error?: ConnError): void {
+  #report(ev: "finished" | "error", error?: ConnError, now = this.#lastEventAt): void {
     if (this.#reported) return;
     this.#reported = true;
+    if (this.tracer) this.tracer({ ev: "close", reason: error ?? "finished" }, now);
     this.#out.event(ev, error);
   }
 
@@ -1619,6 +1700,7 @@ export class TcpConnection {
     // RFC 5681 §4.1: restart from the initial window after an idle period longer than RTO.
     if (this.sndNxt === this.sndUna && now - this.#lastSendAt > this.rtt.rto) {
       this.cc.onIdleRestart(now);
+      if (this.tracer) this.#traceCc(now);
     }
     const dataEnd = seqAdd(this.#dataStartSeq(), this.sendBuf.length);
     for (let guard = 0; guard < 100_000; guard++) {
@@ -1727,6 +1809,7 @@ export class TcpConnection {
     if (!first) return;
     this.#probeSent = true;
     this.lossProbes++;
+    if (this.tracer) this.tracer({ ev: "probe", kind: "tlp" }, now);
     this.#retransmit(first, now);
     this.rtoAt = now + this.rtt.rto; // §7.3: restart the RTO after the probe
   }
@@ -1778,6 +1861,7 @@ export class TcpConnection {
 
   #retransmit(r: TxRecord, now: number): void {
     const dataLen = r.len - ((r.ctl & SYN) ? 1 : 0) - ((r.ctl & FIN) ? 1 : 0);
+    this.#emitting = EMIT_RETRANSMIT;
     if (r.ctl & SYN) {
       this.#sendSyn(now, true);
     } else {
@@ -1786,6 +1870,7 @@ export class TcpConnection {
         : null;
       this.#emit(r.seq, this.rcvNxt, ACK | ((r.ctl & FIN) ? FIN : 0), payload, now);
     }
+    this.#emitting = 0;
     this.#sb.retransmitted(r, now);
     this.retransmissions++;
     this.retransmittedBytes += dataLen;
@@ -1810,12 +1895,12 @@ export class TcpConnection {
     if (synPhase) {
       // R2 for a SYN (RFC 9293 §3.8.3, MUST-23: at least three minutes by default).
       if (this.#retries > this.opts.synRetries) {
-        this.#fail("timeout");
+        this.#fail("timeout", now);
         return;
       }
     } else if (ut > 0 ? now - this.#progressAt >= ut : this.#retries > this.opts.maxRetries) {
       // R2 (MUST-20): the user timeout (MUST-21; RFC 5482 semantics) or the retry count.
-      this.#fail("timeout");
+      this.#fail("timeout", now);
       return;
     }
     this.#blackHoleCheck(head, now);
@@ -1826,6 +1911,7 @@ export class TcpConnection {
     }
     if (!synPhase) {
       this.cc.onTimeout(this.#pipe(), now);
+      if (this.tracer) this.#traceCc(now);
       // Everything outstanding is presumed lost (RFC 6675 §5.1), the SACKed segments too:
       // "after a retransmit timeout the data sender SHOULD turn off all of the SACKed bits,
       // since the timeout might indicate that the data receiver has reneged" (RFC 2018 §8).
@@ -1837,6 +1923,7 @@ export class TcpConnection {
       this.recover = this.sndNxt; // RFC 6582 §3.2 step 1 guard after a timeout
     }
     this.rtt.backoff(); // §5.5
+    if (this.tracer) this.tracer({ ev: "rto", rto: this.rtt.rto, retries: this.#retries }, now);
     this.#retransmit(head, now); // §5.4
     this.rtoAt = now + this.rtt.rto; // §5.6
     if (!synPhase) this.#output(now);
@@ -1863,11 +1950,12 @@ export class TcpConnection {
     // with its current window. Probes back off exponentially and never give up while
     // they are answered (§3.8.6.1); unanswered, they count as retransmissions do.
     if (this.#unansweredProbes >= this.opts.maxRetries) {
-      this.#fail("timeout");
+      this.#fail("timeout", now);
       return;
     }
     this.#unansweredProbes++;
     this.zeroWindowProbes++;
+    if (this.tracer) this.tracer({ ev: "probe", kind: "zwp" }, now);
     this.#emit(seqAdd(this.sndUna, -1), this.rcvNxt, ACK, null, now);
     this.#persistBackoff = Math.min(this.#persistBackoff + 1, 16);
     this.persistAt = now + this.#persistInterval();
@@ -1898,10 +1986,11 @@ export class TcpConnection {
       return;
     }
     if (this.#keepAliveProbes >= ka.count) {
-      this.#fail("timeout");
+      this.#fail("timeout", now);
       return;
     }
     this.#keepAliveProbes++;
+    if (this.tracer) this.tracer({ ev: "probe", kind: "keepalive" }, now);
     this.#emit(seqAdd(this.sndNxt, -1), this.rcvNxt, ACK, null, now);
     this.keepAliveAt = now + ka.intervalMs;
   }
@@ -1966,7 +2055,7 @@ export class TcpConnection {
 
   #rttSampleFromTs(tsEcr: number, now: number): void {
     const rtt = seqDiff(this.#tsNow(now), tsEcr);
-    if (rtt >= 0 && rtt < this.opts.maxRtoMs * 4) this.#sampleRtt(rtt);
+    if (rtt >= 0 && rtt < this.opts.maxRtoMs * 4) this.#sampleRtt(rtt, now);
   }
 
   #tsNow(now: number): number {
@@ -2086,6 +2175,7 @@ export class TcpConnection {
       this.delAckAt = NO_DEADLINE;
     }
     this.segmentsSent++;
+    if (this.tracer) this.#traceSeg("out", s, now);
     this.#out.transmit(s);
   }
 
