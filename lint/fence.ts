@@ -1,7 +1,7 @@
 /**
  * A `deno lint` plugin that fences the rooms of ARCHITECTURE.md:
- * - `tcptun/tcp-pure`: nothing under `src/tcp/` reads a clock, sets a timer, draws
- *   randomness or touches `Deno` (the state machine is data in, actions out).
+ * - `tcptun/tcp-pure`: nothing under `src/tcp/` or `src/ip/` reads a clock, sets a timer,
+ *   draws randomness or touches `Deno` (the state machines are data in, actions out).
  * - `tcptun/ffi-only`: pointer and dynamic-library APIs appear only under `ffi/`.
  * @module
  */
@@ -12,6 +12,8 @@ const IMPURE: Record<string, string[]> = {
   Math: ["random"],
   crypto: ["getRandomValues", "randomUUID"],
 };
+/** Folders whose modules are pure: time and randomness come in as arguments. */
+const PURE_FOLDERS = ["src/tcp", "src/ip"];
 const IMPURE_CALLS = new Set(["setTimeout", "setInterval", "queueMicrotask"]);
 const POINTER_APIS = new Set([
   "dlopen",
@@ -34,26 +36,25 @@ const plugin: Deno.lint.Plugin = {
   rules: {
     "tcp-pure": {
       create(context) {
-        if (!inFolder(context.filename, "src/tcp") || context.filename.endsWith("_test.ts")) {
-          return {};
-        }
+        const room = PURE_FOLDERS.find((f) => inFolder(context.filename, f));
+        if (!room || context.filename.endsWith("_test.ts")) return {};
         return {
           MemberExpression(node) {
             const obj = name(node.object);
             const prop = name(node.property);
             if (obj === "Deno") {
-              context.report({ node, message: "src/tcp/ does no I/O: no Deno APIs here" });
+              context.report({ node, message: `${room}/ does no I/O: no Deno APIs here` });
             } else if (obj && prop && IMPURE[obj]?.includes(prop)) {
               context.report({
                 node,
-                message: `src/tcp/ takes time and randomness as inputs: no ${obj}.${prop}`,
+                message: `${room}/ takes time and randomness as inputs: no ${obj}.${prop}`,
               });
             }
           },
           CallExpression(node) {
             const callee = name(node.callee);
             if (callee && IMPURE_CALLS.has(callee)) {
-              context.report({ node, message: `src/tcp/ reports deadlines: no ${callee}` });
+              context.report({ node, message: `${room}/ reports deadlines: no ${callee}` });
             }
           },
         };

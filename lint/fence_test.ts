@@ -12,6 +12,8 @@ Deno.test("lint: src/tcp/ may not read clocks, draw randomness or use Deno", () 
   assert.deepEqual(ids(file, "setTimeout(() => {}, 1);"), ["tcptun/tcp-pure"]);
   assert.deepEqual(ids(file, "export const e = Deno.env;"), ["tcptun/tcp-pure"]);
   assert.deepEqual(ids(file, "export const n = (now: number) => now + 1;"), []);
+  // The IP layer is fenced the same way.
+  assert.deepEqual(ids("/repo/src/ip/x.ts", "export const t = Date.now();"), ["tcptun/tcp-pure"]);
   // The same code elsewhere is fine.
   assert.deepEqual(ids("/repo/src/stack.ts", "export const t = performance.now();"), []);
 });
