@@ -20,8 +20,8 @@
  *   (`scripts/rr.ts`) against `tcptun listen --echo --no-delay`, beside the same client against
  *   a kernel echo server on loopback.
  * - conns: open rate and RSS per idle connection at 100 and 10,000 connections against
- *   `tcptun listen --discard`, beside the same client against a Deno kernel-socket server on
- *   loopback (`scripts/conns.ts`).
+ *   `tcptun listen --discard`, beside the same client against a kernel listener on loopback
+ *   whose process only accepts (`scripts/conns.py`, Python: one syscall per step on both ends).
  *
  * Reference peers: `tunbench`, `ksock` and `lwip_tun_sink`, built by the shared bench's
  * `build.sh` into `$PEERS_BUILD` (default `~/.cache/tcptun-peers`, `--peers DIR` overrides). This
@@ -70,11 +70,11 @@ interface Options {
 
 const PARTS = ["rx", "tx", "rr", "conns"];
 
-const HELP = `usage: deno task bench [-- FLAGS]     (Linux, root)
+const HELP = `usage: deno task bench [--] [FLAGS]     (Linux, root)
 
   --only LIST     parts to run, comma-separated: rx,tx,rr,conns (default all)
   --secs S        seconds per bulk transfer (default 3)
-  --runs R        runs of each bulk and rr measurement; the table shows medians (default 3)
+  --runs R        runs of each measurement, alternated; the table shows medians (default 3)
   --rr N          round trips per rr measurement (default 20000)
   --conns LIST    idle-connection counts (default 100,10000)
   --peers DIR     folder of the built reference peers (default $PEERS_BUILD or
@@ -82,11 +82,16 @@ const HELP = `usage: deno task bench [-- FLAGS]     (Linux, root)
   --quick         --secs 1 --runs 1 --rr 5000 --conns 100,1000 unless given
   --alloc-sites   also sample where tcptun allocates during bulk transfers (V8's sampling
                   heap profiler) and list the top sites; slows tcptun's bulk rows down
-  -h, --help      this text`;
+  -h, --help      this text
+
+The reference peers (C TCP peer, its offload variant, lwIP, and ksock as the kernel side) are
+built by the shared bench's build.sh (../shared/bench/build.sh beside the repository on the
+development machines); without them their rows are skipped and the kernel side runs in Deno.`;
 
 function parseOptions(args: string[]): Options {
   const { values } = parseArgs({
-    args,
+    // `deno task bench -- --quick` passes the "--" through.
+    args: args[0] === "--" ? args.slice(1) : args,
     options: {
       only: { type: "string" },
       secs: { type: "string" },
@@ -592,99 +597,120 @@ async function runRr(opts: Options): Promise<RrStats> {
 // ---------------------------------------------------------------------------------------
 // Idle connections
 
-interface ConnsResult {
-  n: number;
-  kernel?: Record<string, number>;
-  tcptun?: Record<string, number>;
-  note?: string;
+/** Medians come from `runs`; `last` keeps the last run's fields (RSS before and after). */
+interface ConnsSide {
+  open: number[];
+  perConnKiB: number[];
+  last?: Record<string, number>;
 }
 
-/** Runs `cmd args` with RLIMIT_NOFILE raised to `nofile` (`ulimit -n`, then exec). */
-function withNofile(nofile: number, cmd: string, args: string[]): [string, string[]] {
-  return ["sh", ["-c", 'ulimit -n "$0" && exec "$@"', String(nofile), cmd, ...args]];
+interface ConnsResult {
+  n: number;
+  kernel: ConnsSide;
+  tcptun: ConnsSide;
+  errors: string[];
+  note?: string;
 }
 
 async function connsOnce(
   tag: string,
   n: number,
-  nofile: number,
   server: (ns: Netns) => Promise<Proc>,
   host: string,
-): Promise<Record<string, number>> {
-  return await inNetns(tag, async (ns) => {
+  side: ConnsSide,
+): Promise<void> {
+  await inNetns(tag, async (ns) => {
     const srv = await server(ns);
-    const [cmd, args] = withNofile(nofile, DENO, [
-      "run",
-      "-A",
-      `${SCRIPTS}conns.ts`,
+    const c = ns.spawn("conns client", "python3", [
+      `${SCRIPTS}conns.py`,
       "client",
       host,
       "4444",
       String(n),
       String(srv.child.pid),
       String(CONNS_WARMUP),
-    ]);
-    const c = ns.spawn("conns client", cmd, args, { timeoutMs: 310_000 });
+    ], { timeoutMs: 310_000 });
     await c.wait(305_000);
     const line = c.find(/^RESULT conns/);
     await srv.stop("SIGINT", 10_000);
     const f = resultFields(line);
-    if (!(f.open_per_s > 0)) throw new Error(`${tag}: ${line ?? c.lines.err.slice(-3).join(" ")}`);
-    return f;
+    if (!(f.open_per_s > 0)) {
+      throw new Error(`${tag} ${n}: ${line ?? c.lines.err.slice(-3).join(" ")}`);
+    }
+    side.open.push(f.open_per_s);
+    side.perConnKiB.push(f.per_conn_kib);
+    side.last = f;
   });
 }
 
 async function runConns(opts: Options): Promise<ConnsResult[]> {
   const hard = hardNofile();
+  const python = await new Deno.Command("python3", { args: ["--version"], stdout: "null" })
+    .output().then((o) => o.success, () => false);
   const out: ConnsResult[] = [];
   for (const n of opts.conns) {
-    const nofile = n + 256;
-    if (nofile > hard) {
-      out.push({ n, note: `skipped: needs RLIMIT_NOFILE ${nofile}, hard limit is ${hard}` });
-      progress(`conns ${n}: ${out.at(-1)!.note}`);
+    const r: ConnsResult = {
+      n,
+      kernel: { open: [], perConnKiB: [] },
+      tcptun: { open: [], perConnKiB: [] },
+      errors: [],
+    };
+    out.push(r);
+    const nofile = n + 64;
+    if (!python) r.note = "skipped: the client needs python3";
+    else if (nofile > hard) r.note = `skipped: needs RLIMIT_NOFILE ${nofile}, hard limit ${hard}`;
+    if (r.note) {
+      progress(`conns ${n}: ${r.note}`);
       continue;
     }
-    const r: ConnsResult = { n };
-    try {
-      r.kernel = await connsOnce("connk", n, nofile, async (ns) => {
-        const [cmd, args] = withNofile(nofile, DENO, [
-          "run",
-          "-A",
-          `${SCRIPTS}conns.ts`,
-          "serve",
+    for (let run = 1; run <= opts.runs; run++) {
+      try {
+        await connsOnce(
+          "connk",
+          n,
+          async (ns) => {
+            const p = ns.spawn("kernel server", "python3", [
+              `${SCRIPTS}conns.py`,
+              "serve",
+              "127.0.0.1",
+              "4444",
+            ], { timeoutMs: 320_000 });
+            await p.waitFor(/^ready/, 20_000);
+            return p;
+          },
           "127.0.0.1",
-          "4444",
-        ]);
-        const p = ns.spawn("kernel server", cmd, args, { timeoutMs: 320_000 });
-        await p.waitFor(/^ready/, 20_000);
-        return p;
-      }, "127.0.0.1");
-      r.tcptun = await connsOnce("connt", n, nofile, async (ns) => {
-        const p = ns.spawn("tcptun listen --discard", DENO, [
-          "run",
-          "-A",
-          MAIN,
-          "listen",
-          "--discard",
-          "--port",
-          "4444",
-          "--tun-ip",
+          r.kernel,
+        );
+        await connsOnce(
+          "connt",
+          n,
+          async (ns) => {
+            const p = ns.spawn("tcptun listen --discard", DENO, [
+              "run",
+              "-A",
+              MAIN,
+              "listen",
+              "--discard",
+              "--port",
+              "4444",
+              "--tun-ip",
+              STACK_IP,
+            ], { timeoutMs: 320_000, cwd: ROOT });
+            await p.waitFor(/listening on/, 20_000);
+            return p;
+          },
           STACK_IP,
-        ], { timeoutMs: 320_000, cwd: ROOT });
-        await p.waitFor(/listening on/, 20_000);
-        // Let start-up settle before the first RSS reading.
-        await sleep(500);
-        return p;
-      }, STACK_IP);
-      progress(
-        `conns ${n}: kernel ${r.kernel.open_per_s}/s, tcptun ${r.tcptun.open_per_s}/s ` +
-          `${r.tcptun.per_conn_kib} KiB/conn`,
-      );
-    } catch (e) {
-      r.note = `failed: ${e instanceof Error ? e.message : String(e)}`;
-      progress(`conns ${n}: ${r.note}`);
+          r.tcptun,
+        );
+        progress(
+          `run ${run} conns ${n}: kernel ${r.kernel.open.at(-1)}/s, tcptun ` +
+            `${r.tcptun.open.at(-1)}/s, ${r.tcptun.perConnKiB.at(-1)} KiB/conn`,
+        );
+      } catch (e) {
+        r.errors.push(e instanceof Error ? e.message : String(e));
+        progress(`run ${run} conns ${n}: FAILED ${r.errors.at(-1)}`);
+      }
     }
-    out.push(r);
   }
   return out;
 }
@@ -794,10 +820,10 @@ function bulkLines(bulk: BulkStats[], summary: string[]): Line[] {
       unit: "heap B/packet",
       runs: `${gib.toFixed(2)} GiB, ${s.gc.runs} run(s)`,
       ratio: "",
-      detail: `per GiB: ${(s.gc.scavenges / gib).toFixed(1)} scavenges, ` +
-        `${(s.gc.markCompacts / gib).toFixed(2)} mark-compacts, ` +
-        `${(s.gc.pauseMs / gib).toFixed(1)} ms paused, ` +
-        `${(s.gc.allocatedBytes / 1024 ** 2 / gib).toFixed(1)} MiB allocated`,
+      detail: `per GiB: ${(s.gc.scavenges / gib).toFixed(0)} scavenges, ` +
+        `${(s.gc.markCompacts / gib).toFixed(1)} mark-compacts, ` +
+        `${(s.gc.pauseMs / gib).toFixed(0)} ms paused, ` +
+        `${(s.gc.allocatedBytes / 1024 ** 2 / gib).toFixed(0)} MiB allocated`,
     });
     summary.push(`gc_${s.row.dir}_${s.row.key.split(" ")[1]}_B/pkt=${perPacket.toFixed(1)}`);
   }
@@ -838,7 +864,7 @@ function connsLines(conns: ConnsResult[], summary: string[]): Line[] {
   const lines: Line[] = [];
   for (const c of conns) {
     const part = `conns ${c.n}`;
-    if (!c.kernel || !c.tcptun) {
+    if (!c.kernel.open.length || !c.tcptun.open.length) {
       lines.push({
         part,
         row: "kernel server / tcptun",
@@ -846,33 +872,39 @@ function connsLines(conns: ConnsResult[], summary: string[]): Line[] {
         unit: "",
         runs: "",
         ratio: "",
-        detail: c.note ?? "",
+        detail: (c.note ?? c.errors[0] ?? "").split("\n")[0].slice(0, 120),
       });
       continue;
     }
-    const rss = (f: Record<string, number>) =>
-      `RSS ${f2(f.per_conn_kib)} KiB/conn (${(f.rss_before_kib / 1024).toFixed(0)} → ` +
-      `${(f.rss_after_kib / 1024).toFixed(0)} MiB)`;
+    const k = median(c.kernel.open);
+    const t = median(c.tcptun.open);
+    const rss = (side: ConnsSide) =>
+      `RSS ${f2(median(side.perConnKiB))} KiB/conn` +
+      (side.last
+        ? ` (last run ${(side.last.rss_before_kib / 1024).toFixed(0)} → ` +
+          `${(side.last.rss_after_kib / 1024).toFixed(0)} MiB)`
+        : "");
+    const err = c.errors.length ? ` (${c.errors.length} failed)` : "";
     lines.push({
       part,
-      row: "Deno kernel-socket server, loopback",
-      value: String(c.kernel.open_per_s),
+      row: "kernel, Python accept loop, loopback",
+      value: k.toFixed(0),
       unit: "opens/s",
-      runs: "",
+      runs: c.kernel.open.join(" ") + err,
       ratio: "",
       detail: rss(c.kernel),
     });
     lines.push({
       part,
       row: "tcptun listen --discard",
-      value: String(c.tcptun.open_per_s),
+      value: t.toFixed(0),
       unit: "opens/s",
-      runs: "",
-      ratio: `${ratio(c.tcptun.open_per_s, c.kernel.open_per_s)} × kernel`,
+      runs: c.tcptun.open.join(" ") + err,
+      ratio: `${ratio(t, k)} × kernel`,
       detail: rss(c.tcptun),
     });
-    summary.push(`open${c.n}/kernel=${ratio(c.tcptun.open_per_s, c.kernel.open_per_s)}`);
-    summary.push(`rss${c.n}_KiB/conn=${f2(c.tcptun.per_conn_kib)}`);
+    summary.push(`open${c.n}/kernel=${ratio(t, k)}`);
+    summary.push(`rss${c.n}_KiB/conn=${f2(median(c.tcptun.perConnKiB))}`);
   }
   return lines;
 }
@@ -893,7 +925,7 @@ function report(
     `  gc     collections in tcptun's process while the bytes moved (V8 --trace-gc-nvp, between`,
     `         two forced GCs that frame the transfer); packet = ${PACKET_PAYLOAD} payload bytes`,
     `  rr     ${opts.rrN} round trips of 1 byte, Deno kernel-socket client with TCP_NODELAY`,
-    `  conns  N idle connections opened one after another (1 byte each) by a Deno client, after`,
+    `  conns  N idle connections opened one after another (1 byte each) by a Python client, after`,
     `         ${CONNS_WARMUP} opened and closed; RSS of the server process 1.5 s after the last open`,
     `         (kernel socket memory is not in a process's RSS)`,
   ];
