@@ -9,7 +9,9 @@
 
 import {
   emitIcmpEchoReply,
+  emitIcmpTimeExceeded,
   ICMP_ECHO_REQUEST,
+  ICMP_TIME_EXCEEDED_REASSEMBLY,
   type IcmpMessage,
   IcmpParseError,
   newIcmpMessage,
@@ -20,6 +22,7 @@ import {
   formatIpv4Address,
   IPPROTO_ICMP,
   IPPROTO_TCP,
+  IPV4_FLAG_MF,
   IPV4_HEADER_LENGTH,
   type Ipv4EmitFields,
   Ipv4ParseError,
@@ -65,6 +68,15 @@ import {
   virtioSegmentCount,
 } from "./wire/virtio.ts";
 import { TimerQueue } from "./timer_queue.ts";
+import { internetChecksum } from "./wire/checksum.ts";
+import {
+  type ExpiredDatagram,
+  FragmentKey,
+  FragmentReassembler,
+  FragmentVerdict,
+  type ReassemblyCounters,
+  type ReassemblyOptions,
+} from "./ip/reassembly.ts";
 
 /** Connection tunables a stack applies to every connection (see `ConnectionOptions`). */
 export type ConnectionDefaults = Partial<Omit<ConnectionOptions, "mss">>;
@@ -87,6 +99,11 @@ export interface StackLimits {
   challengeAckRate?: number;
   /** SYN cookies per second. Default 20000. */
   cookieRate?: number;
+  /**
+   * Bounds of IP fragment reassembly (default: 4 MiB in all, 256 KiB per source, 1024
+   * datagrams, 64 fragments each, 30 s lifetime for IPv4 and 60 s for IPv6).
+   */
+  reassembly?: Omit<ReassemblyOptions, "hashKey" | "output">;
 }
 
 /** Options of a `StackCore`. */
@@ -133,7 +150,7 @@ export interface StackCounters {
   notIpv4: number;
   /** IPv4 header rejected (bad length or checksum). */
   badIp: number;
-  /** IPv4 fragments (not reassembled). */
+  /** IPv4 fragments received (reassembled per RFC 791/815; see `reassembly`). */
   fragments: number;
   /** Packets to an address that is not ours. */
   notForUs: number;
@@ -161,6 +178,8 @@ export interface StackCounters {
   pmtuUpdates: number;
   /** Echo requests left unanswered by the rate limit. */
   icmpRateLimited: number;
+  /** ICMP errors sent: Time Exceeded for a datagram whose fragments expired (RFC 792). */
+  icmpErrorsSent: number;
   /** RSTs sent for segments that reached no connection. */
   resetsSent: number;
   /** RSTs withheld by the rate limit. */
@@ -198,6 +217,11 @@ export interface StackCounters {
    * estimate of each connection's own objects, half-open and TIME-WAIT records.
    */
   memoryBytes: number;
+  /**
+   * Fragment reassembly: datagrams reassembled and, for each reason, fragments and datagrams
+   * dropped (overlap, bad end or length, too big, budgets, timeout), with its memory gauge.
+   */
+  reassembly: Readonly<ReassemblyCounters>;
 }
 
 /** What a connection handle reports to its user (the socket layer, or a test). */
@@ -411,6 +435,7 @@ export class StackCore {
     icmpErrors: 0,
     pmtuUpdates: 0,
     icmpRateLimited: 0,
+    icmpErrorsSent: 0,
     resetsSent: 0,
     resetsRateLimited: 0,
     challengeAcksRateLimited: 0,
@@ -428,6 +453,7 @@ export class StackCore {
     halfOpen: 0,
     timeWait: 0,
     memoryBytes: 0,
+    reassembly: null!,
   };
   /**
    * Called after an application call with that connection's next deadline, which may be
@@ -455,6 +481,15 @@ export class StackCore {
   readonly #icmpBucket: TokenBucket;
   readonly #replyBucket: TokenBucket;
   readonly #ip = newIpv4Header();
+  /** IP fragment reassembly (RFC 791 §3.2, RFC 815), and the key filled per fragment. */
+  readonly #frag: FragmentReassembler;
+  readonly #fragKey = new FragmentKey();
+  /** The quote of an ICMP error: an IP header (up to 60 bytes) and 8 bytes of its payload. */
+  readonly #quote = new Uint8Array(68);
+  /** Room for an ICMP echo reply larger than the MTU (allocated on first use). */
+  #bigOut: Uint8Array | null = null;
+  /** `now` of the poll that expires datagrams, for its callback. */
+  #pollNow = 0;
   readonly #seg = newTcpSegment();
   readonly #reply = newTcpSegment();
   readonly #icmp = newIcmpMessage();
@@ -500,6 +535,7 @@ export class StackCore {
       icmpRate: lim.icmpRate ?? 1000,
       challengeAckRate: lim.challengeAckRate ?? 1000,
       cookieRate: lim.cookieRate ?? 20_000,
+      reassembly: lim.reassembly ?? {},
     };
     this.#tap = opts.tap;
     this.#trace = opts.trace;
@@ -532,6 +568,15 @@ export class StackCore {
     this.#ipOut = this.#outFrame.subarray(VIRTIO_NET_HDR_LENGTH);
     this.#tcpOut = this.#outFrame.subarray(VIRTIO_NET_HDR_LENGTH + IPV4_HEADER_LENGTH);
     this.#ipId = this.#random() & 0xffff;
+    const hashKey = derive(3);
+    this.#frag = new FragmentReassembler({
+      ...this.#limits.reassembly,
+      hashKey: [
+        (hashKey[0] | (hashKey[1] << 8) | (hashKey[2] << 16) | (hashKey[3] << 24)) >>> 0,
+        (hashKey[4] | (hashKey[5] << 8) | (hashKey[6] << 16) | (hashKey[7] << 24)) >>> 0,
+      ],
+    });
+    this.#c.reassembly = this.#frag.counters;
   }
 
   /** Counters and gauges (the gauges are computed on each read). */
@@ -550,6 +595,7 @@ export class StackCore {
     c.timeWaitOverflows = this.#timeWait.overflows;
     let mem = this.#listenQueue.memoryBytes + this.#timeWait.memoryBytes;
     for (const h of this.#active) mem += CONNECTION_OVERHEAD_BYTES + h.conn.memoryBytes;
+    mem += this.#frag.counters.memoryBytes;
     c.memoryBytes = mem;
     return c;
   }
@@ -601,9 +647,8 @@ export class StackCore {
     if (this.#tap) this.#tap("in", packet, now, this.#inSegments);
     const ip = this.#ip;
     const err = parseIpv4(packet, packet.length, ip);
-    if (err !== Ipv4ParseError.None) {
-      if (err === Ipv4ParseError.Fragment) c.fragments++;
-      else if (err === Ipv4ParseError.BadVersion) c.notIpv4++;
+    if (err !== Ipv4ParseError.None && err !== Ipv4ParseError.Fragment) {
+      if (err === Ipv4ParseError.BadVersion) c.notIpv4++;
       else c.badIp++;
       return;
     }
@@ -615,6 +660,59 @@ export class StackCore {
       c.badSourceAddress++; // RFC 1122 §3.2.1.3, MUST-63: never answered
       return;
     }
+    if (err === Ipv4ParseError.Fragment) {
+      c.fragments++;
+      this.#inputFragment(packet, now);
+      return;
+    }
+    this.#inputDatagram(packet, now);
+  }
+
+  /**
+   * An IPv4 fragment for us (RFC 791 §3.2): held until its datagram is whole (RFC 815), within
+   * the bounds of `StackLimits.reassembly`; the whole datagram then goes on as if it had
+   * arrived in one piece. Its checksum is verified then, whatever the frame header said.
+   */
+  #inputFragment(packet: Uint8Array, now: number): void {
+    const ip = this.#ip;
+    const key = this.#fragKey.setV4(ip.src, ip.dst, ip.id, ip.protocol);
+    const offset = ip.fragOffset * 8;
+    const more = (ip.flags & IPV4_FLAG_MF) !== 0;
+    const payload = packet.subarray(ip.ihl, ip.totalLength);
+    const header = offset === 0 ? packet.subarray(0, ip.ihl) : undefined;
+    if (this.#frag.insert(key, offset, more, payload, now, header) !== FragmentVerdict.Complete) {
+      return;
+    }
+    const d = this.#frag.completed;
+    const b = d.bytes;
+    const total = d.headerLength + d.payloadLength;
+    // The header of the first fragment now describes the whole datagram.
+    b[2] = total >>> 8;
+    b[3] = total;
+    b[6] = 0;
+    b[7] = 0;
+    b[10] = 0;
+    b[11] = 0;
+    const sum = internetChecksum(b, 0, d.headerLength);
+    b[10] = sum >>> 8;
+    b[11] = sum;
+    if (parseIpv4(b, total, ip) !== Ipv4ParseError.None) {
+      this.#c.badIp++; // cannot happen: the header was valid and is now unfragmented
+      return;
+    }
+    const trust = this.#trustChecksum;
+    const segments = this.#inSegments;
+    this.#trustChecksum = false;
+    this.#inSegments = 1;
+    this.#inputDatagram(b.subarray(0, total), now);
+    this.#trustChecksum = trust;
+    this.#inSegments = segments;
+  }
+
+  /** A whole IPv4 datagram for us, its header parsed into `#ip`. */
+  #inputDatagram(packet: Uint8Array, now: number): void {
+    const ip = this.#ip;
+    const c = this.#c;
     const body = packet.subarray(ip.ihl, ip.totalLength);
     if (ip.protocol === IPPROTO_TCP) this.#inputTcp(body, ip.src, now);
     else if (ip.protocol === IPPROTO_ICMP) this.#inputIcmp(body, ip.src, now);
@@ -632,17 +730,39 @@ export class StackCore {
       return;
     }
     // RFC 1122 §3.2.2.6: answer echo requests (rate-limited: a reply is a reflection).
-    if (20 + body.length > this.mtu) {
-      this.#c.icmpIgnored++;
-      return;
-    }
     if (!this.#icmpBucket.take(now)) {
       this.#c.icmpRateLimited++;
       return;
     }
-    const n = emitIcmpEchoReply(m, this.#tcpOut);
     this.#c.icmpEchoReplies++;
-    this.#sendIp(src, IPPROTO_ICMP, n, 64, 0, now);
+    if (IPV4_HEADER_LENGTH + body.length <= this.mtu) {
+      const n = emitIcmpEchoReply(m, this.#tcpOut);
+      this.#sendIp(src, IPPROTO_ICMP, n, 64, 0, now);
+      return;
+    }
+    // RFC 1122 §3.2.2.6: the reply MUST carry all the request's data; a request that came in
+    // fragments is answered in fragments (RFC 791 §3.2). No amplification: the reply is as
+    // large as the request.
+    const big = this.#bigOut ??= new Uint8Array(65535);
+    const n = emitIcmpEchoReply(m, big);
+    this.#sendFragments(src, IPPROTO_ICMP, big.subarray(0, n), now);
+  }
+
+  /**
+   * Sends `data` as the payload of one IPv4 datagram cut into fragments that fit the MTU
+   * (RFC 791 §3.2: every fragment but the last carries a multiple of 8 bytes, all share the
+   * identification, More Fragments is set on all but the last). Only ICMP replies need this:
+   * TCP sizes its segments to the path and sets DF.
+   */
+  #sendFragments(dst: number, protocol: number, data: Uint8Array, now: number): void {
+    const step = (this.mtu - IPV4_HEADER_LENGTH) & ~7;
+    this.#ipId = (this.#ipId + 1) & 0xffff;
+    for (let off = 0; off < data.length; off += step) {
+      const len = Math.min(step, data.length - off);
+      this.#tcpOut.set(data.subarray(off, off + len));
+      const more = off + len < data.length ? IPV4_FLAG_MF << 13 : 0;
+      this.#sendIp(dst, protocol, len, 64, 0, now, more | (off >>> 3));
+    }
   }
 
   /**
@@ -812,7 +932,34 @@ export class StackCore {
       });
     }
     this.#c.connectionsClosed += this.#timeWait.expire(now);
+    if (this.#frag.nextDeadline() <= now) {
+      this.#pollNow = now;
+      this.#frag.poll(now, this.#onFragmentsExpired);
+    }
   }
+
+  /**
+   * An incomplete datagram's lifetime ended: if its first fragment arrived, its source hears
+   * ICMP Time Exceeded, "fragment reassembly time exceeded" (RFC 792; RFC 1122 §3.3.2 SHOULD),
+   * rate-limited like every ICMP reply.
+   */
+  readonly #onFragmentsExpired = (d: Readonly<ExpiredDatagram>): void => {
+    if (d.key.family !== 4 || !d.firstFragmentReceived || !this.#icmpBucket.take(this.#pollNow)) {
+      return;
+    }
+    const quote = this.#quote;
+    const ihl = d.header.length;
+    quote.set(d.header, 0);
+    const extra = Math.min(8, d.firstPayload.length);
+    quote.set(d.firstPayload.subarray(0, extra), ihl);
+    const n = emitIcmpTimeExceeded(
+      this.#tcpOut,
+      ICMP_TIME_EXCEEDED_REASSEMBLY,
+      quote.subarray(0, ihl + extra),
+    );
+    this.#c.icmpErrorsSent++;
+    this.#sendIp(d.key.src0, IPPROTO_ICMP, n, 64, 0, this.#pollNow);
+  };
 
   /** The earliest deadline of anything the core holds (absolute ms), or Infinity. */
   nextDeadline(): number {
@@ -820,6 +967,7 @@ export class StackCore {
       this.#timers.next(),
       this.#listenQueue.nextDeadline(),
       this.#timeWait.nextDeadline(),
+      this.#frag.nextDeadline(),
     );
   }
 
@@ -1140,6 +1288,7 @@ export class StackCore {
     ttl: number,
     tos: number,
     now: number,
+    fragment = -1,
   ): void {
     const f = this.#ipFields;
     f.src = this.addr;
@@ -1147,10 +1296,22 @@ export class StackCore {
     f.protocol = protocol;
     f.ttl = ttl;
     f.tos = tos;
-    f.id = this.#ipId = (this.#ipId + 1) & 0xffff;
+    // A fragment shares the identification its first fragment's caller drew.
+    f.id = fragment >= 0 ? this.#ipId : (this.#ipId = (this.#ipId + 1) & 0xffff);
     f.payloadLength = payloadLength;
     const ipLength = IPV4_HEADER_LENGTH + payloadLength;
-    emitIpv4(this.#ipOut, f);
+    const b = this.#ipOut;
+    emitIpv4(b, f);
+    if (fragment >= 0) {
+      // Flags (DF clear, MF as given) and offset, then the header checksum again.
+      b[6] = fragment >>> 8;
+      b[7] = fragment;
+      b[10] = 0;
+      b[11] = 0;
+      const sum = internetChecksum(b, 0, IPV4_HEADER_LENGTH);
+      b[10] = sum >>> 8;
+      b[11] = sum;
+    }
     const c = this.#c;
     c.packetsOut++;
     const segments = this.#outSegments;

@@ -58,3 +58,4 @@ export {
   type TraceEvent,
 } from "./tcp/trace.ts";
 export type { TraceSink } from "./core.ts";
+export type { ReassemblyCounters, ReassemblyOptions } from "./ip/reassembly.ts";

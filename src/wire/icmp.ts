@@ -169,3 +169,42 @@ export function emitIcmpDestUnreachable(
   into[3] = csum;
   return total;
 }
+
+/** ICMP type: time exceeded (RFC 792). */
+export const ICMP_TIME_EXCEEDED = 11;
+/** Time exceeded code: fragment reassembly time exceeded (RFC 792). */
+export const ICMP_TIME_EXCEEDED_REASSEMBLY = 1;
+
+/**
+ * Writes a time exceeded message (type 11) with `code` into `into` from index 0, quoting the
+ * original datagram's IP header plus the first 8 bytes of its payload (RFC 792), as
+ * {@link emitIcmpDestUnreachable} does. Code 1 reports that a datagram's fragments did not
+ * all arrive within the reassembly lifetime (RFC 1122 §3.3.2).
+ * @returns the number of bytes written.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { emitIcmpTimeExceeded, ICMP_TIME_EXCEEDED_REASSEMBLY } from "./icmp.ts";
+ * const quote = new Uint8Array(28);
+ * quote[0] = 0x45; // IPv4, 20-byte header, then 8 bytes of payload
+ * const buf = new Uint8Array(36);
+ * assert(emitIcmpTimeExceeded(buf, ICMP_TIME_EXCEEDED_REASSEMBLY, quote) === 36);
+ * assert(buf[0] === 11 && buf[1] === 1);
+ * ```
+ */
+export function emitIcmpTimeExceeded(
+  into: Uint8Array,
+  code: number,
+  originalIpPacket: Uint8Array,
+): number {
+  const n = emitIcmpDestUnreachable(into, code, originalIpPacket);
+  // Same layout as destination unreachable with an unused second word: retype, re-sum.
+  into[0] = ICMP_TIME_EXCEEDED;
+  into[2] = 0;
+  into[3] = 0;
+  const csum = internetChecksum(into, 0, n);
+  into[2] = csum >>> 8;
+  into[3] = csum;
+  return n;
+}

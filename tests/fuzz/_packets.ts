@@ -16,6 +16,8 @@ import {
   emitIpv4,
   IPPROTO_ICMP,
   IPPROTO_TCP,
+  IPV4_FLAG_DF,
+  IPV4_FLAG_MF,
   Ipv4ParseError,
   newIpv4Header,
   parseIpv4,
@@ -30,6 +32,7 @@ import {
   type TcpSegment,
 } from "../../src/wire/tcp.ts";
 import type { Link } from "../../src/link.ts";
+import { FragmentKey, FragmentReassembler, FragmentVerdict } from "../../src/ip/reassembly.ts";
 import type { Prng } from "../../src/prng.ts";
 
 /** Encodes bytes as lowercase hex. */
@@ -432,6 +435,9 @@ export class RecordingLink implements Link {
   readonly #ip = newIpv4Header();
   readonly #seg = newTcpSegment();
   readonly #icmp = newIcmpMessage();
+  /** Reassembles the fragments the stack writes (large echo replies) to check them whole. */
+  readonly #frag = new FragmentReassembler();
+  readonly #fragKey = new FragmentKey();
 
   constructor(addr: number, mtu: number) {
     this.#addr = addr;
@@ -447,14 +453,34 @@ export class RecordingLink implements Link {
     this.total++;
     const ip = this.#ip;
     const e = parseIpv4(p, p.length, ip);
-    if (e !== Ipv4ParseError.None) {
+    if (e !== Ipv4ParseError.None && e !== Ipv4ParseError.Fragment) {
       this.errors.push(`stack wrote a bad IPv4 packet (error ${e}): ${hex(p)}`);
       return;
     }
     if (p.length > this.mtu) this.errors.push(`stack wrote ${p.length} bytes > MTU ${this.mtu}`);
     if (ip.src !== this.#addr) this.errors.push(`stack wrote from a foreign address: ${hex(p)}`);
     if (ip.totalLength !== p.length) this.errors.push(`stack wrote trailing bytes: ${hex(p)}`);
-    const body = p.subarray(ip.ihl, ip.totalLength);
+    let body = p.subarray(ip.ihl, ip.totalLength);
+    if (e === Ipv4ParseError.Fragment) {
+      // Only an echo reply larger than the MTU goes out in fragments; they must reassemble.
+      if (ip.protocol !== IPPROTO_ICMP || (ip.flags & IPV4_FLAG_DF)) {
+        this.errors.push(`stack wrote a fragment that is not ICMP, or with DF: ${hex(p)}`);
+        return;
+      }
+      const key = this.#fragKey.setV4(ip.src, ip.dst, ip.id, ip.protocol);
+      const more = (ip.flags & IPV4_FLAG_MF) !== 0;
+      const header = ip.fragOffset === 0 ? p.subarray(0, ip.ihl) : undefined;
+      const v = this.#frag.insert(key, ip.fragOffset * 8, more, body, 0, header);
+      if (v !== FragmentVerdict.Held && v !== FragmentVerdict.Complete) {
+        this.errors.push(
+          `stack wrote a fragment that does not reassemble (verdict ${v}): ${hex(p)}`,
+        );
+        return;
+      }
+      if (v === FragmentVerdict.Held) return;
+      const d = this.#frag.completed;
+      body = d.bytes.subarray(d.headerLength, d.headerLength + d.payloadLength);
+    }
     if (ip.protocol === IPPROTO_ICMP) {
       if (parseIcmp(body, this.#icmp) !== IcmpParseError.None) {
         this.errors.push(`stack wrote a bad ICMP message: ${hex(p)}`);

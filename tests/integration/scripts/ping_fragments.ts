@@ -1,0 +1,41 @@
+/**
+ * Scenario (in a fresh namespace): the kernel pings the stack with echo requests larger than
+ * the MTU, which it sends in fragments; the stack reassembles them (RFC 791 §3.2, RFC 815) and
+ * answers each whole, in fragments (RFC 1122 §3.2.2.6). Reports ping's outcome and the stack's
+ * reassembly counters. Usage: `ping_fragments.ts [SIZE]`.
+ * @module
+ */
+
+import { openStack } from "../../../src/stack.ts";
+import { scenario } from "./common.ts";
+
+const size = Number(Deno.args[0] ?? 4000);
+
+await scenario(30_000, async () => {
+  const stack = await openStack({ tunIp: "10.0.0.1" });
+  try {
+    const out = await new Deno.Command("ping", {
+      args: ["-n", "-c", "3", "-i", "0.2", "-W", "2", "-s", String(size), "10.0.0.1"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(15_000),
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    const received = Number(text.match(/(\d+) (?:packets )?received/)?.[1] ?? -1);
+    const c = stack.counters;
+    return {
+      pingExit: out.code,
+      received,
+      replyBytes: Number(text.match(/(\d+) bytes from 10\.0\.0\.1/)?.[1] ?? -1),
+      fragments: c.fragments,
+      reassembled: c.reassembly.reassembled,
+      heldBytes: c.reassembly.memoryBytes,
+      echoReplies: c.icmpEchoReplies,
+      packetsOut: c.packetsOut,
+      pingOutput: text.trim().split("\n").slice(-2).join(" | "),
+    };
+  } finally {
+    await stack.close();
+  }
+});
