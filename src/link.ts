@@ -7,6 +7,16 @@
 
 import { TimeHeap } from "./tcp/time_heap.ts";
 import { FaultModel, type FaultOptions, type FaultStats } from "./fault.ts";
+import {
+  type FrameDelivery,
+  FrameShaper,
+  type FrameStats,
+  offloadsFor,
+  packetsOfFrame,
+} from "./link_frames.ts";
+import { VIRTIO_NET_HDR_LENGTH } from "./wire/virtio.ts";
+
+export { type FrameDelivery, type FrameStats } from "./link_frames.ts";
 
 /** A packet-level link carrying raw IPv4 packets (no link-layer header). */
 export interface Link {
@@ -95,12 +105,15 @@ class DelayQueue {
     return this.#heap.peek()?.time ?? Infinity;
   }
 
-  /** Queues a copy of `packet`; false (nothing queued) when the queue is full. */
-  push(due: number, packet: Uint8Array): boolean {
+  /**
+   * Queues a copy of `packet` (or `packet` itself, when `owned`); false (nothing queued) when
+   * the queue is full.
+   */
+  push(due: number, packet: Uint8Array, owned = false): boolean {
     if (
       this.#heap.size >= this.#maxPackets || this.#bytes + packet.length > this.#maxBytes
     ) return false;
-    this.#heap.push({ time: due, seq: this.#seq++, packet: packet.slice() });
+    this.#heap.push({ time: due, seq: this.#seq++, packet: owned ? packet : packet.slice() });
     this.#bytes += packet.length;
     return true;
   }
@@ -124,6 +137,26 @@ function copyInto(buf: Uint8Array, packet: Uint8Array): number {
   buf.set(n === packet.length ? packet : packet.subarray(0, n));
   return n;
 }
+
+/**
+ * Copies a plain `packet` into `buf` as a frame with a zeroed virtio-net header (as a TUN
+ * device without one does for `readFrame`), truncating like a short read.
+ */
+function copyFrameInto(buf: Uint8Array, packet: Uint8Array): number {
+  if (buf.length < VIRTIO_NET_HDR_LENGTH) return 0;
+  buf.fill(0, 0, VIRTIO_NET_HDR_LENGTH);
+  return VIRTIO_NET_HDR_LENGTH + copyInto(buf.subarray(VIRTIO_NET_HDR_LENGTH), packet);
+}
+
+/** A frame with a zeroed virtio-net header around a copy of `packet`: a plain packet. */
+function zeroHeaderFrame(packet: Uint8Array): Uint8Array {
+  const f = new Uint8Array(VIRTIO_NET_HDR_LENGTH + packet.length);
+  f.set(packet, VIRTIO_NET_HDR_LENGTH);
+  return f;
+}
+
+/** Most delivered frames a plain `read` skips because they held no packet. */
+const MAX_SKIPPED_FRAMES = 64;
 
 function newDirectionStats(): LinkDirectionStats {
   return {
@@ -149,6 +182,24 @@ export interface MemoryLinkOptions {
   queuePackets?: number;
   /** Bound on bytes in flight towards one side, including unread ones. Default 8 MiB. */
   queueBytes?: number;
+  /**
+   * Carry virtio-net frames, as a Linux TUN device with offloads does: both sides get
+   * `frameOffloads`, and a stack on them writes partial checksums and TCP super-segments.
+   * The value says what the link does with the frames the first side writes (see
+   * `FrameDelivery`: delivered whole, marked checked, or cut into MSS-sized packets); the fault
+   * model then applies to each frame delivered. Default: plain packets.
+   */
+  frames?: FrameDelivery;
+  /** What the link does with the frames the second side writes, when it differs from `frames`. */
+  framesBToA?: FrameDelivery;
+}
+
+/** How one side of a frame memory link treats frames: its writes, and what it may read. */
+interface MemoryFrames {
+  /** What happens to what this side writes. */
+  out: FrameDelivery;
+  /** What happens to what the peer writes (and so what this side reads). */
+  in: FrameDelivery;
 }
 
 interface Waiter {
@@ -159,11 +210,22 @@ interface Waiter {
 /**
  * One side of an in-memory link made by `createMemoryLinkPair`. Runs in real time
  * (`performance.now()` and one timer at most, only while someone waits).
+ *
+ * A frame link (option `frames`) carries virtio-net frames: what `writeFrame` is given goes
+ * through a `FrameShaper` (checked, and delivered whole or cut), `readFrame` hands out frames
+ * as delivered, and plain `read`/`write` still work (cutting and completing checksums, as a
+ * TUN device does). On a plain link `readFrame` and `writeFrame` work too, with zeroed headers
+ * and super-segments cut in software. Use one pair or the other on a side.
  */
 export class MemoryLink implements Link {
   /** Largest packet accepted by `write`. */
   readonly mtu: number;
+  /** What this side may read on a frame link (see `Link.frameOffloads`); null on a plain one. */
+  readonly frameOffloads: LinkOffloads | null;
   #peer: MemoryLink | undefined;
+  readonly #shaper: FrameShaper | null;
+  /** Packets cut from a frame for plain `read`, not yet read. */
+  readonly #pending: Uint8Array[] = [];
   readonly #model: FaultModel;
   readonly #perfect: boolean;
   readonly #inbox: DelayQueue;
@@ -177,8 +239,16 @@ export class MemoryLink implements Link {
   readonly #onTimer = () => this.#fire();
 
   /** Use `createMemoryLinkPair`; a lone `MemoryLink` has no peer and drops what it writes. */
-  constructor(mtu: number, model: FaultModel, queuePackets: number, queueBytes: number) {
+  constructor(
+    mtu: number,
+    model: FaultModel,
+    queuePackets: number,
+    queueBytes: number,
+    frames?: MemoryFrames,
+  ) {
     this.mtu = mtu;
+    this.frameOffloads = frames ? offloadsFor(frames.in) : null;
+    this.#shaper = frames ? new FrameShaper(frames.out, mtu) : null;
     this.#model = model;
     this.#perfect = model.isPerfect;
     this.#inbox = new DelayQueue(queuePackets, queueBytes);
@@ -192,7 +262,13 @@ export class MemoryLink implements Link {
 
   /** Counters for packets written on this side (towards the peer). */
   get stats(): LinkDirectionStats {
-    return { ...this.#model.stats, overflow: this.#overflow, oversize: this.#oversize };
+    const oversize = this.#oversize + (this.#shaper?.stats.oversize ?? 0);
+    return { ...this.#model.stats, overflow: this.#overflow, oversize };
+  }
+
+  /** Counters of the frames written on this side of a frame link; null on a plain link. */
+  get frameStats(): FrameStats | null {
+    return this.#shaper ? { ...this.#shaper.stats } : null;
   }
 
   /** Packets queued towards this side, due or not, not yet read. */
@@ -201,32 +277,85 @@ export class MemoryLink implements Link {
   }
 
   read(buf: Uint8Array): number {
+    if (this.#closed) return 0;
+    if (this.#pending.length > 0) return copyInto(buf, this.#pending.shift()!);
+    if (this.frameOffloads === null) {
+      if (this.#inbox.nextDue() > performance.now()) return 0;
+      return copyInto(buf, this.#inbox.pop());
+    }
+    // A frame link: what a TUN device's plain read gives, super-segments cut.
+    for (let i = 0; i < MAX_SKIPPED_FRAMES; i++) {
+      if (this.#inbox.nextDue() > performance.now()) return 0;
+      const frame = this.#inbox.pop();
+      const packets = packetsOfFrame(frame, frame.length);
+      if (packets.length === 0) continue;
+      for (let k = 1; k < packets.length; k++) this.#pending.push(packets[k]);
+      return copyInto(buf, packets[0]);
+    }
+    return 0;
+  }
+
+  /**
+   * Reads one frame (a virtio-net header, then the packet) into `buf`; its length, or 0 when
+   * none is ready. On a plain link the header is zeroed.
+   */
+  readFrame(buf: Uint8Array): number {
     if (this.#closed || this.#inbox.nextDue() > performance.now()) return 0;
-    return copyInto(buf, this.#inbox.pop());
+    const packet = this.#inbox.pop();
+    return this.frameOffloads === null ? copyFrameInto(buf, packet) : copyInto(buf, packet);
   }
 
   write(packet: Uint8Array): void {
     const peer = this.#peer;
     if (this.#closed || peer === undefined || peer.#closed) return;
+    if (this.#shaper !== null) {
+      this.#send(peer, this.#shaper.shapePacket(packet), VIRTIO_NET_HDR_LENGTH);
+      return;
+    }
     if (packet.length > this.mtu) {
       this.#oversize++;
       return;
     }
-    const now = performance.now();
-    if (this.#perfect) {
-      this.#model.stats.sent++;
-      if (!peer.#deliver(now, now, packet)) this.#overflow++;
+    this.#send(peer, [packet], 0, false);
+  }
+
+  /**
+   * Sends the frame `frame[0..length)`: on a frame link through its `FrameShaper`; on a plain
+   * link as the packets it stands for (checksum completed, super-segment cut).
+   */
+  writeFrame(frame: Uint8Array, length: number): void {
+    const peer = this.#peer;
+    if (this.#closed || peer === undefined || peer.#closed) return;
+    if (this.#shaper !== null) {
+      this.#send(peer, this.#shaper.shape(frame, length), VIRTIO_NET_HDR_LENGTH);
       return;
     }
-    const n = this.#model.schedule(now, packet.length, this.#times);
-    for (let i = 0; i < n; i++) {
-      if (!peer.#deliver(now, this.#times[i], packet)) this.#overflow++;
+    for (const p of packetsOfFrame(frame, length)) this.write(p);
+  }
+
+  /**
+   * Puts each of `packets` through the fault model towards `peer`. `header` bytes of each are
+   * not counted as packet length; `owned` packets are queued without a copy.
+   */
+  #send(peer: MemoryLink, packets: Uint8Array[], header: number, owned = true): void {
+    const now = performance.now();
+    for (const packet of packets) {
+      if (this.#perfect) {
+        this.#model.stats.sent++;
+        if (!peer.#deliver(now, now, packet, owned)) this.#overflow++;
+        continue;
+      }
+      const n = this.#model.schedule(now, packet.length - header, this.#times);
+      for (let i = 0; i < n; i++) {
+        // A duplicate is a second copy.
+        if (!peer.#deliver(now, this.#times[i], packet, owned && i === 0)) this.#overflow++;
+      }
     }
   }
 
-  /** Queues a copy of `packet` for reading at `due`; false when the inbox is full. */
-  #deliver(now: number, due: number, packet: Uint8Array): boolean {
-    if (!this.#inbox.push(due, packet)) return false;
+  /** Queues `packet` (a copy unless `owned`) for reading at `due`; false when the inbox is full. */
+  #deliver(now: number, due: number, packet: Uint8Array, owned: boolean): boolean {
+    if (!this.#inbox.push(due, packet, owned)) return false;
     if (this.#waiters.length > 0) {
       if (due <= now) this.#resolveAll();
       else this.#arm(now);
@@ -236,7 +365,9 @@ export class MemoryLink implements Link {
 
   waitReadable(timeoutMs: number): Promise<void> {
     const now = performance.now();
-    if (this.#closed || this.#inbox.nextDue() <= now) return Promise.resolve();
+    if (this.#closed || this.#pending.length > 0 || this.#inbox.nextDue() <= now) {
+      return Promise.resolve();
+    }
     if (this.#woken) {
       this.#woken = false;
       return Promise.resolve();
@@ -256,6 +387,7 @@ export class MemoryLink implements Link {
   close(): void {
     this.#closed = true;
     this.#inbox.clear();
+    this.#pending.length = 0;
     this.#resolveAll();
   }
 
@@ -299,6 +431,7 @@ export class MemoryLink implements Link {
 /**
  * Creates two in-memory links joined back to back: what one side writes, the other reads, after
  * the fault model's delay (real time). For tests of the full async stack without a kernel.
+ * With `frames`, both sides carry virtio-net frames (checksum and segmentation offloads).
  *
  * @example
  * ```ts
@@ -317,8 +450,25 @@ export function createMemoryLinkPair(opts: MemoryLinkOptions = {}): [MemoryLink,
   if (!Number.isInteger(mtu) || mtu < 1) throw new RangeError(`invalid mtu ${mtu}`);
   const packets = opts.queuePackets ?? DEFAULT_QUEUE_PACKETS;
   const bytes = opts.queueBytes ?? DEFAULT_QUEUE_BYTES;
-  const a = new MemoryLink(mtu, new FaultModel(opts.faults, 0), packets, bytes);
-  const b = new MemoryLink(mtu, new FaultModel(opts.faultsBToA ?? opts.faults, 1), packets, bytes);
+  if (opts.framesBToA !== undefined && opts.frames === undefined) {
+    throw new TypeError("framesBToA needs frames");
+  }
+  const aToB = opts.frames;
+  const bToA = opts.framesBToA ?? aToB;
+  const a = new MemoryLink(
+    mtu,
+    new FaultModel(opts.faults, 0),
+    packets,
+    bytes,
+    aToB && bToA ? { out: aToB, in: bToA } : undefined,
+  );
+  const b = new MemoryLink(
+    mtu,
+    new FaultModel(opts.faultsBToA ?? opts.faults, 1),
+    packets,
+    bytes,
+    aToB && bToA ? { out: bToA, in: aToB } : undefined,
+  );
   MemoryLink.connect(a, b);
   return [a, b];
 }
@@ -357,6 +507,13 @@ const READ_BATCH = 64;
 export class FaultyLink implements Link {
   /** The inner link's MTU. */
   readonly mtu: number;
+  /**
+   * The inner link's, when it carries frames (`readFrame` and `writeFrame`): the faults then
+   * apply to each frame, a super-segment faring as one packet (as `netem` treats one).
+   * Plain `write`s go to the inner link as frames with a zeroed header. Use `read`/`write` or
+   * `readFrame`/`writeFrame`, not both.
+   */
+  readonly frameOffloads: LinkOffloads | null;
   readonly #inner: Link;
   readonly #inModel: FaultModel;
   readonly #outModel: FaultModel;
@@ -379,6 +536,9 @@ export class FaultyLink implements Link {
   constructor(inner: Link, opts: FaultyLinkOptions = {}) {
     this.#inner = inner;
     this.mtu = inner.mtu;
+    const frames = !!inner.frameOffloads && typeof inner.readFrame === "function" &&
+      typeof inner.writeFrame === "function";
+    this.frameOffloads = frames ? inner.frameOffloads! : null;
     this.#outModel = new FaultModel(opts.outbound, 0);
     this.#inModel = new FaultModel(opts.inbound, 1);
     this.#outPerfect = this.#outModel.isPerfect;
@@ -398,15 +558,26 @@ export class FaultyLink implements Link {
   }
 
   read(buf: Uint8Array): number {
+    return this.#read(buf, false);
+  }
+
+  /** Reads one frame from the inner frame link, through the inbound faults (see `frameOffloads`). */
+  readFrame(buf: Uint8Array): number {
+    if (this.frameOffloads === null) throw new TypeError("the inner link carries no frames");
+    return this.#read(buf, true);
+  }
+
+  #read(buf: Uint8Array, frames: boolean): number {
     if (this.#closed) return 0;
-    if (this.#inPerfect) return this.#inner.read(buf);
+    const inner = this.#inner;
+    if (this.#inPerfect) return frames ? inner.readFrame!(buf) : inner.read(buf);
     const now = performance.now();
     const times = this.#times;
     for (let i = 0; i < READ_BATCH; i++) {
       if (this.#inQueue.nextDue() <= now) return copyInto(buf, this.#inQueue.pop());
-      const n = this.#inner.read(buf);
+      const n = frames ? inner.readFrame!(buf) : inner.read(buf);
       if (n === 0) return 0;
-      const count = this.#inModel.schedule(now, n, times);
+      const count = this.#inModel.schedule(now, frames ? n - VIRTIO_NET_HDR_LENGTH : n, times);
       if (count === 0) continue;
       const packet = buf.subarray(0, n);
       if (times[0] <= now) {
@@ -423,16 +594,43 @@ export class FaultyLink implements Link {
 
   write(packet: Uint8Array): void {
     if (this.#closed) return;
+    if (this.frameOffloads !== null) {
+      const frame = zeroHeaderFrame(packet);
+      this.#write(frame, frame.length, true);
+      return;
+    }
+    this.#write(packet, packet.length, false);
+  }
+
+  /** Writes one frame to the inner frame link, through the outbound faults. */
+  writeFrame(frame: Uint8Array, length: number): void {
+    if (this.frameOffloads === null) throw new TypeError("the inner link carries no frames");
+    if (this.#closed) return;
+    this.#write(frame, length, true);
+  }
+
+  #write(bytes: Uint8Array, length: number, frames: boolean): void {
+    const inner = this.#inner;
     if (this.#outPerfect) {
-      this.#inner.write(packet);
+      if (frames) inner.writeFrame!(bytes, length);
+      else inner.write(bytes);
       return;
     }
     const now = performance.now();
     const times = this.#times;
-    const count = this.#outModel.schedule(now, packet.length, times);
+    const count = this.#outModel.schedule(
+      now,
+      frames ? length - VIRTIO_NET_HDR_LENGTH : length,
+      times,
+    );
     for (let k = 0; k < count; k++) {
-      if (times[k] <= now) this.#inner.write(packet);
-      else if (!this.#outQueue.push(times[k], packet)) this.#outOverflow++;
+      if (times[k] > now) {
+        if (!this.#outQueue.push(times[k], bytes.subarray(0, length))) this.#outOverflow++;
+      } else if (frames) {
+        inner.writeFrame!(bytes, length);
+      } else {
+        inner.write(bytes);
+      }
     }
     this.#armOut(now);
   }
@@ -478,7 +676,11 @@ export class FaultyLink implements Link {
     if (this.#closed) return;
     const now = performance.now();
     const queue = this.#outQueue;
-    while (queue.nextDue() <= now) this.#inner.write(queue.pop());
+    while (queue.nextDue() <= now) {
+      const bytes = queue.pop();
+      if (this.frameOffloads !== null) this.#inner.writeFrame!(bytes, bytes.length);
+      else this.#inner.write(bytes);
+    }
     this.#armOut(now);
   }
 }

@@ -1,5 +1,15 @@
 import assert from "node:assert/strict";
 import { createMemoryLinkPair, FaultyLink, type Link } from "./link.ts";
+import { emitIpv4, IPPROTO_TCP } from "./wire/ipv4.ts";
+import { ACK, emitTcp, newTcpSegment } from "./wire/tcp.ts";
+import {
+  emitVirtioNetHdr,
+  newVirtioNetHdr,
+  prepareTcpOffload,
+  VIRTIO_NET_HDR_F_DATA_VALID,
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_TCPV4,
+} from "./wire/virtio.ts";
 
 function packet(id: number, len = 40): Uint8Array {
   const p = new Uint8Array(len);
@@ -264,6 +274,124 @@ Deno.test("link: FaultyLink wake and close resolve a pending wait", async () => 
     const w2 = link.waitReadable(-1);
     link.close();
     await w2;
+  } finally {
+    link.close();
+    peer.close();
+  }
+});
+
+/** A frame as a stack with offloads writes it: partial checksum, TSO past `mss`; `id` at [14]. */
+function tcpFrame(id: number, payloadLength: number, mss = 1448): Uint8Array {
+  const seg = newTcpSegment();
+  seg.srcPort = 1;
+  seg.dstPort = 2;
+  seg.flags = ACK;
+  seg.payload = new Uint8Array(payloadLength).fill(id);
+  const frame = new Uint8Array(10 + 40 + payloadLength);
+  const n = emitTcp(seg, 0x0a000001, 0x0a000002, frame.subarray(30));
+  emitIpv4(frame.subarray(10), {
+    src: 0x0a000001,
+    dst: 0x0a000002,
+    protocol: IPPROTO_TCP,
+    ttl: 64,
+    id,
+    payloadLength: n,
+  });
+  const h = newVirtioNetHdr();
+  prepareTcpOffload(frame.subarray(10), 20 + n, 20, mss, h);
+  emitVirtioNetHdr(frame, h);
+  return frame;
+}
+
+/** Every frame readable now: [flags, gso_type, IP length, IP id] each. */
+function drainFrames(link: Link): number[][] {
+  const buf = new Uint8Array(70_000);
+  const out: number[][] = [];
+  for (let i = 0; i < 1000; i++) {
+    const n = link.readFrame!(buf);
+    if (n === 0) break;
+    out.push([buf[0], buf[1], n - 10, (buf[14] << 8) | buf[15]]);
+  }
+  return out;
+}
+
+Deno.test("link: a frame memory pair delivers super-segments whole, marked valid, or cut", () => {
+  const NEEDS = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  const VALID = VIRTIO_NET_HDR_F_DATA_VALID;
+  const TCPV4 = VIRTIO_NET_HDR_GSO_TCPV4;
+  const expected = {
+    partial: [[NEEDS, TCPV4, 4040, 1], [NEEDS, 0, 140, 2]],
+    valid: [[VALID, TCPV4, 4040, 1], [VALID, 0, 140, 2]],
+    cut: [[0, 0, 1488, 1], [0, 0, 1488, 2], [0, 0, 1144, 3], [0, 0, 140, 2]],
+  } as const;
+  for (const delivery of ["partial", "valid", "cut"] as const) {
+    const [a, b] = createMemoryLinkPair({ frames: delivery, framesBToA: "cut" });
+    try {
+      assert.deepEqual(b.frameOffloads, {
+        csum: delivery !== "cut",
+        tso4: delivery !== "cut",
+        tso6: false,
+      });
+      assert.deepEqual(a.frameOffloads, { csum: false, tso4: false, tso6: false });
+      const big = tcpFrame(1, 4000);
+      a.writeFrame(big, big.length);
+      const small = tcpFrame(2, 100);
+      a.writeFrame(small, small.length);
+      assert.deepEqual(drainFrames(b), expected[delivery], delivery);
+      // A plain read gets what a TUN device without offloads would: packets, cut and complete.
+      a.writeFrame(big, big.length);
+      const buf = new Uint8Array(2000);
+      const lengths = [];
+      for (let n; (n = b.read(buf)) > 0;) lengths.push(n);
+      assert.deepEqual(lengths, [1488, 1488, 1144]);
+      const st = a.frameStats!;
+      assert.equal(st.frames, 3);
+      assert.equal(st.superSegments, 2);
+      assert.equal(st.badChecksums, 0, st.lastProblem);
+      assert.equal(st.cut, delivery === "cut" ? 2 : 0);
+    } finally {
+      a.close();
+      b.close();
+    }
+  }
+});
+
+Deno.test("link: a plain memory pair takes frames (cut in software) and gives zeroed headers", () => {
+  const [a, b] = createMemoryLinkPair();
+  try {
+    assert.equal(a.frameOffloads, null);
+    assert.equal(a.frameStats, null);
+    const big = tcpFrame(1, 3000);
+    a.writeFrame(big, big.length);
+    assert.deepEqual(drainFrames(b), [[0, 0, 1488, 1], [0, 0, 1488, 2], [0, 0, 144, 3]]);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+Deno.test("link: FaultyLink over a frame link passes frames through its faults", async () => {
+  const [inner, peer] = createMemoryLinkPair({ frames: "partial" });
+  const link = new FaultyLink(inner, {
+    inbound: { duplicate: 1 },
+    outbound: { delayMs: 20 },
+  });
+  try {
+    assert.equal(link.frameOffloads, inner.frameOffloads);
+    const big = tcpFrame(1, 4000);
+    peer.writeFrame(big, big.length);
+    const got = drainFrames(link);
+    assert.deepEqual(got, [[1, 1, 4040, 1], [1, 1, 4040, 1]], "one super-segment, duplicated");
+    link.writeFrame(big, big.length);
+    big.fill(0); // the link keeps its own copy of a held-back frame
+    link.write(packet(7, 60)); // plain packets go on as frames with a zeroed header
+    assert.deepEqual(drainFrames(peer), []);
+    await peer.waitReadable(2000);
+    for (let i = 0; i < 100 && peer.queued < 2; i++) await peer.waitReadable(100);
+    const out = drainFrames(peer);
+    assert.deepEqual(out.map((f) => f.slice(0, 3)), [[1, 1, 4040], [0, 0, 60]]);
+    assert.equal(link.stats.outbound.sent, 2);
+    assert.equal(link.stats.inbound.duplicated, 1);
   } finally {
     link.close();
     peer.close();

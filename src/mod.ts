@@ -34,6 +34,8 @@ export type {
 } from "./tcp/connection.ts";
 export type {
   FaultyLinkOptions,
+  FrameDelivery,
+  FrameStats,
   Link,
   LinkDirectionStats,
   LinkOffloads,

@@ -52,28 +52,46 @@ function assertDirection(name: string, d: Direction, size: number): void {
   assert.equal(d.sha256Received, d.sha256Sent, `${name}: SHA-256 of the received bytes`);
 }
 
+/** The stack's counters this file reads. */
+interface StackCounters {
+  superSegmentsIn: number;
+  superSegmentsOut: number;
+  badTcpChecksum: number;
+  badVirtioHeader: number;
+}
+
 function line(r: Record<string, unknown>): string {
   const k2t = r.k2t as Direction;
   const t2k = r.t2k as Direction;
   const s = r.stats as Stats;
   const k = r.kernel as Record<string, number>;
   const late = (r.resets as ResetCounts).afterClose;
+  const c = r.stackCounters as StackCounters;
+  const tso = r.offload
+    ? ` offload (super-segments in ${c.superSegmentsIn} out ${c.superSegmentsOut})`
+    : " no-offload";
   const lateText = late.out + late.in > 0
     ? `; RSTs after close (stale held-back segments): ${late.out} out, ${late.in} in`
     : "";
-  return `${String(r.scenario).padEnd(9)} opened by ${String(r.initiator).padEnd(6)} ` +
+  return `${String(r.scenario).padEnd(9)} opened by ${String(r.initiator).padEnd(6)}${tso} ` +
     `kernel→tcptun ${k2t.mibps.toFixed(2).padStart(7)} MiB/s (${k2t.ms} ms), ` +
     `tcptun→kernel ${t2k.mibps.toFixed(2).padStart(7)} MiB/s (${t2k.ms} ms); tcptun ` +
     `retransmissions ${s.retransmissions} fast ${s.fastRetransmits} timeouts ${s.timeouts}; ` +
     `kernel RetransSegs ${k.RetransSegs}${lateText}`;
 }
 
-/** Runs one transfer scenario and checks everything but time. Returns the result. */
+/**
+ * Runs one transfer scenario and checks everything but time. Returns the result. With
+ * `offload` (the default, as in `openStack`) the TUN device carries virtio-net frames: the
+ * kernel hands the stack GSO super-segments and cuts the stack's own (TSO).
+ */
 async function transfer(
   scenario: string,
   initiator: "kernel" | "tcptun",
+  offload = true,
 ): Promise<Record<string, unknown>> {
-  const r = await runScenario(TRANSFER, [scenario, String(SIZE), initiator], {
+  const mode = offload ? "offload" : "no-offload";
+  const r = await runScenario(TRANSFER, [scenario, String(SIZE), initiator, mode], {
     timeoutMs: TIMEOUT_MS,
   });
   console.log(line(r));
@@ -88,15 +106,35 @@ async function transfer(
   assert.ok(s.state === "CLOSED" || s.state === "TIME-WAIT", `final state ${s.state}`);
   assert.equal(s.bytesSent, SIZE);
   assert.equal(s.bytesReceived, SIZE);
+  const c = r.stackCounters as StackCounters;
+  assert.equal(c.badTcpChecksum, 0, "every TCP checksum from the kernel verified");
+  assert.equal(c.badVirtioHeader, 0, "every virtio-net header from the kernel was valid");
+  if (offload) {
+    assert.ok(r.frameOffloads, "the TUN device was opened with a virtio-net header");
+    assert.ok(c.superSegmentsOut > 0, "tcptun sent super-segments (TSO)");
+    assert.ok(c.superSegmentsIn > 0, "the kernel sent super-segments (GSO)");
+  } else {
+    assert.equal(r.frameOffloads, null, "plain packets without offload");
+    assert.equal(c.superSegmentsOut, 0, "no super-segment without offload");
+    assert.equal(c.superSegmentsIn, 0, "no super-segment without offload");
+  }
   return r;
 }
 
-for (const initiator of ["kernel", "tcptun"] as const) {
+for (
+  const [initiator, offload] of [
+    ["kernel", true],
+    ["tcptun", true],
+    ["kernel", false],
+    ["tcptun", false],
+  ] as const
+) {
+  const mode = offload ? "offloads on" : "offloads off";
   integrationTest(
-    `lossy: 20 MiB each way at once, opened by ${initiator}, under 2 % loss both ways arrive intact`,
+    `lossy: 20 MiB each way at once, opened by ${initiator}, under 2 % loss both ways arrive intact (${mode})`,
     iptablesProblem,
     async () => {
-      const r = await transfer("loss", initiator);
+      const r = await transfer("loss", initiator, offload);
       const drops = r.iptablesDrops as { input: number; output: number };
       assert.ok(drops.input > 0, "iptables dropped packets from tcptun");
       const s = r.stats as Stats;

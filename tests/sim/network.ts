@@ -7,17 +7,34 @@
  * to event inside `run`, so the same seeds and the same endpoint behavior give the same trace.
  * The simulator knows nothing of TCP: an endpoint is anything with `input`, `poll` and
  * `nextDeadline`, and sends by writing to the `Link` it got from `link(side)`.
+ *
+ * With `frames`, the links carry virtio-net frames as a Linux TUN device with offloads does
+ * (`src/link_frames.ts`): an endpoint writes partial checksums and TCP super-segments, each
+ * direction delivers them whole or cut into MSS-sized packets, and the fault model applies to
+ * each frame delivered; the receiving endpoint gets them through `inputFrame`.
  * @module
  */
 
 import { TimeHeap } from "../../src/tcp/time_heap.ts";
-import type { Link } from "../../src/link.ts";
+import type { Link, LinkOffloads } from "../../src/link.ts";
 import { FaultModel, type FaultOptions, type FaultStats } from "../../src/fault.ts";
+import {
+  type FrameDelivery,
+  FrameShaper,
+  type FrameStats,
+  offloadsFor,
+} from "../../src/link_frames.ts";
+import { VIRTIO_NET_HDR_LENGTH } from "../../src/wire/virtio.ts";
 
 /** One side of the simulation, e.g. a stack driven in virtual time. */
 export interface SimEndpoint {
   /** A packet arrived at virtual time `nowMs`. The endpoint owns `packet`. */
   input(packet: Uint8Array, nowMs: number): void;
+  /**
+   * A frame (virtio-net header, then the packet) arrived on a frame link; the endpoint owns it.
+   * Needed when the network has `frames`.
+   */
+  inputFrame?(frame: Uint8Array, length: number, nowMs: number): void;
   /** The endpoint's deadline was reached: fire timers due at `nowMs`. */
   poll(nowMs: number): void;
   /** Absolute virtual ms the endpoint next needs `poll`, or Infinity. */
@@ -38,6 +55,12 @@ export interface SimNetworkOptions {
   bToA?: FaultOptions;
   /** MTU of both links; larger packets are dropped on write. Default 1500. */
   mtu?: number;
+  /**
+   * Carry virtio-net frames: what each direction does with the frames written to it (see
+   * `FrameDelivery`). Both links then report `frameOffloads` and take `writeFrame`; plain
+   * writes become frames with a zeroed header. Default: plain packets.
+   */
+  frames?: { aToB: FrameDelivery; bToA: FrameDelivery };
 }
 
 /** Options for `SimNetwork.run`. */
@@ -67,8 +90,13 @@ interface SimEvent {
   seq: number;
   /** Receiving side for a delivery; undefined for an application callback. */
   to: SimSide | undefined;
+  /** The packet, or on a frame network the frame (virtio-net header first). */
   packet: Uint8Array | undefined;
   fn: (() => void) | undefined;
+}
+
+function other(side: SimSide): SimSide {
+  return side === "a" ? "b" : "a";
 }
 
 /** FNV-1a over the bytes: a short fingerprint of a packet for traces. */
@@ -85,23 +113,33 @@ function formatTime(ms: number): string {
 /** The `Link` a simulated endpoint writes to; reading is done by the simulator, not the stack. */
 class SimLink implements Link {
   readonly mtu: number;
+  readonly frameOffloads: LinkOffloads | null;
   closed = false;
   readonly #net: SimNetwork;
   readonly #side: SimSide;
   readonly #wakers: (() => void)[] = [];
 
-  constructor(net: SimNetwork, side: SimSide, mtu: number) {
+  constructor(net: SimNetwork, side: SimSide, mtu: number, inbound: FrameDelivery | undefined) {
     this.#net = net;
     this.#side = side;
     this.mtu = mtu;
+    this.frameOffloads = inbound === undefined ? null : offloadsFor(inbound);
   }
 
   read(_buf: Uint8Array): number {
     return 0;
   }
 
+  readFrame(_buf: Uint8Array): number {
+    return 0;
+  }
+
   write(packet: Uint8Array): void {
     if (!this.closed) this.#net.send(this.#side, packet);
+  }
+
+  writeFrame(frame: Uint8Array, length: number): void {
+    if (!this.closed) this.#net.sendFrame(this.#side, frame, length);
   }
 
   /** Virtual time has no real timers: resolves at once for a zero timeout, else on wake/close. */
@@ -154,13 +192,26 @@ export class SimNetwork {
       b: { delivered: 0, oversize: 0, undeliverable: 0 },
     };
   readonly #times: number[] = [0, 0];
+  /** Per sending side, on a frame network. */
+  readonly #shapers: Record<SimSide, FrameShaper> | null;
 
   /** @throws RangeError when the MTU or a fault option is out of range. */
   constructor(opts: SimNetworkOptions = {}) {
     const mtu = opts.mtu ?? 1500;
     if (!Number.isInteger(mtu) || mtu < 1) throw new RangeError(`invalid mtu ${mtu}`);
-    this.#links = { a: new SimLink(this, "a", mtu), b: new SimLink(this, "b", mtu) };
+    const f = opts.frames;
+    this.#links = {
+      a: new SimLink(this, "a", mtu, f?.bToA),
+      b: new SimLink(this, "b", mtu, f?.aToB),
+    };
     this.#models = { a: new FaultModel(opts.aToB, 0), b: new FaultModel(opts.bToA, 1) };
+    this.#shapers = f ? { a: new FrameShaper(f.aToB, mtu), b: new FrameShaper(f.bToA, mtu) } : null;
+  }
+
+  /** Counters of the frames each side wrote (checks, cuts, drops); null without `frames`. */
+  get frameStats(): { aToB: FrameStats; bToA: FrameStats } | null {
+    const s = this.#shapers;
+    return s ? { aToB: { ...s.a.stats }, bToA: { ...s.b.stats } } : null;
   }
 
   /** The `Link` to hand to the stack on `side`; its writes go to the other side. */
@@ -175,9 +226,12 @@ export class SimNetwork {
 
   /** Counters per direction, by sending side ("aToB" counts what "a" wrote). */
   get stats(): { aToB: SimDirectionStats; bToA: SimDirectionStats } {
+    // On a frame network, oversize frames are counted by the shapers.
+    const oversize = (side: SimSide) =>
+      this.#extra[side].oversize + (this.#shapers?.[side].stats.oversize ?? 0);
     return {
-      aToB: { ...this.#models.a.stats, ...this.#extra.a },
-      bToA: { ...this.#models.b.stats, ...this.#extra.b },
+      aToB: { ...this.#models.a.stats, ...this.#extra.a, oversize: oversize("a") },
+      bToA: { ...this.#models.b.stats, ...this.#extra.b, oversize: oversize("b") },
     };
   }
 
@@ -203,22 +257,53 @@ export class SimNetwork {
    * Called by the side's link; the bytes are copied at once.
    */
   send(from: SimSide, packet: Uint8Array): void {
-    const to: SimSide = from === "a" ? "b" : "a";
+    const shaper = this.#shapers?.[from];
+    if (shaper !== undefined) {
+      for (const f of shaper.shapePacket(packet)) {
+        this.#schedule(from, f, f.length - VIRTIO_NET_HDR_LENGTH);
+      }
+      return;
+    }
+    const trace = this.trace;
+    if (packet.length > this.#links[from].mtu) {
+      this.#extra[from].oversize++;
+      trace?.(
+        `${formatTime(this.now)} ${from}>${other(from)} send len=${packet.length} h=${
+          fingerprint(packet)
+        } drop=oversize`,
+      );
+      return;
+    }
+    this.#schedule(from, packet.slice(), packet.length);
+  }
+
+  /**
+   * Sends the frame `frame[0..length)` from `from` on a frame network: checked and shaped
+   * (delivered whole or cut, see `FrameDelivery`), then each resulting frame through the
+   * direction's fault model. Called by the side's link; the bytes are copied at once.
+   */
+  sendFrame(from: SimSide, frame: Uint8Array, length: number): void {
+    const shaper = this.#shapers?.[from];
+    if (shaper === undefined) throw new Error("SimNetwork: frames written on a plain network");
+    for (const f of shaper.shape(frame, length)) {
+      this.#schedule(from, f, f.length - VIRTIO_NET_HDR_LENGTH);
+    }
+  }
+
+  /** Puts `bytes` (owned; `length` bytes of packet for the bottleneck) through the faults. */
+  #schedule(from: SimSide, bytes: Uint8Array, length: number): void {
+    const to = other(from);
     const trace = this.trace;
     const label = trace === undefined
       ? ""
-      : `${formatTime(this.now)} ${from}>${to} send len=${packet.length} h=${fingerprint(packet)}`;
-    if (packet.length > this.#links[from].mtu) {
-      this.#extra[from].oversize++;
-      trace?.(`${label} drop=oversize`);
-      return;
-    }
+      : `${formatTime(this.now)} ${from}>${to} send len=${bytes.length} h=${fingerprint(bytes)}`;
     const model = this.#models[from];
     const queueDropsBefore = model.stats.queueDrops;
     const times = this.#times;
-    const n = model.schedule(this.now, packet.length, times);
+    const n = model.schedule(this.now, length, times);
     for (let i = 0; i < n; i++) {
-      this.#push({ time: times[i], seq: this.#seq++, to, packet: packet.slice(), fn: undefined });
+      const packet = i === 0 ? bytes : bytes.slice();
+      this.#push({ time: times[i], seq: this.#seq++, to, packet, fn: undefined });
     }
     if (trace !== undefined) {
       if (n === 0) {
@@ -292,7 +377,9 @@ export class SimNetwork {
     this.trace?.(
       `${formatTime(this.now)} ${from}>${to} recv len=${packet.length} h=${fingerprint(packet)}`,
     );
-    endpoint.input(packet, this.now);
+    if (this.#shapers === null) endpoint.input(packet, this.now);
+    else if (endpoint.inputFrame) endpoint.inputFrame(packet, packet.length, this.now);
+    else throw new Error(`SimNetwork: endpoint ${to} takes no frames`);
   }
 
   #push(event: SimEvent): void {

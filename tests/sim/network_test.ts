@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { type SimEndpoint, SimNetwork } from "./network.ts";
+import { emitIpv4, IPPROTO_TCP } from "../../src/wire/ipv4.ts";
+import { ACK, emitTcp, newTcpSegment } from "../../src/wire/tcp.ts";
+import { emitVirtioNetHdr, newVirtioNetHdr, prepareTcpOffload } from "../../src/wire/virtio.ts";
 
 /** An endpoint that records what it receives and, optionally, polls at planned times. */
 class Recorder implements SimEndpoint {
@@ -230,4 +233,75 @@ Deno.test("sim: the link's read returns 0 and its wait ends on wake or close", a
   const w2 = link.waitReadable(1000);
   link.close();
   await w2;
+});
+
+/** A frame as a stack with offloads writes it: partial checksum, TSO past 1000 bytes. */
+function superFrame(payloadLength: number): Uint8Array {
+  const seg = newTcpSegment();
+  seg.flags = ACK;
+  seg.payload = new Uint8Array(payloadLength).fill(3);
+  const frame = new Uint8Array(10 + 40 + payloadLength);
+  const n = emitTcp(seg, 0x0a000001, 0x0a000002, frame.subarray(30));
+  emitIpv4(frame.subarray(10), {
+    src: 0x0a000001,
+    dst: 0x0a000002,
+    protocol: IPPROTO_TCP,
+    ttl: 64,
+    id: 1,
+    payloadLength: n,
+  });
+  const h = newVirtioNetHdr();
+  prepareTcpOffload(frame.subarray(10), 20 + n, 20, 1000, h);
+  emitVirtioNetHdr(frame, h);
+  return frame;
+}
+
+Deno.test("sim: frame links cut or keep super-segments, then apply faults per frame", () => {
+  const sim = new SimNetwork({
+    aToB: { delayMs: 5, duplicate: 1 },
+    bToA: { delayMs: 7 },
+    frames: { aToB: "cut", bToA: "partial" },
+  });
+  const frames: Record<string, { t: number; flags: number; gso: number; len: number }[]> = {
+    a: [],
+    b: [],
+  };
+  for (const side of ["a", "b"] as const) {
+    sim.attach(side, {
+      input: () => assert.fail("frames go to inputFrame"),
+      inputFrame: (f, n, t) => frames[side].push({ t, flags: f[0], gso: f[1], len: n - 10 }),
+      poll: () => {},
+      nextDeadline: () => Infinity,
+    });
+  }
+  assert.ok(sim.link("a").frameOffloads && sim.link("b").frameOffloads);
+  const frame = superFrame(2500);
+  sim.at(0, () => {
+    sim.link("a").writeFrame!(frame, frame.length);
+    sim.link("b").writeFrame!(frame, frame.length);
+    sim.link("b").write(new Uint8Array(20).fill(0x45)); // a plain write: a zeroed header
+  });
+  sim.run({});
+  // a → b: cut into 1000 + 1000 + 500 bytes of payload, each duplicated.
+  assert.deepEqual(frames.b.map((f) => [f.t, f.flags, f.gso, f.len]), [
+    [5, 0, 0, 1040],
+    [5, 0, 0, 1040],
+    [5, 0, 0, 1040],
+    [5, 0, 0, 1040],
+    [5, 0, 0, 540],
+    [5, 0, 0, 540],
+  ]);
+  // b → a: whole, partial checksum kept, then the plain packet.
+  assert.deepEqual(frames.a.map((f) => [f.t, f.flags, f.gso, f.len]), [[7, 1, 1, 2540], [
+    7,
+    0,
+    0,
+    20,
+  ]]);
+  const st = sim.frameStats!;
+  assert.equal(st.aToB.cut, 1);
+  assert.equal(st.bToA.cut, 0);
+  assert.equal(st.aToB.badChecksums, 0);
+  assert.equal(sim.stats.aToB.delivered, 6);
+  assert.equal(sim.stats.bToA.sent, 2);
 });

@@ -3,9 +3,10 @@
 // exactly once, in order, in both directions, for every close order; the same seed must
 // give the same trace.
 import assert from "node:assert/strict";
-import { type ConnHandle, StackCore } from "../../src/stack.ts";
+import { type ConnHandle, StackCore, type StackCounters } from "../../src/stack.ts";
 import type { FaultOptions } from "../../src/fault.ts";
 import { Prng } from "../../src/prng.ts";
+import { FRAME_DELIVERIES, type FrameDelivery, type FrameStats } from "../../src/link_frames.ts";
 import { SimNetwork } from "./network.ts";
 
 const ADDR_A = 0x0a000001;
@@ -35,7 +36,15 @@ interface Scenario {
   /** The receiving application reads slowly (zero windows, window updates). */
   slowReader: boolean;
   recvBufferSize: number;
+  /**
+   * Links carrying virtio-net frames (checksum offload and TSO on both stacks), and what each
+   * direction does with super-segments; undefined: plain packets.
+   */
+  frames?: { aToB: FrameDelivery; bToA: FrameDelivery };
 }
+
+/** Share of the seeds whose links carry frames (checksum offload and TSO on both stacks). */
+const FRAME_SHARE = 0.6;
 
 /** A scenario drawn from a seed: a random but reproducible bad network. */
 function scenario(seed: number, size: number): Scenario {
@@ -56,7 +65,7 @@ function scenario(seed: number, size: number): Scenario {
     return f;
   };
   const closes: CloseOrder[] = ["client-first", "server-first", "simultaneous"];
-  return {
+  const sc: Scenario = {
     seed,
     faults: lossy(),
     reverse: lossy(),
@@ -69,6 +78,12 @@ function scenario(seed: number, size: number): Scenario {
     slowReader: r.next() < 0.25,
     recvBufferSize: r.next() < 0.3 ? 16_384 + r.int(0, 32_768) : 256 * 1024,
   };
+  // Drawn last, so that the scenarios above stay what they were for every seed.
+  if (r.next() < FRAME_SHARE) {
+    const pick = () => FRAME_DELIVERIES[r.int(0, FRAME_DELIVERIES.length)];
+    sc.frames = { aToB: pick(), bToA: pick() };
+  }
+  return sc;
 }
 
 /** One application endpoint: sends its pattern, checks the peer's, closes as told. */
@@ -176,10 +191,16 @@ interface Outcome {
   stop: string;
   time: number;
   retransmissions: number;
+  /** Counters of stacks a (client) and b (server). */
+  counters: { a: StackCounters; b: StackCounters };
+  /** What each direction's frame shaper saw; null on plain links. */
+  frameStats: { aToB: FrameStats; bToA: FrameStats } | null;
+  /** Both stacks' MSS-sized segments: sent (a, b), received (a, b). */
+  segments: { sentA: number; sentB: number; receivedA: number; receivedB: number };
 }
 
 function runScenario(sc: Scenario, traced = false): Outcome {
-  const net = new SimNetwork({ aToB: sc.faults, bToA: sc.reverse });
+  const net = new SimNetwork({ aToB: sc.faults, bToA: sc.reverse, frames: sc.frames });
   const trace: string[] = [];
   if (traced) net.trace = (e) => trace.push(e);
   const rng = new Prng(sc.seed ^ 0x5bd1e995);
@@ -250,7 +271,25 @@ function runScenario(sc: Scenario, traced = false): Outcome {
     maxTimeMs: 900_000,
   });
   const retransmissions = client.retransmissions + server.retransmissions;
-  return { client, server, trace, stop, time: net.now, retransmissions };
+  // A side whose connection never opened sent and received nothing.
+  const cs = client.h?.stats();
+  const ss = server.h?.stats();
+  return {
+    client,
+    server,
+    trace,
+    stop,
+    time: net.now,
+    retransmissions,
+    counters: { a: { ...a.counters }, b: { ...b.counters } },
+    frameStats: net.frameStats,
+    segments: {
+      sentA: cs?.segmentsSent ?? 0,
+      sentB: ss?.segmentsSent ?? 0,
+      receivedA: cs?.segmentsReceived ?? 0,
+      receivedB: ss?.segmentsReceived ?? 0,
+    },
+  };
 }
 
 function check(sc: Scenario, o: Outcome): void {
@@ -267,20 +306,49 @@ function check(sc: Scenario, o: Outcome): void {
     assert.ok(app.maxUnread <= sc.recvBufferSize, `unread ${app.maxUnread} > buffer (${where})`);
   }
   assert.equal(o.stop, "done", `simulation ended by ${o.stop} at ${o.time} ms (${where})`);
+  // The links corrupt nothing: a checksum that fails was computed wrong.
+  for (const side of ["a", "b"] as const) {
+    const c = o.counters[side];
+    assert.equal(c.badTcpChecksum, 0, `stack ${side} dropped bad TCP checksums (${where})`);
+    assert.equal(c.badIp, 0, `stack ${side} dropped bad IPv4 headers (${where})`);
+    assert.equal(c.badVirtioHeader, 0, `stack ${side} dropped bad frames (${where})`);
+  }
+  if (o.frameStats) {
+    for (const [dir, f] of Object.entries(o.frameStats)) {
+      // Every frame written carries a complete checksum or a partial one that completes right.
+      assert.equal(f.badChecksums, 0, `${dir}: ${f.lastProblem} (${where})`);
+      assert.equal(f.badFrames, 0, `${dir}: ${f.lastProblem} (${where})`);
+      assert.equal(f.oversize, 0, `${dir}: a segment larger than the MTU (${where})`);
+    }
+  } else {
+    assert.equal(o.counters.a.superSegmentsOut + o.counters.b.superSegmentsOut, 0);
+  }
 }
 
 const SEEDS = Number(Deno.env.get("TCPTUN_SIM_SEEDS") ?? 500);
 
 Deno.test(`sim: every byte exactly once, in order, both ways, all close orders (${SEEDS} seeds)`, () => {
   let retransmissions = 0;
+  // Over the seeds with frames: super-segments sent, received whole, and cut on the way.
+  const tso = { seeds: 0, out: 0, in: 0, cut: 0 };
   for (let seed = 1; seed <= SEEDS; seed++) {
     const sc = scenario(seed, 48 * 1024);
     const o = runScenario(sc);
     check(sc, o);
     retransmissions += o.retransmissions;
+    if (o.frameStats) {
+      tso.seeds++;
+      tso.out += o.counters.a.superSegmentsOut + o.counters.b.superSegmentsOut;
+      tso.in += o.counters.a.superSegmentsIn + o.counters.b.superSegmentsIn;
+      tso.cut += o.frameStats.aToB.cut + o.frameStats.bToA.cut;
+    }
   }
   // Loss was injected, so the retransmission path must have been exercised.
   assert.ok(retransmissions > 0);
+  if (SEEDS >= 20) {
+    // Both receive paths of a super-segment ran: whole (GSO/GRO) and cut by the "kernel".
+    assert.ok(tso.seeds > 0 && tso.out > 0 && tso.in > 0 && tso.cut > 0, JSON.stringify(tso));
+  }
 });
 
 Deno.test("sim: a clean link delivers 4 MiB without a single retransmission", () => {
@@ -304,8 +372,14 @@ Deno.test("sim: a clean link delivers 4 MiB without a single retransmission", ()
 });
 
 Deno.test("sim: 1 MiB both ways at 3% loss with reordering and duplication", () => {
-  for (const congestion of ["cubic", "newreno"] as const) {
-    for (const sack of [true, false]) {
+  // With plain packets, and with frames (TSO) cut one way and whole the other.
+  const framings: Scenario["frames"][] = [
+    undefined,
+    { aToB: "cut", bToA: "valid" },
+    { aToB: "partial", bToA: "cut" },
+  ];
+  for (const [i, congestion] of (["cubic", "newreno"] as const).entries()) {
+    for (const [j, sack] of [true, false].entries()) {
       const f = (seed: number): FaultOptions => ({
         seed,
         loss: 0.03,
@@ -326,6 +400,7 @@ Deno.test("sim: 1 MiB both ways at 3% loss with reordering and duplication", () 
         timestamps: true,
         slowReader: false,
         recvBufferSize: 256 * 1024,
+        frames: framings[(i * 2 + j) % framings.length],
       };
       check(sc, runScenario(sc));
     }
@@ -351,12 +426,54 @@ Deno.test("sim: a slow reader with a small buffer forces zero windows; nothing i
 });
 
 Deno.test("sim: the same seed gives the same trace", () => {
-  for (const seed of [5, 42]) {
-    const sc = scenario(seed, 32 * 1024);
+  const framed = (seed: number): Scenario => ({
+    ...scenario(seed, 32 * 1024),
+    frames: { aToB: "cut", bToA: "valid" },
+  });
+  for (const sc of [scenario(5, 32 * 1024), scenario(42, 32 * 1024), framed(5)]) {
     const one = runScenario(sc, true);
     const two = runScenario(sc, true);
     check(sc, one);
     assert.ok(one.trace.length > 10);
     assert.deepEqual(one.trace, two.trace);
+  }
+});
+
+Deno.test("sim: TSO: a clean frame link delivers 4 MiB in super-segments without retransmission", async (t) => {
+  for (const delivery of FRAME_DELIVERIES) {
+    await t.step(delivery, () => {
+      const sc: Scenario = {
+        seed: 7,
+        faults: { delayMs: 10 },
+        reverse: { delayMs: 10 },
+        bytesAtoB: 4 << 20,
+        bytesBtoA: 0,
+        close: "client-first",
+        congestion: "cubic",
+        sack: true,
+        timestamps: true,
+        slowReader: false,
+        recvBufferSize: 256 * 1024,
+        frames: { aToB: delivery, bToA: delivery },
+      };
+      const o = runScenario(sc);
+      check(sc, o);
+      assert.equal(o.retransmissions, 0);
+      const f = o.frameStats!;
+      assert.ok(o.counters.a.superSegmentsOut > 0, "the sender built super-segments");
+      assert.equal(f.aToB.superSegments, o.counters.a.superSegmentsOut);
+      if (delivery === "cut") {
+        assert.equal(f.aToB.cut, f.aToB.superSegments, "every super-segment was cut");
+        assert.equal(o.counters.b.superSegmentsIn, 0);
+      } else {
+        assert.equal(f.aToB.cut, 0);
+        assert.equal(o.counters.b.superSegmentsIn, o.counters.a.superSegmentsOut);
+      }
+      console.log(
+        `${delivery}: ${o.counters.a.packetsOut} frames out for ${o.segments.sentA} segments, ` +
+          `${o.counters.a.superSegmentsOut} super-segments; receiver counted ` +
+          `${o.segments.receivedB} segments in ${o.counters.b.packetsIn} frames`,
+      );
+    });
   }
 });

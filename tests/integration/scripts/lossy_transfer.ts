@@ -3,12 +3,14 @@
  * kernel, `size` bytes each way at once over one connection, and prints one JSON line with both
  * directions' SHA-256 sums, goodput, the tcptun connection's counters and the kernel's.
  *
- * Usage: `lossy_transfer.ts <scenario> <bytes> <kernel|tcptun> [pcap-path]`, where scenario is
+ * Usage: `lossy_transfer.ts <scenario> <bytes> <kernel|tcptun> [offload|no-offload] [pcap-path]`,
+ * where scenario is
  * one of `clean`, `loss` (iptables 2 % both ways, plus 2 % inbound loss in the stack's fault
  * layer, because a DROP in the OUTPUT chain is a local send error that Linux retries), `reorder` (stack faults 3 % both ways),
  * `duplicate` (stack faults 2 % both ways), `delay` (stack faults 20 ms each way), `tbf`
  * (tc tbf 20 mbit on the TUN egress), and the third argument names who opens the connection.
- * With a pcap path, every packet the stack reads or writes is captured there.
+ * The fourth turns the TUN offloads (checksum offload, TSO and GSO super-segments) on (the
+ * default) or off. With a pcap path, every packet the stack reads or writes is captured there.
  * @module
  */
 
@@ -60,7 +62,10 @@ await runScript(async () => {
   const size = Number(Deno.args[1] ?? 20 * 1024 * 1024);
   const initiator = Deno.args[2] ?? "kernel";
   if (initiator !== "kernel" && initiator !== "tcptun") throw new Error("initiator?");
-  const pcapPath = Deno.args[3];
+  const offloadArg = Deno.args[3] ?? "offload";
+  if (offloadArg !== "offload" && offloadArg !== "no-offload") throw new Error("offload?");
+  const offload = offloadArg === "offload";
+  const pcapPath = Deno.args[4];
   await prepareNamespace();
 
   const pcap = pcapPath ? PcapWriter.create(pcapPath) : undefined;
@@ -68,6 +73,7 @@ await runScript(async () => {
   const resets = new ResetWatch();
   const stack = await openStack({
     tunIp: STACK_IP,
+    offload,
     faults: faultsFor(scenario),
     tap: (dir, packet) => {
       resets.tap(dir, packet);
@@ -109,6 +115,7 @@ await runScript(async () => {
     return {
       scenario,
       initiator,
+      offload,
       size,
       k2t: r.k2t,
       t2k: r.t2k,
@@ -118,6 +125,8 @@ await runScript(async () => {
       kernel: kernelDelta(before, kernelTcpCounters()),
       iptablesDrops: drops,
       stackCounters: stack.counters,
+      // What the device agreed to (null: plain packets, no virtio-net header).
+      frameOffloads: stack.core.link.frameOffloads ?? null,
     };
   } finally {
     await stack.close();
