@@ -5,9 +5,12 @@
  * SYSPROTO_CONTROL)`, `CTLIOCGINFO` to look up the id of `com.apple.net.utun_control`, then
  * `connect` to a `sockaddr_ctl` whose `sc_unit` is N+1 for `utunN` (0 lets the kernel pick).
  * `getsockopt(UTUN_OPT_IFNAME)` returns the name. Each packet crossing the socket carries a
- * 4-byte address-family header in network byte order (`AF_INET` = 2): prepended on write,
- * stripped on read. Addresses are set with `SIOCAIFADDR` (`struct ifaliasreq`), the MTU with
- * `SIOCSIFMTU`, both on an `AF_INET` datagram socket.
+ * 4-byte address-family header in network byte order (`AF_INET` = 2 or `AF_INET6` = 30):
+ * prepended on write, stripped on read. IPv4 addresses are set with `SIOCAIFADDR`
+ * (`struct ifaliasreq`), the MTU with `SIOCSIFMTU`, both on an `AF_INET` datagram socket; the
+ * IPv6 address with `SIOCAIFADDR_IN6` (`struct in6_aliasreq`) on an `AF_INET6` socket, as a
+ * point-to-point pair `localIp6` → `tunIp6` (prefix length 128), for which the kernel adds the
+ * host route to `tunIp6` itself.
  *
  * This file cannot run on Linux; its encodings, layouts and framing are unit-tested there.
  * @module
@@ -25,21 +28,32 @@ import {
 } from "./libc.ts";
 import {
   AF_INET,
+  AF_INET6,
   CTL_INFO_SIZE,
   getCtlId,
   getIfreqFlags,
   IFALIASREQ_SIZE,
   IFNAMSIZ,
   IFREQ_SIZE,
+  IN6_ALIASREQ_SIZE,
   newCtlInfo,
   newIfaliasreq,
   newIfreq,
+  newIn6Aliasreq,
   newSockaddrCtl,
   parseIpv4,
+  parseIpv6,
   setIfreqFlags,
   setIfreqInt,
 } from "./layout.ts";
-import { NO_OFFLOADS, normalizeTunOptions, type OpenedTun, type TunOpenOptions } from "./linux.ts";
+import {
+  applyIpv6,
+  IPV6_HOST_PREFIX,
+  NO_OFFLOADS,
+  normalizeTunOptions,
+  type OpenedTun,
+  type TunOpenOptions,
+} from "./linux.ts";
 
 /** `IOC_OUT` (sys/ioccom.h): the kernel copies the argument out. */
 export const DARWIN_IOC_OUT = 0x40000000;
@@ -68,6 +82,8 @@ export function darwinIoc(inout: number, group: string, num: number, len: number
 export const CTLIOCGINFO: bigint = darwinIoc(DARWIN_IOC_INOUT, "N", 3, CTL_INFO_SIZE);
 /** `SIOCAIFADDR = _IOW('i', 26, struct ifaliasreq)` (sys/sockio.h). */
 export const SIOCAIFADDR: bigint = darwinIoc(DARWIN_IOC_IN, "i", 26, IFALIASREQ_SIZE);
+/** `SIOCAIFADDR_IN6 = _IOW('i', 26, struct in6_aliasreq)` (netinet6/in6_var.h), 64-bit. */
+export const SIOCAIFADDR_IN6: bigint = darwinIoc(DARWIN_IOC_IN, "i", 26, IN6_ALIASREQ_SIZE);
 /** `SIOCSIFMTU = _IOW('i', 52, struct ifreq)`. */
 export const DARWIN_SIOCSIFMTU: bigint = darwinIoc(DARWIN_IOC_IN, "i", 52, IFREQ_SIZE.darwin);
 /** `SIOCSIFFLAGS = _IOW('i', 16, struct ifreq)`. */
@@ -91,7 +107,11 @@ export const UTUN_CONTROL_NAME = "com.apple.net.utun_control";
 /** `SOCK_DGRAM` (macOS). */
 export const DARWIN_SOCK_DGRAM = 2;
 /** `AF_INET6` on macOS (30; Linux uses 10). */
-export const DARWIN_AF_INET6 = 30;
+export const DARWIN_AF_INET6: number = AF_INET6.darwin;
+/** `IN6_IFF_NODAD` (netinet6/in6_var.h): no Duplicate Address Detection for this address. */
+export const IN6_IFF_NODAD = 0x0020;
+/** `ND6_INFINITE_LIFETIME` (netinet6/nd6.h): a lifetime that never ends. */
+export const ND6_INFINITE_LIFETIME = 0xffffffff;
 /** `O_NONBLOCK` on macOS. */
 export const DARWIN_O_NONBLOCK = 0x4;
 /** `F_GETFL`. */
@@ -132,14 +152,31 @@ export function frameUtun(frame: Uint8Array, packet: Uint8Array): number {
 }
 
 /**
- * Strips the 4-byte header of a frame of `n` bytes read from utun and copies the IPv4 packet
- * into `out` (truncated to `out.length`), without allocating.
- * @returns the packet length copied, or 0 when the frame is not IPv4 or holds no packet
- * (the caller skips it).
+ * True when the 4-byte utun header at `frame[at..at + 4)` names a family tcptun carries:
+ * `AF_INET` (2) or `AF_INET6` (30), big-endian.
+ */
+export function utunFamilyKnown(frame: Uint8Array, at = 0): boolean {
+  const family = frame[at + 3];
+  return frame[at] === 0 && frame[at + 1] === 0 && frame[at + 2] === 0 &&
+    (family === AF_INET || family === DARWIN_AF_INET6);
+}
+
+/**
+ * Strips the 4-byte header of a frame of `n` bytes read from utun and copies the IPv4 or IPv6
+ * packet into `out` (truncated to `out.length`), without allocating.
+ * @returns the packet length copied, or 0 when the frame is of another family or holds no
+ * packet (the caller skips it).
+ * @example
+ * ```ts
+ * import { unframeUtun } from "./darwin.ts";
+ * const frame = new Uint8Array([0, 0, 0, 30, 0x60, 0, 0, 0]); // AF_INET6, an IPv6 packet
+ * const out = new Uint8Array(16);
+ * console.assert(unframeUtun(frame, frame.length, out) === 4 && out[0] === 0x60);
+ * ```
  */
 export function unframeUtun(frame: Uint8Array, n: number, out: Uint8Array): number {
   if (n <= UTUN_HEADER_SIZE || n > frame.byteLength) return 0;
-  if (frame[0] !== 0 || frame[1] !== 0 || frame[2] !== 0 || frame[3] !== AF_INET) return 0;
+  if (!utunFamilyKnown(frame)) return 0;
   const len = Math.min(n - UTUN_HEADER_SIZE, out.byteLength);
   for (let i = 0; i < len; i++) out[i] = frame[i + UTUN_HEADER_SIZE];
   return len;
@@ -162,12 +199,15 @@ const decoder = new TextDecoder();
 
 /**
  * Opens and configures a utun interface. The interface goes away when `fd` is closed.
+ * IPv4 first ({@linkcode configureDarwinInterface}, which brings it up), then IPv6
+ * ({@linkcode configureDarwinIpv6}) unless `tunIp6: false`; a failure of the default IPv6 is
+ * reported in `ipv6Problem`, of an explicit one thrown.
  * @throws {SyscallError} naming the failing call; permission failures carry `.code "EPERM"`.
  * @example
  * ```ts ignore
  * import { openDarwinTun } from "./darwin.ts";
  * const tun = openDarwinTun({ tunIp: "10.0.0.1" }); // as root
- * console.log(tun.name); // "utun4"
+ * console.log(tun.name, tun.tunIp6, tun.localIp6); // "utun4" "fdac:1194:20dc::1" "...::2"
  * ```
  */
 export function openDarwinTun(opts: TunOpenOptions): OpenedTun {
@@ -205,6 +245,7 @@ export function openDarwinTun(opts: TunOpenOptions): OpenedTun {
     const name = decoder.decode(nameBuf.subarray(0, end));
 
     configureDarwinInterface(name, o.localIp, o.tunIp, o.mtu);
+    const ipv6 = applyIpv6(o, () => configureDarwinIpv6(name, o.localIp6!, o.tunIp6!));
     // utun has no virtio-net header: `offload` is ignored and no offload is reported.
     return {
       fd,
@@ -212,6 +253,7 @@ export function openDarwinTun(opts: TunOpenOptions): OpenedTun {
       mtu: o.mtu,
       tunIp: o.tunIp,
       localIp: o.localIp,
+      ...ipv6,
       vnetHdr: false,
       offloads: { ...NO_OFFLOADS },
     };
@@ -245,6 +287,34 @@ export function configureDarwinInterface(
     ioctl(sock, DARWIN_SIOCGIFFLAGS, flags, "SIOCGIFFLAGS");
     setIfreqFlags(flags, getIfreqFlags(flags) | DARWIN_IFF_UP);
     ioctl(sock, DARWIN_SIOCSIFFLAGS, flags, "SIOCSIFFLAGS");
+  } catch (e) {
+    throw explainPermission(e);
+  } finally {
+    closeQuietly(sock);
+  }
+}
+
+/**
+ * Gives utun interface `name` the IPv6 address `localIp6` with point-to-point destination
+ * `peerIp6`, prefix length 128 (`SIOCAIFADDR_IN6` with a `struct in6_aliasreq` on an
+ * `AF_INET6` datagram socket): `IN6_IFF_NODAD`, so the address is usable at once (RFC 4862
+ * §5.4 DAD skipped), and infinite valid and preferred lifetimes (a valid lifetime of 0 would
+ * make the kernel add nothing). The kernel adds the host route to `peerIp6` through `name`.
+ * @throws {SyscallError} naming the ioctl.
+ */
+export function configureDarwinIpv6(name: string, localIp6: string, peerIp6: string): void {
+  const req = newIn6Aliasreq(
+    name,
+    parseIpv6(localIp6),
+    parseIpv6(peerIp6),
+    IPV6_HOST_PREFIX,
+    IN6_IFF_NODAD,
+    ND6_INFINITE_LIFETIME,
+    ND6_INFINITE_LIFETIME,
+  );
+  const sock = socket(DARWIN_AF_INET6, DARWIN_SOCK_DGRAM, 0);
+  try {
+    ioctl(sock, SIOCAIFADDR_IN6, req, "SIOCAIFADDR_IN6");
   } catch (e) {
     throw explainPermission(e);
   } finally {

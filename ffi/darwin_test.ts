@@ -6,7 +6,10 @@ import {
   DARWIN_SIOCSIFFLAGS,
   DARWIN_SIOCSIFMTU,
   frameUtun,
+  IN6_IFF_NODAD,
+  ND6_INFINITE_LIFETIME,
   SIOCAIFADDR,
+  SIOCAIFADDR_IN6,
   unframeUtun,
   UTUN_HEADER_SIZE,
   utunUnit,
@@ -18,6 +21,10 @@ Deno.test("darwin: ioctl numbers match sys/sockio.h and sys/kern_control.h", () 
   assert.equal(DARWIN_SIOCSIFMTU, 0x80206934n);
   assert.equal(DARWIN_SIOCSIFFLAGS, 0x80206910n);
   assert.equal(DARWIN_SIOCGIFFLAGS, 0xc0206911n);
+  // netinet6/in6_var.h: _IOW('i', 26, struct in6_aliasreq), 128 bytes on LP64.
+  assert.equal(SIOCAIFADDR_IN6, 0x8080691an);
+  assert.equal(IN6_IFF_NODAD, 0x20);
+  assert.equal(ND6_INFINITE_LIFETIME, 0xffffffff);
 });
 
 Deno.test("darwin: sc_unit is N+1 for utunN and 0 to let the kernel pick", () => {
@@ -60,10 +67,25 @@ Deno.test("darwin: utun frames carry a big-endian address family before the pack
     assert.deepEqual([...small], [...v4.subarray(0, 5)]);
   });
 
-  await t.step("non-IPv4, short and inconsistent frames are skipped", () => {
+  await t.step("an IPv6 frame is unframed too", () => {
+    const v6 = new Uint8Array(44);
+    v6[0] = 0x60;
+    v6[6] = 58; // ICMPv6
+    v6[43] = 0x99;
+    assert.equal(frameUtun(frame, v6), 48);
+    assert.deepEqual([...frame.subarray(0, 4)], [0, 0, 0, 30]);
+    const out = new Uint8Array(64);
+    assert.equal(unframeUtun(frame, 48, out), 44);
+    assert.deepEqual(out.subarray(0, 44), v6);
+  });
+
+  await t.step("other families, short and inconsistent frames are skipped", () => {
     const out = new Uint8Array(16);
     frameUtun(frame, new Uint8Array([0x60, 0, 0, 0]));
-    assert.equal(unframeUtun(frame, 8, out), 0, "IPv6");
+    frame[3] = 10; // Linux's AF_INET6 is not macOS's
+    assert.equal(unframeUtun(frame, 8, out), 0, "family 10");
+    frame[3] = 17;
+    assert.equal(unframeUtun(frame, 8, out), 0, "family 17");
     frameUtun(frame, v4);
     assert.equal(unframeUtun(frame, UTUN_HEADER_SIZE, out), 0, "header only");
     assert.equal(unframeUtun(frame, 2, out), 0, "short");

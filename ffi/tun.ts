@@ -1,6 +1,7 @@
 /**
- * A TUN device as a packet `Link`: non-blocking read and write of raw IPv4 packets, and a
- * wait for readability that runs `poll` off the JS thread on the device fd and a wake-up fd.
+ * A TUN device as a packet `Link`: non-blocking read and write of raw IP packets, IPv4 and
+ * IPv6 side by side (the version nibble of the first byte tells them apart), and a wait for
+ * readability that runs `poll` off the JS thread on the device fd and a wake-up fd.
  *
  * `openTun` picks the Linux or macOS backend by `Deno.build.os`.
  *
@@ -14,6 +15,10 @@
  *   a vnet header reads into `buf` after 10 bytes of headroom and zeroes them; for writes it
  *   completes a requested checksum and cuts a super-segment in software.
  * Use one pair or the other on a device, not both.
+ *
+ * Every path carries both families: Linux `IFF_NO_PI` packets and vnet frames (GSO TCPV4 and
+ * TCPV6) as they are; macOS utun frames by their `AF_INET`/`AF_INET6` header, which is set on
+ * write from the packet's version and stripped on read.
  * @module
  */
 
@@ -43,12 +48,15 @@ import {
 } from "./layout.ts";
 import {
   companionAddress,
+  companionAddress6,
+  DEFAULT_TUN_IP6,
   EFD_CLOEXEC,
   EFD_NONBLOCK,
   NO_OFFLOADS,
   O_NONBLOCK,
   type OpenedTun,
   openLinuxTun,
+  type TunIpv6Facts,
   type TunOffloads,
   type TunOpenOptions,
 } from "./linux.ts";
@@ -70,12 +78,13 @@ import {
   openDarwinTun,
   unframeUtun,
   UTUN_HEADER_SIZE,
+  utunFamilyKnown,
 } from "./darwin.ts";
 import { AF_INET } from "./layout.ts";
 
-export { companionAddress, NO_OFFLOADS };
+export { companionAddress, companionAddress6, DEFAULT_TUN_IP6, NO_OFFLOADS };
 export { SyscallError } from "./libc.ts";
-export type { OpenedTun, TunOffloads, TunOpenOptions };
+export type { OpenedTun, TunIpv6Facts, TunOffloads, TunOpenOptions };
 
 /**
  * How packets are framed on the fd: `"raw"` (Linux `IFF_NO_PI`: bare IP packets), `"vnet"`
@@ -105,7 +114,7 @@ export interface TunDeviceInit extends Omit<OpenedTun, "vnetHdr" | "offloads"> {
   wakeKind?: "eventfd" | "pipe";
 }
 
-/** Most frames one read call takes while skipping undeliverable ones (non-IPv4 utun, bad vnet). */
+/** Most frames one read call takes while skipping undeliverable ones (unknown utun, bad vnet). */
 const MAX_SKIPPED_FRAMES = 8;
 /** Largest utun frame: a 64 KiB IP packet plus the utun header. */
 const MAX_FRAME = 65535 + UTUN_HEADER_SIZE;
@@ -122,7 +131,7 @@ const RESOLVED: Promise<void> = Promise.resolve();
  * Errors on the hot path are counted, never thrown: `read` returns 0 and `write` drops the
  * packet. Counters: `droppedWrites` (EAGAIN, ENOBUFS, oversized or after close),
  * `writeErrors` and `readErrors` (other errnos, also dropped; the last one in `lastError`),
- * `skippedFrames` (utun frames that were not IPv4), `vnetErrors` (frames whose virtio-net
+ * `skippedFrames` (utun frames neither IPv4 nor IPv6), `vnetErrors` (frames whose virtio-net
  * header could not be honoured: dropped), `softwareSegmented` (super-segments cut here).
  */
 export class TunDevice {
@@ -134,6 +143,18 @@ export class TunDevice {
   readonly tunIp: string;
   /** The interface's own, kernel-owned address (companion of `tunIp`), e.g. `"10.0.0.2"`. */
   readonly localIp: string;
+  /**
+   * The IPv6 address the stack owns, e.g. `"fdac:1194:20dc::1"` (the kernel routes it into the
+   * device), or undefined when the interface has no IPv6 configured (see `ipv6Problem`).
+   */
+  readonly tunIp6: string | undefined;
+  /** The interface's own, kernel-owned IPv6 address, e.g. `"fdac:1194:20dc::2"`, or undefined. */
+  readonly localIp6: string | undefined;
+  /**
+   * Why IPv6, wanted by default, is not configured (the device then carries IPv4 only);
+   * undefined when it is, or when it was turned off with `tunIp6: false`.
+   */
+  readonly ipv6Problem: string | undefined;
   /** The device file descriptor (closed by `close()`). */
   readonly fd: number;
   /** Packet framing on `fd`. */
@@ -162,7 +183,7 @@ export class TunDevice {
   writeErrors = 0;
   /** `read` calls that failed with an errno other than EAGAIN/EINTR (see `lastError`). */
   readErrors = 0;
-  /** Frames `read` skipped because they were not IPv4 (utun only). */
+  /** Frames `read`/`readFrame` skipped because they were neither IPv4 nor IPv6 (utun only). */
   skippedFrames = 0;
   /** Frames dropped because their virtio-net header could not be honoured (read or write). */
   vnetErrors = 0;
@@ -201,6 +222,9 @@ export class TunDevice {
     this.mtu = init.mtu;
     this.tunIp = init.tunIp;
     this.localIp = init.localIp;
+    this.tunIp6 = init.tunIp6;
+    this.localIp6 = init.localIp6;
+    this.ipv6Problem = init.ipv6Problem;
     this.fd = init.fd;
     this.framing = init.framing ?? (init.vnetHdr ? "vnet" : "raw");
     this.vnetHdr = this.framing === "vnet";
@@ -330,7 +354,7 @@ export class TunDevice {
    * device this is one `read(2)` straight into `buf`, headers and super-segments as the kernel
    * sent them (size `buf` to {@linkcode MAX_FRAME_LENGTH} when `offloads.tso4`/`tso6`, or
    * super-segments are truncated). Other devices read the packet after the headroom and zero
-   * the header (utun frames that are not IPv4 are skipped).
+   * the header (utun frames neither IPv4 nor IPv6 are skipped).
    * @returns the frame length (header included), or 0 when none is ready (or on a counted
    * error, or closed).
    * @example
@@ -357,11 +381,7 @@ export class TunDevice {
     for (let i = 0; i < MAX_SKIPPED_FRAMES; i++) {
       const n = readFd(this.fd, view, view.byteLength);
       if (n <= 0) return this.#readFailed(n);
-      if (
-        at === UTUN_FRAME_AT &&
-        (n <= UTUN_HEADER_SIZE || view[0] !== 0 || view[1] !== 0 || view[2] !== 0 ||
-          view[3] !== AF_INET)
-      ) {
+      if (at === UTUN_FRAME_AT && (n <= UTUN_HEADER_SIZE || !utunFamilyKnown(view))) {
         this.skippedFrames++;
         continue;
       }
@@ -596,6 +616,19 @@ export class TunDevice {
 export interface OpenTunOptions {
   /** The address the stack owns, e.g. `"10.0.0.1"`; the interface gets its companion. */
   tunIp: string;
+  /**
+   * The IPv6 address the stack owns; the interface gets `localIp6` (/128) and the kernel a
+   * host route to this address through it. Default `"fdac:1194:20dc::1"`
+   * ({@linkcode DEFAULT_TUN_IP6}, a unique local address), best effort: if IPv6 cannot be set
+   * up (no IPv6 in the kernel, IPv6 disabled on the interface and /proc/sys not writable, MTU
+   * below 1280, the pair already in use in the namespace, e.g. by another device opened with
+   * the defaults) the device opens IPv4-only and `ipv6Problem` says why. Given explicitly, such
+   * a failure throws. `false`: IPv4 only (on Linux IPv6 is then disabled on the interface, so
+   * the kernel sends none into it).
+   */
+  tunIp6?: string | false;
+  /** The interface's own IPv6 address; default the companion of `tunIp6` (`...::2`). */
+  localIp6?: string;
   /** Interface name (Linux: at most 15 characters; macOS: `utun<N>`); default kernel-chosen. */
   ifname?: string;
   /** Interface MTU, 68-65535; default 1500. */
@@ -611,7 +644,12 @@ export interface OpenTunOptions {
 /**
  * Opens and configures a TUN device for the running OS (Linux `/dev/net/tun`, macOS utun):
  * the interface's own address is `companionAddress(tunIp)`, its point-to-point peer is `tunIp`
- * (/32), and it is up. Needs root or CAP_NET_ADMIN, and `--allow-ffi`.
+ * (/32), and it is up. IPv6 too, unless `tunIp6: false`: the interface gets `localIp6`
+ * (default `fdac:1194:20dc::2`) /128 and the kernel a host route to `tunIp6` (default
+ * `fdac:1194:20dc::1`) through it; the device reports what was set in `tunIp6`/`localIp6`, or
+ * why not in `ipv6Problem`.
+ * Needs root or CAP_NET_ADMIN, and `--allow-ffi` (Linux: root also to write the interface's
+ * IPv6 sysctls under /proc/sys, see `prepareLinuxIpv6` in `linux.ts`).
  * @throws {SyscallError} from the failing call (`.code === "EPERM"` without privileges);
  * {@linkcode TypeError}/{@linkcode RangeError} for bad options; Error on other systems.
  * @example
@@ -621,7 +659,8 @@ export interface OpenTunOptions {
  * const buf = new Uint8Array(tun.mtu);
  * await tun.waitReadable(1000);
  * const n = tun.read(buf); // 0 when nothing is ready
- * console.log(tun.name, tun.localIp, n);
+ * const version = n > 0 ? buf[0] >> 4 : 0; // 4 or 6
+ * console.log(tun.name, tun.localIp, tun.localIp6 ?? tun.ipv6Problem, n, version);
  * tun.close();
  * ```
  */

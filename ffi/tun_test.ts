@@ -75,16 +75,20 @@ Deno.test({
 });
 
 Deno.test({
-  name: "tun: utun framing adds the family header on write, strips it and skips non-IPv4 on read",
+  name: "tun: utun framing adds the family header on write, strips it and skips others on read",
   ignore: linuxOnly,
   fn() {
     const { dev, peer } = pair("utun");
     try {
       const buf = new Uint8Array(2000);
-      const v6 = new Uint8Array([0, 0, 0, 30, 0x60, 0, 0, 0]);
+      const other = new Uint8Array([0, 0, 0, 17, 0x60, 0, 0, 0]);
+      const v6 = new Uint8Array([0, 0, 0, 30, ...packet(48, 0x60)]);
       const v4 = new Uint8Array([0, 0, 0, 2, ...packet(40)]);
+      writeFd(peer, other, other.length);
       writeFd(peer, v6, v6.length);
       writeFd(peer, v4, v4.length);
+      assert.equal(dev.read(buf), 48);
+      assert.deepEqual(buf.subarray(0, 48), packet(48, 0x60));
       assert.equal(dev.read(buf), 40);
       assert.deepEqual(buf.subarray(0, 40), packet(40));
       assert.equal(dev.skippedFrames, 1);
@@ -94,6 +98,63 @@ Deno.test({
       assert.equal(readFd(peer, got, got.length), 24);
       assert.deepEqual([...got.subarray(0, 4)], [0, 0, 0, 2]);
       assert.deepEqual(got.subarray(4, 24), packet(20));
+
+      dev.write(packet(60, 0x60));
+      assert.equal(readFd(peer, got, got.length), 64);
+      assert.deepEqual([...got.subarray(0, 4)], [0, 0, 0, 30], "AF_INET6 for version 6");
+      assert.deepEqual(got.subarray(4, 64), packet(60, 0x60));
+    } finally {
+      dev.close();
+      closeQuietly(peer);
+    }
+  },
+});
+
+Deno.test({
+  name: "tun: utun readFrame and writeFrame carry IPv4 and IPv6, skip other families",
+  ignore: linuxOnly,
+  fn() {
+    const { dev, peer } = pair("utun");
+    try {
+      const other = new Uint8Array([0, 0, 0, 24, 0x60, 0, 0, 0]);
+      const v6 = new Uint8Array([0, 0, 0, 30, ...packet(48, 0x60)]);
+      writeFd(peer, other, other.length);
+      writeFd(peer, v6, v6.length);
+      const buf = new Uint8Array(200).fill(0xee);
+      assert.equal(dev.readFrame(buf), 10 + 48);
+      assert.deepEqual([...buf.subarray(0, 10)], new Array(10).fill(0), "a zero vnet header");
+      assert.deepEqual(buf.subarray(10, 58), packet(48, 0x60));
+      assert.equal(dev.skippedFrames, 1);
+
+      const frame = new Uint8Array(10 + 40);
+      frame.set(packet(40, 0x60), 10);
+      dev.writeFrame(frame);
+      const got = new Uint8Array(100);
+      assert.equal(readFd(peer, got, got.length), 44);
+      assert.deepEqual([...got.subarray(0, 4)], [0, 0, 0, 30]);
+      assert.deepEqual(got.subarray(4, 44), packet(40, 0x60));
+    } finally {
+      dev.close();
+      closeQuietly(peer);
+    }
+  },
+});
+
+Deno.test({
+  name: "tun: raw framing passes IPv6 packets through both ways, untouched",
+  ignore: linuxOnly,
+  fn() {
+    const { dev, peer } = pair();
+    try {
+      const v6 = packet(120, 0x60);
+      writeFd(peer, v6, v6.length);
+      const buf = new Uint8Array(2000);
+      assert.equal(dev.read(buf), 120);
+      assert.deepEqual(buf.subarray(0, 120), v6);
+      dev.write(v6);
+      const got = new Uint8Array(200);
+      assert.equal(readFd(peer, got, got.length), 120);
+      assert.deepEqual(got.subarray(0, 120), v6);
     } finally {
       dev.close();
       closeQuietly(peer);

@@ -428,13 +428,26 @@ Deno.test({
     try {
       const packet = new Uint8Array(60);
       const len = emitPacket(packet, 0, { seq: 5, flags: ACK, payload: pattern(3), id: 2 });
-      const v6 = new Uint8Array([0, 0, 0, 30, 0x60, 0, 0, 0]);
+      const other = new Uint8Array([0, 0, 0, 17, 0x60, 0, 0, 0]);
+      const v6 = new Uint8Array([0, 0, 0, 30, 0x60, 0, 0, 0, 1, 2]);
       const v4 = new Uint8Array(4 + len);
       v4[3] = 2;
       v4.set(packet.subarray(0, len), 4);
+      send(peer, other);
       send(peer, v6);
       send(peer, v4);
       const buf = new Uint8Array(2000).fill(0xaa);
+      assert.equal(dev.readFrame(buf), HDR + 6, "IPv6 (AF_INET6 = 30) is delivered");
+      assert.deepEqual([...buf.subarray(0, HDR + 6)], [
+        ...new Array(HDR).fill(0),
+        0x60,
+        0,
+        0,
+        0,
+        1,
+        2,
+      ]);
+      buf.fill(0xaa);
       assert.equal(dev.readFrame(buf), HDR + len);
       assert.deepEqual([...buf.subarray(0, HDR)], new Array(HDR).fill(0));
       assert.deepEqual(buf.subarray(HDR, HDR + len), packet.subarray(0, len));

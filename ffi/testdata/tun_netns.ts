@@ -3,8 +3,11 @@
  * network namespace. Refuses to run anywhere else. Prints `ok <check>` per check and exits
  * non-zero on the first failure.
  *
- * Usage: `unshare --net deno run -A ffi/testdata/tun_netns.ts [all|eperm]`
+ * Usage: `unshare --net deno run -A ffi/testdata/tun_netns.ts [all|ipv6|eperm]`
  * with `TCPTUN_IN_NETNS=1`.
+ *
+ * The namespace starts with IPv6 disabled by default (`all`/`default` `disable_ipv6 = 1`), as
+ * some hosts have it; `openTun` enables it on its own interface when it configures IPv6.
  * @module
  */
 
@@ -12,12 +15,16 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { openTun, type TunDevice } from "../tun.ts";
 import { SyscallError } from "../libc.ts";
+import { configureLinuxIpv6, readIpv6Conf } from "../linux.ts";
+import { parseIpv6 } from "../layout.ts";
 
 const TUN_IP = "10.0.0.1";
 const LOCAL_IP = "10.0.0.2";
 const IFNAME = "tcptun0";
 const MTU = 1400;
 const PROBE_PORT = 9999;
+const TUN_IP6 = "fdac:1194:20dc::1";
+const LOCAL_IP6 = "fdac:1194:20dc::2";
 
 const decoder = new TextDecoder();
 
@@ -39,7 +46,10 @@ function assertFreshNamespace(): void {
   }
 }
 
-/** Keeps the kernel quiet: no IPv6 router solicitations or MLD reports on the new interface. */
+/**
+ * IPv6 off by default in the namespace, as on some hosts: `openTun` must cope (enable it on its
+ * own interface when it configures IPv6; leave it off with `tunIp6: false`).
+ */
 function disableIpv6(): void {
   for (const scope of ["all", "default"]) {
     try {
@@ -59,6 +69,53 @@ function ipv4Checksum(b: Uint8Array, len: number): number {
 
 function ipBytes(ip: string): number[] {
   return ip.split(".").map(Number);
+}
+
+/**
+ * The ICMPv6 checksum (RFC 4443 §2.3) of the IPv6 packet `p` without extension headers: the
+ * one's complement sum of the pseudo-header (RFC 8200 §8.1: source, destination, upper-layer
+ * length, next header 58) and the ICMPv6 message. Over a message with a correct checksum in
+ * place the result is 0.
+ */
+function icmpv6Checksum(p: Uint8Array): number {
+  const length = p.length - 40;
+  let sum = 58 + (length >>> 16) + (length & 0xffff);
+  for (let i = 8; i < 40; i += 2) sum += (p[i] << 8) | p[i + 1];
+  for (let i = 40; i < p.length; i += 2) sum += (p[i] << 8) | (i + 1 < p.length ? p[i + 1] : 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/** True when `p` is an ICMPv6 echo request (RFC 4443 §4.1) from `src` to `dst`. */
+function isEchoRequest(p: Uint8Array, src: Uint8Array, dst: Uint8Array): boolean {
+  return p.length >= 48 && p[0] >> 4 === 6 && p[6] === 58 && p[40] === 128 &&
+    p.subarray(8, 24).every((b, i) => b === src[i]) &&
+    p.subarray(24, 40).every((b, i) => b === dst[i]);
+}
+
+/**
+ * The echo reply (RFC 4443 §4.2) to echo request `req`: addresses swapped, type 129, the same
+ * identifier, sequence number and data, and a fresh checksum.
+ */
+function echoReply(req: Uint8Array): Uint8Array {
+  const p = req.slice();
+  p.set(req.subarray(24, 40), 8);
+  p.set(req.subarray(8, 24), 24);
+  p[7] = 64; // hop limit
+  p[40] = 129;
+  p[41] = 0;
+  p[42] = 0;
+  p[43] = 0;
+  const sum = icmpv6Checksum(p);
+  p[42] = sum >>> 8;
+  p[43] = sum & 0xff;
+  return p;
+}
+
+/** A short description of a packet, for reports. */
+function describe(p: Uint8Array): string {
+  if (p[0] >> 4 === 6) return `IPv6 next header ${p[6]}${p[6] === 58 ? ` type ${p[40]}` : ""}`;
+  return `IPv${p[0] >> 4} protocol ${p[9]}`;
 }
 
 /** An IPv4/UDP packet (UDP checksum 0: none, allowed by RFC 768 over IPv4). */
@@ -234,6 +291,199 @@ async function kernelToDevice(tun: TunDevice, buf: Uint8Array): Promise<void> {
   }
 }
 
+/**
+ * `ping -6 -c1 stackIp6` from the kernel side: the echo request is read from the device, its
+ * checksum verified, a crafted echo reply written back, and ping must report it received.
+ */
+async function pingOverTun(tun: TunDevice, stackIp6: string, kernelIp6: string): Promise<void> {
+  const src = parseIpv6(kernelIp6);
+  const dst = parseIpv6(stackIp6);
+  const ping = new Deno.Command("ping", {
+    args: ["-6", "-n", "-c", "1", "-W", "5", stackIp6],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(10_000),
+  }).spawn();
+  const buf = new Uint8Array(2048);
+  const others: string[] = [];
+  let request: Uint8Array | undefined;
+  const deadline = performance.now() + 5000;
+  for (let i = 0; i < 100 && request === undefined && performance.now() < deadline; i++) {
+    await tun.waitReadable(200);
+    for (let j = 0, n = tun.read(buf); j < 50 && n > 0; j++, n = tun.read(buf)) {
+      const p = buf.subarray(0, n);
+      if (isEchoRequest(p, src, dst)) {
+        request = p.slice();
+        break;
+      }
+      others.push(describe(p));
+    }
+  }
+  if (request === undefined) {
+    const out = await ping.output();
+    assert.fail(
+      `no echo request read from ${tun.name}; other packets: [${others.join("; ")}]; ping: ` +
+        new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr),
+    );
+  }
+  const dv = new DataView(request.buffer);
+  assert.equal(dv.getUint16(4), request.length - 40, "payload length = bytes after the header");
+  assert.equal(request[41], 0, "code 0");
+  assert.equal(icmpv6Checksum(request), 0, "the request's ICMPv6 checksum verifies");
+  check(
+    `the kernel's ICMPv6 echo request ${kernelIp6} -> ${stackIp6} is read from the device ` +
+      `(${tun.vnetHdr ? "vnet" : "raw"}; ${others.length} other packets before it)`,
+  );
+
+  const reply = echoReply(request);
+  assert.equal(icmpv6Checksum(reply), 0);
+  tun.write(reply);
+  const out = await ping.output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, `ping failed:\n${text}`);
+  assert.match(text, /1 received/, text);
+  assert.equal(tun.droppedWrites, 0);
+  assert.equal(tun.writeErrors, 0);
+  check(`ping -6 ${stackIp6} succeeds with the echo reply written to the device`);
+}
+
+/**
+ * Reads the device for `ms` milliseconds after it came up and expects nothing: with
+ * `router_solicitations = 0` the kernel sends no Router Solicitation (ICMPv6 type 133, RFC 4861
+ * §6.3.7), which it otherwise does within about a second of the link-local address appearing.
+ */
+async function expectSilence(tun: TunDevice, buf: Uint8Array, ms: number): Promise<void> {
+  const seen: string[] = [];
+  const end = performance.now() + ms;
+  for (let i = 0; i < 100 && performance.now() < end; i++) {
+    await tun.waitReadable(Math.max(1, end - performance.now()));
+    for (let j = 0, n = tun.read(buf); j < 50 && n > 0; j++, n = tun.read(buf)) {
+      seen.push(describe(buf.subarray(0, n)));
+    }
+  }
+  assert.deepEqual(seen, [], "the kernel sent packets of its own into the device");
+  check(`the kernel sends nothing of its own into the device (${ms} ms after it came up)`);
+}
+
+/** The `inet6` lines of `ip -6 addr show dev <name>`. */
+function inet6Lines(name: string): string[] {
+  const show = ipCmd("-6", "addr", "show", "dev", name);
+  assert.equal(show.code, 0, show.out);
+  return show.out.split("\n").map((l) => l.trim()).filter((l) => l.startsWith("inet6 "));
+}
+
+async function runIpv6(): Promise<void> {
+  const buf = new Uint8Array(2048);
+  for (const offload of [false, true]) {
+    const tun = openTun({ tunIp: TUN_IP, ifname: IFNAME, mtu: MTU, offload });
+    try {
+      assert.equal(tun.vnetHdr, offload, "this kernel takes IFF_VNET_HDR");
+      assert.equal(tun.tunIp6, TUN_IP6);
+      assert.equal(tun.localIp6, LOCAL_IP6);
+      assert.equal(tun.ipv6Problem, undefined);
+      assert.equal(tun.localIp, LOCAL_IP);
+      check(`openTun reports tunIp6 ${TUN_IP6} and localIp6 ${LOCAL_IP6} (offload ${offload})`);
+
+      const lines = inet6Lines(IFNAME);
+      const global = lines.find((l) => l.startsWith(`inet6 ${LOCAL_IP6}/128 `));
+      assert.ok(global !== undefined, lines.join("\n"));
+      assert.match(global, /scope global/);
+      assert.doesNotMatch(global, /tentative/, "no DAD: usable at once");
+      const routes = ipCmd("-6", "route", "show", "dev", IFNAME);
+      assert.equal(routes.code, 0, routes.out);
+      assert.match(routes.out, new RegExp(`^${TUN_IP6} metric 1024 `, "m"), routes.out);
+      for (const [key, value] of [["disable_ipv6", "0"], ["accept_dad", "0"]]) {
+        assert.equal(readIpv6Conf(IFNAME, key), value, key);
+      }
+      assert.equal(readIpv6Conf(IFNAME, "router_solicitations"), "0");
+      check(
+        `the kernel has ${LOCAL_IP6}/128 (not tentative) and a route to ${TUN_IP6} via ` +
+          `${IFNAME}, with IPv6 enabled in a namespace that disables it by default`,
+      );
+
+      if (!offload) await expectSilence(tun, buf, 2500);
+      await pingOverTun(tun, TUN_IP6, LOCAL_IP6);
+      await kernelToDevice(tun, buf);
+      check(`IPv4 keeps working beside IPv6 (offload ${offload})`);
+
+      if (!offload) {
+        const second = openTun({ tunIp: "10.0.1.1", ifname: "tcptun1", mtu: MTU });
+        try {
+          assert.equal(second.tunIp6, undefined);
+          assert.match(
+            second.ipv6Problem ?? "",
+            /^IPv6 address check: EADDRINUSE .*fdac:1194:20dc::2 is already an address of tcptun0/,
+          );
+          assert.deepEqual(inet6Lines("tcptun1").filter((l) => !l.includes("scope link")), []);
+        } finally {
+          second.close();
+        }
+        assert.throws(
+          () => openTun({ tunIp: "10.0.1.1", ifname: "tcptun1", tunIp6: TUN_IP6 }),
+          (e: unknown) => e instanceof SyscallError && e.code === "EADDRINUSE",
+        );
+        assert.notEqual(ipCmd("link", "show", "dev", "tcptun1").code, 0, "closed on failure");
+        check("a second device with the default pair stays IPv4-only; an explicit one throws");
+      }
+    } finally {
+      tun.close();
+    }
+  }
+
+  const custom = openTun({
+    tunIp: TUN_IP,
+    ifname: IFNAME,
+    mtu: MTU,
+    tunIp6: "FD12:3456:789A::10",
+    localIp6: "fd12:3456:789a::20",
+  });
+  try {
+    assert.equal(custom.tunIp6, "fd12:3456:789a::10");
+    assert.equal(custom.localIp6, "fd12:3456:789a::20");
+    assert.ok(inet6Lines(IFNAME).some((l) => l.startsWith("inet6 fd12:3456:789a::20/128 ")));
+    await pingOverTun(custom, "fd12:3456:789a::10", "fd12:3456:789a::20");
+    check("an explicit tunIp6/localIp6 pair is configured and reported canonically");
+  } finally {
+    custom.close();
+  }
+
+  const off = openTun({ tunIp: TUN_IP, ifname: IFNAME, mtu: MTU, tunIp6: false });
+  try {
+    assert.equal(off.tunIp6, undefined);
+    assert.equal(off.localIp6, undefined);
+    assert.equal(off.ipv6Problem, undefined);
+    assert.deepEqual(inet6Lines(IFNAME), [], "no IPv6 address, not even link-local");
+    assert.equal(readIpv6Conf(IFNAME, "disable_ipv6"), "1");
+    try {
+      configureLinuxIpv6(IFNAME, LOCAL_IP6, TUN_IP6);
+      assert.fail("IPv6 disabled on the interface: the address must be refused");
+    } catch (e) {
+      assert.ok(e instanceof SyscallError, String(e));
+      assert.equal(e.code, "EACCES");
+      assert.match(e.message, /IPv6 is disabled on tcptun0: net\.ipv6\.conf\.tcptun0\./);
+    }
+    await kernelToDevice(off, buf);
+    check("tunIp6: false leaves IPv6 disabled on the interface; IPv4 works; EACCES is explained");
+  } finally {
+    off.close();
+  }
+
+  const small = openTun({ tunIp: TUN_IP, ifname: IFNAME, mtu: 1279 });
+  try {
+    assert.equal(small.tunIp6, undefined);
+    assert.match(small.ipv6Problem ?? "", /below IPv6's minimum link MTU of 1280/);
+    assert.deepEqual(inet6Lines(IFNAME), []);
+  } finally {
+    small.close();
+  }
+  assert.throws(
+    () => openTun({ tunIp: TUN_IP, ifname: IFNAME, mtu: 1279, tunIp6: TUN_IP6 }),
+    RangeError,
+  );
+  check("an MTU below 1280 leaves the default IPv6 out (reported) and refuses an explicit one");
+}
+
 function runEperm(): void {
   try {
     const tun = openTun({ tunIp: TUN_IP, ifname: IFNAME });
@@ -252,6 +502,7 @@ disableIpv6();
 const mode = Deno.args[0] ?? "all";
 if (mode === "eperm") runEperm();
 else if (mode === "all") await runAll();
+else if (mode === "ipv6") await runIpv6();
 else {
   console.error(`unknown mode ${mode}`);
   Deno.exit(2);
