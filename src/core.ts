@@ -629,7 +629,10 @@ export class StackCore {
     // Checksum offload: a partial (NEEDS_CSUM) or already checked (DATA_VALID) checksum is
     // not verified again (it is no checksum yet, or the kernel checked it).
     this.#trustChecksum = virtioChecksumTrusted(hdr);
-    this.#inSegments = virtioSegmentCount(hdr, length - VIRTIO_NET_HDR_LENGTH);
+    this.#inSegments = virtioSegmentCount(
+      hdr,
+      tcpPayloadLength(frame, VIRTIO_NET_HDR_LENGTH, length),
+    );
     if (this.#inSegments > 1) this.#c.superSegmentsIn++;
     const packet = frame.subarray(VIRTIO_NET_HDR_LENGTH, length);
     // The capture shows a complete checksum where the kernel left a partial one (in place:
@@ -894,6 +897,7 @@ export class StackCore {
     h.conn.adoptHandshake(hs, now);
     this.#register(h);
     h.conn.handle(seg, now);
+    h.conn.segmentsReceived += this.#inSegments - 1; // the final ACK may ride a super-segment
     this.#settle(h);
   }
 
@@ -1383,4 +1387,27 @@ function icmpErrorKind(type: number, code: number): IcmpError | "fragmentation-n
     default:
       return null;
   }
+}
+
+/**
+ * The TCP payload length of the IP packet at `p[start..end)`, read from its headers (IPv4 or
+ * IPv6 without extension headers); 0 when it is no such TCP packet. A super-segment stands for
+ * as many segments as its payload, not its headers, fills MSS-sized pieces.
+ */
+function tcpPayloadLength(p: Uint8Array, start: number, end: number): number {
+  const v = p[start] >>> 4;
+  let ipLen: number;
+  let ipHeader: number;
+  if (v === 4 && end - start >= 20 && p[start + 9] === IPPROTO_TCP) {
+    ipHeader = (p[start] & 0x0f) << 2;
+    ipLen = Math.min(end - start, (p[start + 2] << 8) | p[start + 3]);
+  } else if (v === 6 && end - start >= 40 && p[start + 6] === IPPROTO_TCP) {
+    ipHeader = 40;
+    ipLen = Math.min(end - start, 40 + ((p[start + 4] << 8) | p[start + 5]));
+  } else {
+    return 0;
+  }
+  if (ipLen < ipHeader + 20) return 0;
+  const tcpHeader = (p[start + ipHeader + 12] >>> 4) << 2;
+  return Math.max(0, ipLen - ipHeader - tcpHeader);
 }

@@ -469,6 +469,9 @@ Deno.test("sim: TSO: a clean frame link delivers 4 MiB in super-segments without
         assert.equal(f.aToB.cut, 0);
         assert.equal(o.counters.b.superSegmentsIn, o.counters.a.superSegmentsOut);
       }
+      // A super-segment counts as the segments it stands for, on both sides (the receiver
+      // sees every segment but the sender's SYN, which the handshake counts apart).
+      assert.equal(o.segments.receivedB, o.segments.sentA - 1);
       console.log(
         `${delivery}: ${o.counters.a.packetsOut} frames out for ${o.segments.sentA} segments, ` +
           `${o.counters.a.superSegmentsOut} super-segments; receiver counted ` +

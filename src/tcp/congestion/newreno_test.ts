@@ -34,10 +34,14 @@ Deno.test("newreno: MUST-19 slow start doubles cwnd per RTT (RFC 5681 §3.1)", (
   assert.equal(cc.cwnd, 80_000);
 });
 
-Deno.test("newreno: byte counting limits slow start growth to 2*SMSS per ACK (RFC 3465)", () => {
+Deno.test("newreno: slow start counts every byte a stretch ACK covers (RFC 3465, as Linux)", () => {
   const cc = new NewReno(MSS);
   cc.onAck(8 * MSS, 10_000, true, 0, -1);
-  assert.equal(cc.cwnd, 12_000);
+  assert.equal(cc.cwnd, 18_000);
+  // ...but not past ssthresh: the rest goes to congestion avoidance.
+  cc.ssthresh = 20_000;
+  cc.onAck(8 * MSS, 18_000, true, 0, -1);
+  assert.ok(cc.cwnd >= 20_000 && cc.cwnd < 21_000, `cwnd ${cc.cwnd}`);
 });
 
 Deno.test("newreno: no growth when not cwnd-limited", () => {
