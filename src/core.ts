@@ -11,7 +11,7 @@ import {
   emitIcmpEchoReply,
   emitIcmpTimeExceeded,
   ICMP_ECHO_REQUEST,
-  ICMP_TIME_EXCEEDED_REASSEMBLY,
+  ICMP_TIME_REASSEMBLY,
   type IcmpMessage,
   IcmpParseError,
   newIcmpMessage,
@@ -958,7 +958,7 @@ export class StackCore {
     quote.set(d.firstPayload.subarray(0, extra), ihl);
     const n = emitIcmpTimeExceeded(
       this.#tcpOut,
-      ICMP_TIME_EXCEEDED_REASSEMBLY,
+      ICMP_TIME_REASSEMBLY,
       quote.subarray(0, ihl + extra),
     );
     this.#c.icmpErrorsSent++;

@@ -139,3 +139,21 @@ export function pseudoHeaderSum(src: number, dst: number, proto: number, length:
       (length & 0xffff),
   );
 }
+
+/**
+ * The one's complement sum (folded, not complemented) of an IPv4 pseudo-header's two addresses
+ * (RFC 9293 §3.1): the part that depends on the packet's addresses, as
+ * `parseTcpWithAddressSum`/`emitTcpWithAddressSum` take it. `pseudoHeaderSum(src, dst, proto,
+ * length)` equals this plus `proto` and `length`, folded. Symmetric in `src` and `dst`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checksumFold, ipv4AddressSum, pseudoHeaderSum } from "./checksum.ts";
+ * const sum = ipv4AddressSum(0x0a000001, 0x0a000002);
+ * assert(checksumFold(sum + 6 + 40) === pseudoHeaderSum(0x0a000001, 0x0a000002, 6, 40));
+ * ```
+ */
+export function ipv4AddressSum(src: number, dst: number): number {
+  return fold((src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff));
+}

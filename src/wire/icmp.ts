@@ -1,6 +1,7 @@
 /**
- * ICMP codec (RFC 792): parse a received message, answer an echo request, and build a
- * destination-unreachable message quoting the packet that caused it.
+ * ICMP codec (RFC 792): parse a received message, answer an echo request, build a
+ * destination-unreachable message quoting the packet that caused it, and read the quote of a
+ * received error message ({@linkcode parseIcmpError}) to find the connection it is about.
  *
  * All functions work on the ICMP part only (the IP payload); the caller writes the IP
  * header with `emitIpv4`.
@@ -13,15 +14,37 @@ import { internetChecksum } from "./checksum.ts";
 export const ICMP_ECHO_REPLY = 0;
 /** ICMP type: destination unreachable (RFC 792). */
 export const ICMP_DEST_UNREACHABLE = 3;
+/** ICMP type: source quench (RFC 792; deprecated by RFC 6633, hosts ignore it). */
+export const ICMP_SOURCE_QUENCH = 4;
 /** ICMP type: echo request (RFC 792). */
 export const ICMP_ECHO_REQUEST = 8;
+/** ICMP type: time exceeded (RFC 792). */
+export const ICMP_TIME_EXCEEDED = 11;
+/** ICMP type: parameter problem (RFC 792). */
+export const ICMP_PARAMETER_PROBLEM = 12;
 
+/** Destination unreachable code: net unreachable (RFC 792). */
+export const ICMP_UNREACH_NET = 0;
+/** Destination unreachable code: host unreachable (RFC 792). */
+export const ICMP_UNREACH_HOST = 1;
 /** Destination unreachable code: protocol unreachable (RFC 792). */
 export const ICMP_UNREACH_PROTOCOL = 2;
 /** Destination unreachable code: port unreachable (RFC 792). */
 export const ICMP_UNREACH_PORT = 3;
 /** Destination unreachable code: fragmentation needed and DF set (RFC 792, RFC 1191). */
 export const ICMP_UNREACH_FRAG_NEEDED = 4;
+/** Destination unreachable code: source route failed (RFC 792). */
+export const ICMP_UNREACH_SOURCE_ROUTE = 5;
+/** Destination unreachable code: communication administratively prohibited (RFC 1812 §5.2.7.1). */
+export const ICMP_UNREACH_ADMIN = 13;
+
+/** Time exceeded code: time to live exceeded in transit (RFC 792). */
+export const ICMP_TIME_TTL = 0;
+/** Time exceeded code: fragment reassembly time exceeded (RFC 792). */
+export const ICMP_TIME_REASSEMBLY = 1;
+
+/** Parameter problem code: the pointer indicates the error (RFC 792). */
+export const ICMP_PARAM_POINTER = 0;
 
 /** Length of the ICMP header (type, code, checksum, 4 type-specific bytes). */
 export const ICMP_HEADER_LENGTH = 8;
@@ -170,26 +193,167 @@ export function emitIcmpDestUnreachable(
   return total;
 }
 
-/** ICMP type: time exceeded (RFC 792). */
-export const ICMP_TIME_EXCEEDED = 11;
-/** Time exceeded code: fragment reassembly time exceeded (RFC 792). */
-export const ICMP_TIME_EXCEEDED_REASSEMBLY = 1;
+/** Why {@linkcode parseIcmpError} could not read an ICMP error's quote. */
+export enum IcmpQuoteError {
+  None = 0,
+  /** Not destination unreachable, source quench, time exceeded or parameter problem. */
+  NotAnError = 1,
+  /** The quote holds less than an IPv4 header and 8 bytes of what followed it (RFC 792). */
+  TooShort = 2,
+  /** The quoted header's version is not 4. */
+  BadVersion = 3,
+  /** The quoted header's IHL is below 5 words. */
+  BadHeaderLength = 4,
+  /** The quoted packet is a fragment other than the first: no transport header in it. */
+  NotFirstFragment = 5,
+}
+
+/** What an ICMPv4 error says and quotes. Reused: see {@linkcode newIcmpQuote}. */
+export interface IcmpQuote {
+  /** The error's type (`ICMP_DEST_UNREACHABLE`, `ICMP_SOURCE_QUENCH`, `ICMP_TIME_EXCEEDED`, `ICMP_PARAMETER_PROBLEM`). */
+  type: number;
+  /** The error's code. */
+  code: number;
+  /**
+   * Fragmentation needed (type 3 code 4): the next-hop MTU (RFC 1191 §4), 0 when the router
+   * predates RFC 1191 (the caller then guesses, RFC 1191 §5). 0 for every other error.
+   */
+  mtu: number;
+  /** Parameter problem: the Pointer, the offending octet's offset in the quoted header (RFC 792). */
+  pointer: number;
+  /** The quoted header's protocol (`IPPROTO_TCP`, ...). */
+  protocol: number;
+  /** The quoted header's source: this host, if the error is genuine. */
+  src: number;
+  /** The quoted header's destination: the peer. */
+  dst: number;
+  /** The quoted header's length in bytes (IHL × 4), where the transport bytes start. */
+  headerLength: number;
+  /** The quoted transport bytes (at least 8; a view of the message). */
+  transport: Uint8Array;
+  /** TCP/UDP source port (bytes 0-1 of `transport`). */
+  srcPort: number;
+  /** TCP/UDP destination port (bytes 2-3 of `transport`). */
+  dstPort: number;
+  /** TCP sequence number (bytes 4-7 of `transport`), for RFC 5927 §4.1 validation. */
+  seq: number;
+}
+
+/** Creates an `IcmpQuote` to reuse across calls of {@linkcode parseIcmpError}. */
+export function newIcmpQuote(): IcmpQuote {
+  return {
+    type: 0,
+    code: 0,
+    mtu: 0,
+    pointer: 0,
+    protocol: 0,
+    src: 0,
+    dst: 0,
+    headerLength: 0,
+    transport: EMPTY,
+    srcPort: 0,
+    dstPort: 0,
+    seq: 0,
+  };
+}
+
+/**
+ * Whether `type` is an ICMPv4 error message that quotes a datagram (RFC 792: destination
+ * unreachable, source quench, time exceeded, parameter problem).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isIcmpError } from "./icmp.ts";
+ * assert(isIcmpError(3) && !isIcmpError(8));
+ * ```
+ */
+export function isIcmpError(type: number): boolean {
+  return type === ICMP_DEST_UNREACHABLE || type === ICMP_SOURCE_QUENCH ||
+    type === ICMP_TIME_EXCEEDED || type === ICMP_PARAMETER_PROBLEM;
+}
+
+/**
+ * Reads an ICMPv4 error message (`msg`, already accepted by {@linkcode parseIcmp}): its
+ * type-specific field (next-hop MTU of "fragmentation needed", RFC 1191 §4; the parameter
+ * problem Pointer, RFC 792) and the datagram it quotes: "the internet header plus the first 64
+ * bits of the original datagram's data" (RFC 792; routers may quote more, RFC 1812 §4.3.2.3).
+ * Options in the quoted header are skipped by its IHL; its checksum and total length are not
+ * checked (a router may have changed them). Judging whether the error is believable (the
+ * addresses and ports name a connection, the sequence number is in its window: RFC 5927 §4.1)
+ * is the caller's job. Source quench is parsed too so that the caller can count it and ignore it
+ * (RFC 6633 §3: hosts MUST silently discard it).
+ * @returns `IcmpQuoteError.None` (0) with `out` filled, else why not.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   emitIcmpDestUnreachable, ICMP_UNREACH_FRAG_NEEDED, IcmpQuoteError, newIcmpMessage,
+ *   newIcmpQuote, parseIcmp, parseIcmpError,
+ * } from "./icmp.ts";
+ * import { emitIpv4, IPPROTO_TCP } from "./ipv4.ts";
+ * // The invoking datagram: an IPv4 header and the start of a TCP header (ports 40000 -> 80).
+ * const original = new Uint8Array(28);
+ * emitIpv4(original, { src: 0x0a000002, dst: 0x0a000001, protocol: IPPROTO_TCP, ttl: 64, id: 1, payloadLength: 1480 });
+ * original.set([0x9c, 0x40, 0x00, 0x50, 0, 0, 0, 42], 20);
+ * const err = new Uint8Array(36);
+ * emitIcmpDestUnreachable(err, ICMP_UNREACH_FRAG_NEEDED, original, 1400);
+ * const msg = newIcmpMessage();
+ * assert(parseIcmp(err, msg) === 0);
+ * const q = newIcmpQuote();
+ * assert(parseIcmpError(msg, q) === IcmpQuoteError.None);
+ * assert(q.mtu === 1400 && q.dst === 0x0a000001 && q.dstPort === 80 && q.seq === 42);
+ * ```
+ */
+export function parseIcmpError(msg: IcmpMessage, out: IcmpQuote): IcmpQuoteError {
+  out.transport = EMPTY;
+  out.type = msg.type;
+  out.code = msg.code;
+  out.mtu = 0;
+  out.pointer = 0;
+  if (!isIcmpError(msg.type)) return IcmpQuoteError.NotAnError;
+  if (msg.type === ICMP_DEST_UNREACHABLE && msg.code === ICMP_UNREACH_FRAG_NEEDED) {
+    // RFC 1191 §4: the low-order 16 bits of the second word hold the next-hop MTU.
+    out.mtu = msg.rest & 0xffff;
+  } else if (msg.type === ICMP_PARAMETER_PROBLEM) {
+    // RFC 792: the Pointer is the first octet of the second word.
+    out.pointer = msg.rest >>> 24;
+  }
+  const q = msg.data;
+  if (q.length < 28) return IcmpQuoteError.TooShort;
+  if (q[0] >>> 4 !== 4) return IcmpQuoteError.BadVersion;
+  const ihl = (q[0] & 0x0f) << 2;
+  if (ihl < 20) return IcmpQuoteError.BadHeaderLength;
+  if (q.length < ihl + 8) return IcmpQuoteError.TooShort;
+  // RFC 791 §3.2: only the fragment at offset 0 holds the transport header.
+  if ((((q[6] << 8) | q[7]) & 0x1fff) !== 0) return IcmpQuoteError.NotFirstFragment;
+  out.protocol = q[9];
+  out.src = ((q[12] << 24) | (q[13] << 16) | (q[14] << 8) | q[15]) >>> 0;
+  out.dst = ((q[16] << 24) | (q[17] << 16) | (q[18] << 8) | q[19]) >>> 0;
+  out.headerLength = ihl;
+  out.transport = q.subarray(ihl);
+  out.srcPort = (q[ihl] << 8) | q[ihl + 1];
+  out.dstPort = (q[ihl + 2] << 8) | q[ihl + 3];
+  out.seq = ((q[ihl + 4] << 24) | (q[ihl + 5] << 16) | (q[ihl + 6] << 8) | q[ihl + 7]) >>> 0;
+  return IcmpQuoteError.None;
+}
 
 /**
  * Writes a time exceeded message (type 11) with `code` into `into` from index 0, quoting the
  * original datagram's IP header plus the first 8 bytes of its payload (RFC 792), as
- * {@link emitIcmpDestUnreachable} does. Code 1 reports that a datagram's fragments did not
- * all arrive within the reassembly lifetime (RFC 1122 §3.3.2).
+ * {@link emitIcmpDestUnreachable} does. Code 1 ({@link ICMP_TIME_REASSEMBLY}) reports that a
+ * datagram's fragments did not all arrive within the reassembly lifetime (RFC 1122 §3.3.2).
  * @returns the number of bytes written.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { emitIcmpTimeExceeded, ICMP_TIME_EXCEEDED_REASSEMBLY } from "./icmp.ts";
+ * import { emitIcmpTimeExceeded, ICMP_TIME_REASSEMBLY } from "./icmp.ts";
  * const quote = new Uint8Array(28);
  * quote[0] = 0x45; // IPv4, 20-byte header, then 8 bytes of payload
  * const buf = new Uint8Array(36);
- * assert(emitIcmpTimeExceeded(buf, ICMP_TIME_EXCEEDED_REASSEMBLY, quote) === 36);
+ * assert(emitIcmpTimeExceeded(buf, ICMP_TIME_REASSEMBLY, quote) === 36);
  * assert(buf[0] === 11 && buf[1] === 1);
  * ```
  */

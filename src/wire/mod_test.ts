@@ -1,17 +1,34 @@
 import assert from "node:assert/strict";
 import {
   IcmpParseError,
+  Icmpv6Category,
+  Icmpv6ParseError,
+  Icmpv6QuoteError,
   IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
   IPPROTO_TCP,
   Ipv4ParseError,
+  Ipv6ExtError,
+  ipv6PacketAddressSum,
+  Ipv6ParseError,
   newIcmpMessage,
+  newIcmpv6Message,
+  newIcmpv6Quote,
   newIpv4Header,
+  newIpv6Extensions,
+  newIpv6Header,
   newTcpSegment,
   parseIcmp,
+  parseIcmpv6,
+  parseIcmpv6Quote,
   parseIpv4,
+  parseIpv6,
   parseTcp,
+  parseTcpWithAddressSum,
   TcpParseError,
+  walkIpv6Extensions,
 } from "./mod.ts";
+import { LINUX_IP_PACKETS } from "../../tests/vectors/linux_ip_packets.ts";
 import { LINUX_PACKETS } from "../../tests/vectors/linux_packets.ts";
 import { fromHex, seededRandom } from "../../tests/vectors/util.ts";
 
@@ -81,4 +98,78 @@ Deno.test("wire: random mutations of captured packets never make a parser throw"
   assert.ok(counts.ipOk > 100, JSON.stringify(counts));
   assert.ok(counts.tcpNoChecksumOk > 500, JSON.stringify(counts));
   assert.ok(counts.tcpOk > 10, JSON.stringify(counts));
+});
+
+const codes = (e: object) => new Set(Object.values(e).filter((v) => typeof v === "number"));
+
+Deno.test("wire: the IPv6 input path survives random mutations of captured packets", () => {
+  // The path the stack runs: parseIpv6 → walkIpv6Extensions → TCP or ICMPv6 (→ its quote).
+  const rand = seededRandom(0x6b6);
+  const vectors = LINUX_IP_PACKETS.filter((p) => p.f["ipv6.plen"] !== undefined).map((p) =>
+    fromHex(p.hex)
+  );
+  const ipCodes = codes(Ipv6ParseError);
+  const extCodes = codes(Ipv6ExtError);
+  const tcpCodes = codes(TcpParseError);
+  const icmpCodes = codes(Icmpv6ParseError);
+  const quoteCodes = codes(Icmpv6QuoteError);
+  const ip = newIpv6Header();
+  const ext = newIpv6Extensions();
+  const seg = newTcpSegment();
+  const msg = newIcmpv6Message();
+  const quote = newIcmpv6Quote();
+  const buf = new Uint8Array(2048);
+  const counts = { ipOk: 0, walked: 0, dropped: 0, tcpOk: 0, icmpOk: 0, quoteOk: 0 };
+  for (let iter = 0; iter < 5000; iter++) {
+    const base = vectors[rand() % vectors.length];
+    buf.set(base);
+    let length = base.length;
+    for (let m = 0; m < 1 + (rand() % 3); m++) {
+      switch (rand() % 4) {
+        case 0:
+          buf[rand() % length] ^= 1 << (rand() % 8);
+          break;
+        case 1: // the fixed header's length and Next Header, or the first extension header
+          buf[[4, 5, 6, 40, 41, 42, 43][rand() % 7]] = rand() & 0xff;
+          break;
+        case 2:
+          length = rand() % (length + 1);
+          break;
+        default:
+          length = Math.min(buf.length, length + (rand() % 64));
+      }
+    }
+    const packet = buf.subarray(0, length);
+    const ipErr = parseIpv6(packet, length, ip);
+    assert.ok(ipCodes.has(ipErr));
+    if (ipErr !== Ipv6ParseError.None) continue;
+    counts.ipOk++;
+    const extErr = walkIpv6Extensions(packet, ip, ext);
+    assert.ok(extCodes.has(extErr));
+    if (extErr !== Ipv6ExtError.None || ext.fragment) {
+      counts.dropped++;
+      continue;
+    }
+    counts.walked++;
+    assert.ok(ext.offset <= ext.end && ext.end <= length);
+    const upper = packet.subarray(ext.offset, ext.end);
+    const sum = ipv6PacketAddressSum(packet);
+    if (ext.protocol === IPPROTO_TCP) {
+      const err = parseTcpWithAddressSum(upper, sum, seg);
+      assert.ok(tcpCodes.has(err));
+      if (err === TcpParseError.None) counts.tcpOk++;
+    } else if (ext.protocol === IPPROTO_ICMPV6) {
+      const err = parseIcmpv6(upper, sum, msg);
+      assert.ok(icmpCodes.has(err));
+      if (err !== Icmpv6ParseError.None) continue;
+      counts.icmpOk++;
+      if (msg.category === Icmpv6Category.Error) {
+        const q = parseIcmpv6Quote(msg, quote);
+        assert.ok(quoteCodes.has(q));
+        if (q === Icmpv6QuoteError.None) counts.quoteOk++;
+      }
+    }
+  }
+  assert.ok(counts.ipOk > 1000 && counts.dropped > 200, JSON.stringify(counts));
+  assert.ok(counts.tcpOk > 20 && counts.icmpOk > 50 && counts.quoteOk > 10, JSON.stringify(counts));
 });

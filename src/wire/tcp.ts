@@ -9,11 +9,15 @@
  *   `out.payload` is a subarray view of `bytes` (zero-copy; valid only while `bytes` is).
  * - `emitTcp(seg, srcAddr, dstAddr, into)` writes header, options and payload into `into`
  *   (starting at index 0), fills the checksum, and returns the number of bytes written.
+ * - `parseTcpWithAddressSum`/`emitTcpWithAddressSum` do the same for any IP version, given the
+ *   sum of the pseudo-header's addresses: `ipv4AddressSum(src, dst)` (checksum.ts) or
+ *   `ipv6AddressSum(src, dst)` (ipv6.ts, RFC 8200 §8.1). `parseTcp`/`emitTcp` are these with
+ *   the IPv4 sum.
  * - `tcpHeaderLength(options)` gives the header length emitTcp will use for these options.
  * @module
  */
 
-import { checksumAdd, checksumFinish, checksumFold, pseudoHeaderSum } from "./checksum.ts";
+import { checksumAdd, checksumFinish, checksumFold, ipv4AddressSum } from "./checksum.ts";
 import { IPPROTO_TCP } from "./ipv4.ts";
 
 /** FIN flag bit. */
@@ -284,6 +288,39 @@ export function parseTcp(
   out: TcpSegment,
   verifyChecksum = true,
 ): TcpParseError {
+  return parseTcpWithAddressSum(bytes, ipv4AddressSum(srcAddr, dstAddr), out, verifyChecksum);
+}
+
+/**
+ * {@linkcode parseTcp} for any IP version: `addressSum` is the one's complement sum of the
+ * pseudo-header's source and destination addresses, `ipv4AddressSum(src, dst)` for IPv4 (RFC
+ * 9293 §3.1) or `ipv6AddressSum(src, dst)` / `ipv6PacketAddressSum(packet)` for IPv6 (RFC 8200
+ * §8.1). The protocol (6) and the TCP length are added here; over IPv6 the length's upper 16
+ * bits are zero (no jumbograms), so both pseudo-headers sum the same way.
+ * @returns `TcpParseError.None` (0), or why the segment was rejected.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { emitTcpWithAddressSum, newTcpSegment, parseTcpWithAddressSum, SYN, TcpParseError } from "./tcp.ts";
+ * import { ipv6AddressSum } from "./ipv6.ts";
+ * import { parseIpv6Address } from "./ipv6_address.ts";
+ * const sum = ipv6AddressSum(parseIpv6Address("fd00::1")!, parseIpv6Address("fd00::2")!);
+ * const seg = newTcpSegment();
+ * seg.srcPort = 40000;
+ * seg.dstPort = 80;
+ * seg.flags = SYN;
+ * const buf = new Uint8Array(60);
+ * const n = emitTcpWithAddressSum(seg, sum, buf);
+ * assert(parseTcpWithAddressSum(buf.subarray(0, n), sum, newTcpSegment()) === TcpParseError.None);
+ * ```
+ */
+export function parseTcpWithAddressSum(
+  bytes: Uint8Array,
+  addressSum: number,
+  out: TcpSegment,
+  verifyChecksum = true,
+): TcpParseError {
   const b = bytes;
   const length = b.length;
   resetTcpOptions(out.options);
@@ -313,7 +350,7 @@ export function parseTcp(
   }
   if (verifyChecksum) {
     // RFC 9293 §3.1: the checksum covers the pseudo-header, header and data; a valid one sums to 0.
-    const acc = pseudoHeaderSum(srcAddr, dstAddr, IPPROTO_TCP, length);
+    const acc = addressSum + IPPROTO_TCP + length;
     if (checksumFinish(checksumAdd(acc, b, 0, length)) !== 0) return TcpParseError.BadChecksum;
   }
   const err = parseOptions(b, headerLength, out.options);
@@ -350,6 +387,35 @@ export function emitTcp(
   seg: TcpSegment,
   srcAddr: number,
   dstAddr: number,
+  into: Uint8Array,
+  partialChecksum = false,
+): number {
+  return emitTcpWithAddressSum(seg, ipv4AddressSum(srcAddr, dstAddr), into, partialChecksum);
+}
+
+/**
+ * {@linkcode emitTcp} for any IP version: `addressSum` is the sum of the pseudo-header's
+ * addresses (`ipv4AddressSum` or `ipv6AddressSum`; see {@linkcode parseTcpWithAddressSum}).
+ * With `partialChecksum` the checksum field holds the folded pseudo-header sum for a device
+ * that completes it (virtio-net NEEDS_CSUM), for either version.
+ * @returns the number of bytes written.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ACK, emitTcpWithAddressSum, newTcpSegment } from "./tcp.ts";
+ * import { ipv6AddressSum } from "./ipv6.ts";
+ * import { IPV6_LOOPBACK } from "./ipv6_address.ts";
+ * const seg = newTcpSegment();
+ * seg.flags = ACK;
+ * seg.payload = new TextEncoder().encode("hi");
+ * const buf = new Uint8Array(64);
+ * assert(emitTcpWithAddressSum(seg, ipv6AddressSum(IPV6_LOOPBACK, IPV6_LOOPBACK), buf) === 22);
+ * ```
+ */
+export function emitTcpWithAddressSum(
+  seg: TcpSegment,
+  addressSum: number,
   into: Uint8Array,
   partialChecksum = false,
 ): number {
@@ -427,7 +493,7 @@ export function emitTcp(
   const payload = seg.payload;
   if (payload.length > 0) b.set(payload, headerLength);
   const total = headerLength + payload.length;
-  const acc = pseudoHeaderSum(srcAddr, dstAddr, IPPROTO_TCP, total);
+  const acc = addressSum + IPPROTO_TCP + total;
   // With checksum offload the field holds the folded pseudo-header sum, not complemented,
   // and whoever sends the segment on completes it over the header and data (virtio-net
   // NEEDS_CSUM); otherwise the full RFC 9293 §3.1 checksum.

@@ -4,10 +4,12 @@ import {
   CWR,
   ECE,
   emitTcp,
+  emitTcpWithAddressSum,
   FIN,
   newTcpOptions,
   newTcpSegment,
   parseTcp,
+  parseTcpWithAddressSum,
   PSH,
   resetTcpOptions,
   RST,
@@ -17,8 +19,11 @@ import {
   type TcpSegment,
   URG,
 } from "./tcp.ts";
-import { checksumAdd, checksumFinish, pseudoHeaderSum } from "./checksum.ts";
+import { checksumAdd, checksumFinish, ipv4AddressSum, pseudoHeaderSum } from "./checksum.ts";
+import { ipv6AddressSum, ipv6PacketAddressSum } from "./ipv6.ts";
+import { parseIpv6Address } from "./ipv6_address.ts";
 import { LINUX_PACKETS } from "../../tests/vectors/linux_packets.ts";
+import { captured, fact } from "../../tests/vectors/ip_packets.ts";
 import { addr, fromHex, toHex } from "../../tests/vectors/util.ts";
 
 const SRC = 0x0a000002;
@@ -364,3 +369,114 @@ Deno.test("tcp: the payload is a view of the input, not a copy", () => {
   assert.equal(seg.payload.buffer, v.tcp.buffer);
   assert.equal(seg.payload.byteOffset, v.tcp.byteOffset + 32);
 });
+
+const TCP6_VECTORS = [
+  "tcp6Syn",
+  "tcp6SynAck",
+  "tcp6Data",
+  "tcp6Echo",
+  "tcp6Rst",
+  "tcp6FullSegment",
+];
+
+Deno.test("tcp over IPv6: captured Linux segments parse with the RFC 8200 §8.1 pseudo-header", () => {
+  const seg = newTcpSegment();
+  for (const name of TCP6_VECTORS) {
+    const p = captured(name);
+    const tcp = p.bytes.subarray(40);
+    const sum = ipv6PacketAddressSum(p.bytes);
+    assert.equal(parseTcpWithAddressSum(tcp, sum, seg), TcpParseError.None, name);
+    assert.deepEqual(
+      [seg.srcPort, seg.dstPort, seg.seq, seg.ack, seg.flags, seg.payload.length],
+      [
+        fact(p, "tcp.srcport"),
+        fact(p, "tcp.dstport"),
+        fact(p, "tcp.seq"),
+        fact(p, "tcp.ack_raw"),
+        fact(p, "tcp.flags"),
+        fact(p, "tcp.len"),
+      ],
+      name,
+    );
+    if (p.f["tcp.options.mss_val"]) assert.equal(seg.options.mss, fact(p, "tcp.options.mss_val"));
+    // The wrong addresses (one bit of the source) or the IPv4 pseudo-header do not verify.
+    const other = p.bytes.slice();
+    other[23] ^= 1;
+    assert.equal(
+      parseTcpWithAddressSum(tcp, ipv6PacketAddressSum(other), seg),
+      TcpParseError.BadChecksum,
+      name,
+    );
+    assert.equal(parseTcp(tcp, 0x0a000001, 0x0a000002, seg), TcpParseError.BadChecksum, name);
+  }
+});
+
+Deno.test("tcp over IPv6: emit(parse(x)) reproduces every captured segment byte for byte", () => {
+  const seg = newTcpSegment();
+  const out = new Uint8Array(1600);
+  for (const name of TCP6_VECTORS) {
+    const p = captured(name);
+    const tcp = p.bytes.subarray(40);
+    const sum = ipv6PacketAddressSum(p.bytes);
+    assert.equal(parseTcpWithAddressSum(tcp, sum, seg), TcpParseError.None, name);
+    const n = emitTcpWithAddressSum(seg, sum, out);
+    assert.equal(toHex(out.subarray(0, n)), toHex(tcp), name);
+  }
+});
+
+Deno.test("tcp: parseTcp/emitTcp are the address-sum variants with the IPv4 sum", () => {
+  const seg = newTcpSegment();
+  const a = newTcpSegment();
+  const b = newTcpSegment();
+  const out1 = new Uint8Array(1600);
+  const out2 = new Uint8Array(1600);
+  for (const p of tcpVectors) {
+    const { tcp, src, dst } = vector(p.name);
+    const sum = ipv4AddressSum(src, dst);
+    assert.equal(parseTcpWithAddressSum(tcp, sum, seg), TcpParseError.None, p.name);
+    for (const partial of [false, true]) {
+      const n1 = emitTcp(seg, src, dst, out1, partial);
+      const n2 = emitTcpWithAddressSum(seg, sum, out2, partial);
+      assert.equal(toHex(out1.subarray(0, n1)), toHex(out2.subarray(0, n2)), p.name);
+    }
+    parseTcp(tcp, src, dst, a);
+    parseTcpWithAddressSum(tcp, sum, b);
+    assert.deepEqual(a, b);
+  }
+});
+
+Deno.test("tcp: a partial (offload) checksum completes to the full one, for both families", () => {
+  const seg = newTcpSegment();
+  seg.srcPort = 443;
+  seg.dstPort = 50000;
+  seg.seq = 0x01020304;
+  seg.flags = ACK | PSH;
+  seg.options.hasTimestamps = true;
+  seg.options.tsVal = 5;
+  const sums = [
+    ipv4AddressSum(0x0a000001, 0x0a000002),
+    ipv6AddressSum(parseIpv6Address("fd00::1")!, parseIpv6Address("2001:db8:ffff::2")!),
+    ipv6AddressSum(parseIpv6Address("ffff:ffff::ffff")!, parseIpv6Address("ffff::ffff:ffff")!),
+  ];
+  const full = new Uint8Array(2000);
+  const partial = new Uint8Array(2000);
+  for (const sum of sums) {
+    for (const size of [0, 1, 7, 1000, 1441]) {
+      seg.payload = new Uint8Array(size).map((_, i) => (i * 7 + size) & 0xff);
+      const n = emitTcpWithAddressSum(seg, sum, full);
+      assert.equal(emitTcpWithAddressSum(seg, sum, partial, true), n);
+      // As a device completes it (virtio NEEDS_CSUM): checksum everything from the TCP header,
+      // the partial value included, and store the complement.
+      const completed = checksumFinish(checksumAdd(0, partial, 0, n));
+      assert.equal(completed, (full[16] << 8) | full[17], `size ${size}`);
+      // The partial value is the folded pseudo-header sum, not complemented.
+      assert.equal((partial[16] << 8) | partial[17], foldOnce(sum + 6 + n));
+      assert.equal(toHex(partial.subarray(18, n)), toHex(full.subarray(18, n)));
+    }
+  }
+});
+
+function foldOnce(v: number): number {
+  while (v > 0xffff) v = (v & 0xffff) + (v >>> 16);
+  return v;
+}
