@@ -17,7 +17,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { openStack, type TcpConn } from "../src/mod.ts";
+import { openStack, type TcpConn, type TcpStack } from "../src/mod.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -32,9 +32,19 @@ if (!Number.isInteger(port) || port < 1 || port > 65535) {
   Deno.exit(2);
 }
 
+/** Opens the stack, or exits 1 with one line saying why (most often: not root). */
+async function open(tunIp: string): Promise<TcpStack> {
+  try {
+    return await openStack({ tunIp });
+  } catch (e) {
+    console.error(`error: cannot open the TUN device: ${e instanceof Error ? e.message : e}`);
+    Deno.exit(1);
+  }
+}
+
 // Opening the stack creates the TUN device: the stack owns --tun-ip, the kernel gets the
 // other end of the point-to-point link (10.0.0.2 for 10.0.0.1).
-const stack = await openStack({ tunIp: values["tun-ip"] });
+const stack = await open(values["tun-ip"]);
 const listener = stack.listen({ port });
 console.error(`listening on ${listener.addr.hostname}:${listener.addr.port}`);
 

@@ -246,7 +246,17 @@ async function get(stack: TcpStack, url: URL): Promise<void> {
   }
 }
 
-const stack = await openStack({ tunIp });
+/** Opens the stack, or exits 1 with one line saying why (most often: not root). */
+async function open(tunIp: string): Promise<TcpStack> {
+  try {
+    return await openStack({ tunIp });
+  } catch (e) {
+    console.error(`error: cannot open the TUN device: ${e instanceof Error ? e.message : e}`);
+    Deno.exit(1);
+  }
+}
+
+const stack = await open(tunIp);
 const url = new URL(urlText ?? `http://${stack.peerIp}:8000/`);
 
 // One way to stop early, whatever asks first: a signal (exit 130) or the time limit (exit 1).

@@ -21,7 +21,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { openStack, type TcpConn } from "../src/mod.ts";
+import { openStack, type TcpConn, type TcpStack } from "../src/mod.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -122,7 +122,17 @@ async function relay(conn: TcpConn): Promise<void> {
   }
 }
 
-const stack = await openStack({ tunIp: values["tun-ip"] });
+/** Opens the stack, or exits 1 with one line saying why (most often: not root). */
+async function open(tunIp: string): Promise<TcpStack> {
+  try {
+    return await openStack({ tunIp });
+  } catch (e) {
+    console.error(`error: cannot open the TUN device: ${e instanceof Error ? e.message : e}`);
+    Deno.exit(1);
+  }
+}
+
+const stack = await open(values["tun-ip"]);
 const listener = stack.listen({ port: listenPort });
 console.error(
   `listening on ${listener.addr.hostname}:${listener.addr.port}, forwarding to ${values.to}`,
