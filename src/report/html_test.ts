@@ -165,3 +165,36 @@ Deno.test("report html: a real lossy transfer between two stacks", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("report html: a section per connection, a refused one included; past the limit only a row", () => {
+  const small = syntheticTrace({ segments: 50, replySegments: 2 }).trim().split("\n");
+  const lines = [small[0]];
+  for (const c of [1, 2]) {
+    for (const l of small.slice(1)) lines.push(l.replace('"c":1', `"c":${c}`));
+  }
+  // Connection 3: refused.
+  lines.push(
+    '{"t":500,"c":3,"ev":"open","local":"10.0.0.1:40001","remote":"10.0.0.2:9","active":true,"mss":1460}',
+    '{"t":500,"c":3,"ev":"state","from":"CLOSED","to":"SYN-SENT","cause":"connect()"}',
+    '{"t":500,"c":3,"ev":"seg","dir":"out","seq":1,"ack":0,"len":0,"flags":"S","win":65535}',
+    '{"t":501,"c":3,"ev":"seg","dir":"in","seq":0,"ack":2,"len":0,"flags":"R.","win":0}',
+    '{"t":501,"c":3,"ev":"state","from":"SYN-SENT","to":"CLOSED","cause":"RST received"}',
+    '{"t":501,"c":3,"ev":"close","reason":"refused"}',
+  );
+  const trace = parseTrace(lines.join("\n"));
+  let root = checkPage(renderReport(trace), 3);
+  assert.equal(byTag(root, "nav")[0].children.length, 1);
+  assert.equal(byTag(byTag(root, "table", "overview")[0], "tr").length, 4);
+  const refused = byTag(root, "section", "conn")[2];
+  assert.equal(refused.attrs.id, "conn-3");
+  assert.equal(byTag(refused, "svg", "tsg").length, 0);
+  assert.match(textOf(refused), /No data was sent either way/);
+  const ladder = byTag(refused, "svg", "ladder")[0];
+  assert.equal(byTag(ladder, "g", "rst").length, 1);
+  assert.match(textOf(byTag(refused, "table", "summary")[0]), /close reason\s*refused/);
+  // At most two drawn: the third has its overview row, without a link.
+  const html = renderReport(trace, { maxConnections: 2 });
+  root = checkPage(html, 2);
+  assert.equal(byTag(byTag(root, "table", "overview")[0], "a").length, 2);
+  assert.match(html, /Only the first 2 of 3 connections are drawn below/);
+});
