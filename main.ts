@@ -1,5 +1,6 @@
 /**
- * The `tcptun` command: `tcptun listen ...` and `tcptun connect [HOST:]PORT ...`.
+ * The `tcptun` command: `tcptun listen ...`, `tcptun connect [HOST:]PORT ...` and
+ * `tcptun report TRACE [-o FILE]`.
  *
  * Exit status: 0 success, 1 runtime error (one `error: ...` line), 2 bad usage.
  * @module
@@ -10,6 +11,7 @@ import { type Command, helpText, parseCli, SYNOPSIS, UsageError } from "./src/cl
 import type { CliEnv, OpenStack } from "./src/cli/common.ts";
 import { runConnect } from "./src/cli/connect.ts";
 import { runListen } from "./src/cli/listen.ts";
+import { runReport } from "./src/cli/report.ts";
 import { createLogger, type Logger, writeStderr } from "./src/cli/log.ts";
 import { onShutdownSignal } from "./src/cli/signals.ts";
 import { createTap, createTraceSink } from "./src/cli/tap.ts";
@@ -87,6 +89,13 @@ export async function main(args: string[], overrides: MainOverrides = {}): Promi
   const color = overrides.stderr === undefined && !Deno.noColor && Deno.stderr.isTerminal();
   const cmd = parseOrReport(args, stderrLine);
   if (cmd === undefined) return EXIT_USAGE;
+  if (cmd.command === "report") {
+    return await runReport(cmd, {
+      stdout: overrides.stdout ?? Deno.stdout.writable,
+      logger: createLogger("warn", { color, write: stderrLine }),
+      announce: stderrLine,
+    });
+  }
   if (cmd.command !== "listen" && cmd.command !== "connect") {
     const text = cmd.command === "help" ? helpText(cmd.topic) : `tcptun ${VERSION}`;
     const out = new TextEncoder().encode(text + "\n");

@@ -36,7 +36,14 @@ Deno.test("main: bad usage exits 2 with one error line and a usage hint, no stac
       /^usage: tcptun listen/,
     ],
     [["connect"], "error: missing [HOST:]PORT", /^usage: tcptun connect /],
-    [[], "error: missing command (listen or connect)", /^usage: tcptun <listen\|connect>/],
+    [
+      [],
+      "error: missing command (listen, connect or report)",
+      /^usage: tcptun <listen\|connect\|report>/,
+    ],
+    [["report"], "error: missing TRACE file", /^usage: tcptun report TRACE \[-o FILE\]$/],
+    [["report", "a", "b"], "error: unexpected argument 'b'", /^usage: tcptun report /],
+    [["report", "a", "--bogus"], "error: unknown option '--bogus'", /^usage: tcptun report /],
   ];
   for (const [args, error, usage] of cases) {
     await t.step(args.join(" ") || "(no arguments)", async () => {
@@ -56,7 +63,10 @@ Deno.test("main: --help and --version print to stdout and exit 0", async () => {
   const help = await run(["--help"]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^tcptun: /);
-  assert.match(help.stdout, /usage: tcptun listen[\s\S]*usage: tcptun connect/);
+  assert.match(
+    help.stdout,
+    /usage: tcptun listen[\s\S]*usage: tcptun connect[\s\S]*usage: tcptun report TRACE/,
+  );
   assert.equal(help.stderr, "");
   const listenHelp = await run(["listen", "-h"]);
   assert.equal(listenHelp.code, 0);

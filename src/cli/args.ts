@@ -1,5 +1,5 @@
 /**
- * Command-line parsing for `tcptun listen` and `tcptun connect`.
+ * Command-line parsing for `tcptun listen`, `tcptun connect` and `tcptun report`.
  *
  * `parseCli` turns `Deno.args` into a typed command or throws a `UsageError` whose message is one
  * line; the caller prints `error: <message>` and the usage hint, and exits with status 2.
@@ -77,26 +77,39 @@ export interface ConnectCommand extends CommonOptions {
   port: number;
 }
 
+/** `tcptun report TRACE [-o FILE]` */
+export interface ReportCommand {
+  /** Discriminant. */
+  command: "report";
+  /** The trace file (JSON lines, docs/trace.md). */
+  trace: string;
+  /** Where the HTML goes: a path, or "-" for stdout. */
+  output: string;
+}
+
+/** A subcommand, for its help text and usage line. */
+export type Topic = "listen" | "connect" | "report";
+
 /** `--help` (optionally for one subcommand) or `--version`. */
 export interface InfoCommand {
   /** Discriminant. */
   command: "help" | "version";
   /** The subcommand whose help was asked for, if any. */
-  topic?: "listen" | "connect";
+  topic?: Topic;
 }
 
 /** Any parsed command line. */
-export type Command = ListenCommand | ConnectCommand | InfoCommand;
+export type Command = ListenCommand | ConnectCommand | ReportCommand | InfoCommand;
 
 /** Bad command-line usage. The message is one line without the `error: ` prefix. */
 export class UsageError extends Error {
   /** The subcommand whose usage line fits the error, if one was recognised. */
-  readonly topic: "listen" | "connect" | undefined;
+  readonly topic: Topic | undefined;
   /**
    * @param message one line describing the mistake
    * @param topic the subcommand being parsed, for a targeted usage hint
    */
-  constructor(message: string, topic?: "listen" | "connect") {
+  constructor(message: string, topic?: Topic) {
     super(message);
     this.name = "UsageError";
     this.topic = topic;
@@ -105,13 +118,14 @@ export class UsageError extends Error {
 
 /** One-line synopses, shown after a usage error. */
 export const SYNOPSIS = {
-  general: "tcptun <listen|connect> [options]   (tcptun --help for details)",
+  general: "tcptun <listen|connect|report> [options]   (tcptun --help for details)",
   listen: "tcptun listen [--tun-ip IP] [--port N] [--echo | --discard] [--once] [--ifname NAME] " +
     "[--mtu N] [--pcap FILE] [--trace FILE] [-v LEVEL] [--congestion cubic|newreno] [--no-delay] " +
     "[--no-offload] [--faults SPEC]",
   connect: "tcptun connect [HOST:]PORT [--tun-ip IP] [--ifname NAME] [--mtu N] [--pcap FILE] " +
     "[--trace FILE] " +
     "[-v LEVEL] [--congestion cubic|newreno] [--no-delay] [--no-offload] [--faults SPEC]",
+  report: "tcptun report TRACE [-o FILE]",
 } as const;
 
 const COMMON_HELP = `  --tun-ip IP            address this stack owns on the TUN link
@@ -132,7 +146,7 @@ const COMMON_HELP = `  --tun-ip IP            address this stack owns on the TUN
   -h, --help             show this help`;
 
 /** Full help text for `--help`, per topic. */
-export function helpText(topic?: "listen" | "connect"): string {
+export function helpText(topic?: Topic): string {
   const listen = `usage: ${SYNOPSIS.listen}
 
 Accept TCP connections on a user-space TCP/IP stack over a TUN device.
@@ -153,17 +167,30 @@ HOST defaults to the kernel's address on the link.
 
   --tun-ip IP            address this stack owns (default: ${DEFAULT_CONNECT_IP})
 ${COMMON_HELP.split("\n").slice(1).join("\n")}`;
+  const report = `usage: ${SYNOPSIS.report}
+
+Turn a connection trace (written with --trace FILE) into one self-contained HTML page: per
+connection a summary, time-sequence graphs, congestion window, RTT and RTO, and a ladder
+diagram of the first and last segments. Nothing in the page is fetched from anywhere.
+
+  -o, --output FILE      where the HTML goes; - for stdout (default: TRACE with its .jsonl
+                         extension, if any, replaced by .html)
+  -h, --help             show this help`;
   if (topic === "listen") return listen;
   if (topic === "connect") return connect;
+  if (topic === "report") return report;
   return `tcptun: a TCP/IP stack in TypeScript over a TUN device
 
 usage: tcptun listen [options]
        tcptun connect [HOST:]PORT [options]
+       tcptun report TRACE [-o FILE]
        tcptun --version
 
 ${listen}
 
 ${connect}
+
+${report}
 
 Exit status: 0 success, 1 runtime error, 2 bad usage.`;
 }
@@ -190,8 +217,13 @@ const LISTEN_OPTIONS = {
   once: { type: "boolean" },
 } as const;
 
+const REPORT_OPTIONS = {
+  output: { type: "string", short: "o" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 /** Node's parseArgs error codes, turned into one short line each. */
-function rephrase(err: unknown, topic: "listen" | "connect"): UsageError {
+function rephrase(err: unknown, topic: Topic): UsageError {
   const e = err as { code?: string; message?: string };
   const message = String(e.message ?? err);
   const option = /Option '([^' ,<]+)/.exec(message)?.[1] ??
@@ -356,6 +388,31 @@ function parseConnect(args: string[]): Command {
   return { command: "connect", ...common, host, port };
 }
 
+/** The default report path: the trace's, its `.jsonl` extension (if any) replaced by `.html`. */
+export function defaultReportPath(trace: string): string {
+  return trace.replace(/\.jsonl$/i, "") + ".html";
+}
+
+function parseReport(args: string[]): Command {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: REPORT_OPTIONS, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw rephrase(err, "report");
+  }
+  if (parsed.values.help) return { command: "help", topic: "report" };
+  const positionals = parsed.positionals;
+  if (positionals.length === 0) throw new UsageError("missing TRACE file", "report");
+  if (positionals.length > 1) {
+    throw new UsageError(`unexpected argument '${positionals[1]}'`, "report");
+  }
+  const trace = positionals[0];
+  if (trace === "") throw new UsageError("missing TRACE file", "report");
+  const output = parsed.values.output ?? defaultReportPath(trace);
+  if (output === "") throw new UsageError("-o needs a file name (or - for stdout)", "report");
+  return { command: "report", trace, output };
+}
+
 /**
  * Parses the command line (without the program name).
  * @throws {UsageError} on any mistake; the message is one line.
@@ -373,6 +430,8 @@ export function parseCli(args: readonly string[]): Command {
       return parseListen(rest);
     case "connect":
       return parseConnect(rest);
+    case "report":
+      return parseReport(rest);
     case "-h":
     case "--help":
     case "help":
@@ -381,9 +440,9 @@ export function parseCli(args: readonly string[]): Command {
     case "-V":
       return { command: "version" };
     case undefined:
-      throw new UsageError("missing command (listen or connect)");
+      throw new UsageError("missing command (listen, connect or report)");
     default:
       if (first.startsWith("-")) throw new UsageError(`unknown option '${first}'`);
-      throw new UsageError(`unknown command '${first}' (listen or connect)`);
+      throw new UsageError(`unknown command '${first}' (listen, connect or report)`);
   }
 }

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { type ConnectCommand, helpText, type ListenCommand, parseCli, UsageError } from "./args.ts";
+import {
+  type ConnectCommand,
+  defaultReportPath,
+  helpText,
+  type ListenCommand,
+  parseCli,
+  type ReportCommand,
+  UsageError,
+} from "./args.ts";
 
 function usageError(args: string[]): UsageError {
   try {
@@ -107,6 +115,23 @@ Deno.test("args: connect HOST:PORT and options in any order", () => {
   assert.equal(cmd.congestion, "cubic");
 });
 
+Deno.test("args: report TRACE writes TRACE.html beside it by default, -o FILE or - for stdout", () => {
+  assert.deepEqual(parseCli(["report", "/tmp/s.trace.jsonl"]), {
+    command: "report",
+    trace: "/tmp/s.trace.jsonl",
+    output: "/tmp/s.trace.html",
+  });
+  assert.equal((parseCli(["report", "run.log"]) as ReportCommand).output, "run.log.html");
+  assert.equal((parseCli(["report", "-o", "-", "t.jsonl"]) as ReportCommand).output, "-");
+  assert.equal(
+    (parseCli(["report", "t.jsonl", "--output", "r.html"]) as ReportCommand).output,
+    "r.html",
+  );
+  assert.equal(defaultReportPath("a/B.JSONL"), "a/B.html");
+  assert.deepEqual(parseCli(["report", "--help"]), { command: "help", topic: "report" });
+  assert.match(helpText("report"), /^usage: tcptun report TRACE \[-o FILE\]/);
+});
+
 Deno.test("args: help and version", () => {
   assert.deepEqual(parseCli(["--help"]), { command: "help" });
   assert.deepEqual(parseCli(["-h"]), { command: "help" });
@@ -148,6 +173,12 @@ Deno.test("args: bad usage gives one-line errors with the subcommand's topic", a
     [["connect", "10.0.0.1:"], /port must be a number/, "connect"],
     [["connect", "10.0.0.1:70000"], /port 70000 out of range/, "connect"],
     [["connect", "80", "--echo"], /unknown option '--echo'/, "connect"],
+    [["report"], /^missing TRACE file$/, "report"],
+    [["report", ""], /^missing TRACE file$/, "report"],
+    [["report", "t.jsonl", "u.jsonl"], /^unexpected argument 'u.jsonl'$/, "report"],
+    [["report", "t.jsonl", "-o"], /^option '-o' needs a value$/, "report"],
+    [["report", "t.jsonl", "-o", ""], /^-o needs a file name/, "report"],
+    [["report", "t.jsonl", "--port", "1"], /^unknown option '--port'$/, "report"],
   ];
   for (const [args, re, topic] of cases) {
     await t.step(args.join(" ") || "(no arguments)", () => {
