@@ -30,7 +30,17 @@ import {
   newIpv4Header,
   parseIpv4,
 } from "./wire/ipv4.ts";
-import { ACK, emitTcp, newTcpSegment, parseTcp, RST, SYN, TcpParseError } from "./wire/tcp.ts";
+import {
+  ACK,
+  emitTcp,
+  emitTcpWithAddressSum,
+  newTcpSegment,
+  parseTcp,
+  parseTcpWithAddressSum,
+  RST,
+  SYN,
+  TcpParseError,
+} from "./wire/tcp.ts";
 import type { TcpSegment } from "./wire/tcp.ts";
 import {
   type ConnectionOptions,
@@ -62,6 +72,7 @@ import {
   VIRTIO_NET_HDR_F_NEEDS_CSUM,
   VIRTIO_NET_HDR_GSO_NONE,
   VIRTIO_NET_HDR_GSO_TCPV4,
+  VIRTIO_NET_HDR_GSO_TCPV6,
   VIRTIO_NET_HDR_LENGTH,
   virtioChecksumTrusted,
   VirtioParseError,
@@ -69,6 +80,49 @@ import {
 } from "./wire/virtio.ts";
 import { TimerQueue } from "./timer_queue.ts";
 import { internetChecksum } from "./wire/checksum.ts";
+import {
+  emitIpv6,
+  IPPROTO_FRAGMENT,
+  IPPROTO_ICMPV6,
+  IPV6_HEADER_LENGTH,
+  IPV6_MIN_MTU,
+  ipv6AddressSum,
+  type Ipv6EmitFields,
+  ipv6ErrorAllowed,
+  Ipv6ExtError,
+  Ipv6ParseError,
+  newIpv6Extensions,
+  newIpv6Header,
+  parseIpv6,
+  walkIpv6Extensions,
+} from "./wire/ipv6.ts";
+import {
+  cloneIpv6Address,
+  copyIpv6Address,
+  formatIpv6Address,
+  type Ipv6Address,
+  ipv6Address,
+  ipv6Equals,
+  isIpv6UnicastAddress,
+} from "./wire/ipv6_address.ts";
+import {
+  emitIcmpv6EchoReply,
+  emitIcmpv6Error,
+  ICMPV6_DEST_UNREACHABLE,
+  ICMPV6_ECHO_REQUEST,
+  ICMPV6_PACKET_TOO_BIG,
+  ICMPV6_PARAMETER_PROBLEM,
+  ICMPV6_TIME_EXCEEDED,
+  ICMPV6_TIME_REASSEMBLY,
+  Icmpv6Category,
+  type Icmpv6Message,
+  Icmpv6ParseError,
+  Icmpv6QuoteError,
+  newIcmpv6Message,
+  newIcmpv6Quote,
+  parseIcmpv6,
+  parseIcmpv6Quote,
+} from "./wire/icmpv6.ts";
 import {
   type ExpiredDatagram,
   FragmentKey,
@@ -110,6 +164,11 @@ export interface StackLimits {
 export interface CoreOptions {
   /** The IPv4 address this stack owns, as a uint32. */
   addr: number;
+  /**
+   * The IPv6 address this stack owns (RFC 8200), beside the IPv4 one on the same link.
+   * Absent: IPv6 is off, and IPv6 packets are counted (`notIpv4`) and dropped.
+   */
+  addr6?: Ipv6Address;
   /** Where packets go. */
   link: Link;
   /** The current time in ms (a fake clock in tests). */
@@ -146,8 +205,21 @@ export interface StackCounters {
   packetsIn: number;
   /** IP packets written to the link. */
   packetsOut: number;
-  /** Packets that are not IPv4 (IPv6 router solicitations on a fresh TUN, for example). */
+  /** Packets of no IP version the stack speaks (IPv6 too when IPv6 is off). */
   notIpv4: number;
+  /** IPv6 packets read (RFC 8200). */
+  ipv6PacketsIn: number;
+  /** IPv6 header rejected (bad length, multicast source, jumbogram). */
+  badIpv6: number;
+  /**
+   * IPv6 packets dropped while walking their extension headers (RFC 8200 §4): truncated or
+   * unrecognized headers and options, a routing header to forward, IPsec, too long a chain.
+   */
+  ipv6ExtensionDrops: number;
+  /** ICMPv6 neighbour discovery, router advertisements and multicast listener messages, ignored. */
+  ndIgnored: number;
+  /** ICMPv6 Parameter Problem messages sent (RFC 8200 §4, RFC 4443 §3.4), rate-limited. */
+  paramProblemsSent: number;
   /** IPv4 header rejected (bad length or checksum). */
   badIp: number;
   /** IPv4 fragments received (reassembled per RFC 791/815; see `reassembly`). */
@@ -178,7 +250,10 @@ export interface StackCounters {
   pmtuUpdates: number;
   /** Echo requests left unanswered by the rate limit. */
   icmpRateLimited: number;
-  /** ICMP errors sent: Time Exceeded for a datagram whose fragments expired (RFC 792). */
+  /**
+   * ICMP and ICMPv6 errors sent: Time Exceeded for a datagram whose fragments expired (RFC
+   * 792, RFC 8200 §4.5), Parameter Problem for an IPv6 packet we cannot process (RFC 4443).
+   */
   icmpErrorsSent: number;
   /** RSTs sent for segments that reached no connection. */
   resetsSent: number;
@@ -258,10 +333,34 @@ export class ConnHandle implements ConnectionOutput {
   /** @internal Its place in the core's timer queue. */
   timerIndex = -1;
   listener: CoreListener | null = null;
+  /**
+   * The peer's IPv6 address, or null for an IPv4 connection (whose peer is
+   * `conn.remoteAddr`; for IPv6 that number is only a key).
+   */
+  remote6: Ipv6Address | null = null;
 
   /** @internal */
   constructor(core: StackCore) {
     this.#core = core;
+  }
+
+  /** The connection's IP version. */
+  get family(): 4 | 6 {
+    return this.remote6 === null ? 4 : 6;
+  }
+
+  /** Our address on this connection, as text ("10.0.0.1", "fdac:1194:20dc::1"). */
+  get localHostname(): string {
+    return this.remote6 === null
+      ? formatIpv4Address(this.#core.addr)
+      : formatIpv6Address(this.#core.addr6!);
+  }
+
+  /** The peer's address, as text. */
+  get remoteHostname(): string {
+    return this.remote6 === null
+      ? formatIpv4Address(this.conn.remoteAddr)
+      : formatIpv6Address(this.remote6);
   }
 
   // The connection's output port (ConnectionOutput): methods, not closures, so that a
@@ -389,6 +488,8 @@ export class CoreListener extends PassiveListener<ConnHandle> {
   /** TTL and TOS of its SYN,ACKs (those of the connections to be). */
   readonly ttl: number;
   readonly tos: number;
+  /** The IP versions it accepts: 4, 6, or 0 for both. */
+  readonly family: 0 | 4 | 6;
 
   /** @internal */
   constructor(
@@ -401,18 +502,22 @@ export class CoreListener extends PassiveListener<ConnHandle> {
     options: ConnectionDefaults,
     ttl: number,
     tos: number,
+    family: 0 | 4 | 6 = 0,
   ) {
     super(port, backlog, maxHalfOpen, synCookies, settings);
     this.onConnection = onConnection;
     this.options = options;
     this.ttl = ttl;
     this.tos = tos;
+    this.family = family;
   }
 }
 
 /** The synchronous heart of a stack. */
 export class StackCore {
   readonly addr: number;
+  /** The IPv6 address, or null when IPv6 is off. */
+  readonly addr6: Ipv6Address | null;
   readonly mtu: number;
   readonly link: Link;
   readonly now: () => number;
@@ -420,6 +525,11 @@ export class StackCore {
     packetsIn: 0,
     packetsOut: 0,
     notIpv4: 0,
+    ipv6PacketsIn: 0,
+    badIpv6: 0,
+    ipv6ExtensionDrops: 0,
+    ndIgnored: 0,
+    paramProblemsSent: 0,
     badIp: 0,
     fragments: 0,
     notForUs: 0,
@@ -481,13 +591,38 @@ export class StackCore {
   readonly #icmpBucket: TokenBucket;
   readonly #replyBucket: TokenBucket;
   readonly #ip = newIpv4Header();
+  readonly #ip6 = newIpv6Header();
+  readonly #ext6 = newIpv6Extensions();
+  readonly #icmp6 = newIcmpv6Message();
+  readonly #quote6 = newIcmpv6Quote();
+  /** The TCP part of `#outFrame` when the packet is IPv6 (after a 40-byte header). */
+  readonly #tcp6Out: Uint8Array;
+  readonly #ip6Fields: Ipv6EmitFields = {
+    src: ipv6Address(),
+    dst: ipv6Address(),
+    nextHeader: 0,
+    hopLimit: 64,
+    payloadLength: 0,
+    trafficClass: 0,
+  };
+  /** Keys IPv6 peers into numbers (see `TupleHasher.addressKey6`). */
+  readonly #peerKeys: TupleHasher;
+  /** Our own IPv6 address's key (for the ISN and cookie hashes of IPv6 connections). */
+  #addr6Key = 0;
+  /** The last IPv6 source keyed, and its key: a stream of packets keys its peer once. */
+  readonly #lastPeer6 = ipv6Address();
+  #lastPeer6Key = -1;
   /** IP fragment reassembly (RFC 791 §3.2, RFC 815), and the key filled per fragment. */
   readonly #frag: FragmentReassembler;
   readonly #fragKey = new FragmentKey();
   /** The quote of an ICMP error: an IP header (up to 60 bytes) and 8 bytes of its payload. */
   readonly #quote = new Uint8Array(68);
+  /** Identification of the last IPv6 packet we fragmented. */
+  #fragId6 = 0;
   /** Room for an ICMP echo reply larger than the MTU (allocated on first use). */
   #bigOut: Uint8Array | null = null;
+  /** The source of an expired IPv6 datagram, as an address. */
+  readonly #expiredSrc6 = ipv6Address();
   /** `now` of the poll that expires datagrams, for its callback. */
   #pollNow = 0;
   readonly #seg = newTcpSegment();
@@ -521,6 +656,7 @@ export class StackCore {
   /** Creates a core; see `CoreOptions`. */
   constructor(opts: CoreOptions) {
     this.addr = opts.addr >>> 0;
+    this.addr6 = opts.addr6 ? cloneIpv6Address(opts.addr6) : null;
     this.link = opts.link;
     this.now = opts.now;
     this.mtu = opts.mtu ?? opts.link.mtu;
@@ -567,6 +703,17 @@ export class StackCore {
     this.#outFrame = new Uint8Array(VIRTIO_NET_HDR_LENGTH + room);
     this.#ipOut = this.#outFrame.subarray(VIRTIO_NET_HDR_LENGTH);
     this.#tcpOut = this.#outFrame.subarray(VIRTIO_NET_HDR_LENGTH + IPV4_HEADER_LENGTH);
+    this.#tcp6Out = this.#outFrame.subarray(VIRTIO_NET_HDR_LENGTH + IPV6_HEADER_LENGTH);
+    this.#peerKeys = new TupleHasher(derive(4));
+    if (this.addr6) {
+      this.#ip6Fields.src = this.addr6;
+      this.#addr6Key = this.#peerKeys.addressKey6(
+        this.addr6.w0,
+        this.addr6.w1,
+        this.addr6.w2,
+        this.addr6.w3,
+      );
+    }
     this.#ipId = this.#random() & 0xffff;
     const hashKey = derive(3);
     this.#frag = new FragmentReassembler({
@@ -648,6 +795,10 @@ export class StackCore {
     const c = this.#c;
     c.packetsIn++;
     if (this.#tap) this.#tap("in", packet, now, this.#inSegments);
+    if (packet.length > 0 && packet[0] >>> 4 === 6) {
+      this.#input6(packet, now);
+      return;
+    }
     const ip = this.#ip;
     const err = parseIpv4(packet, packet.length, ip);
     if (err !== Ipv4ParseError.None && err !== Ipv4ParseError.Fragment) {
@@ -713,6 +864,239 @@ export class StackCore {
   }
 
   /** A whole IPv4 datagram for us, its header parsed into `#ip`. */
+  // -------------------------------------------------------------------------------------
+  // IPv6 in (RFC 8200)
+
+  /**
+   * An IPv6 packet: the fixed header, then the extension headers walked per RFC 8200 §4 (an
+   * unrecognized one or an option whose action bits say so draws a rate-limited Parameter
+   * Problem), fragments reassembled with the IPv4 bounds, then TCP or ICMPv6.
+   */
+  #input6(packet: Uint8Array, now: number): void {
+    const c = this.#c;
+    const a6 = this.addr6;
+    if (a6 === null) {
+      c.notIpv4++;
+      return;
+    }
+    c.ipv6PacketsIn++;
+    const ip = this.#ip6;
+    if (parseIpv6(packet, packet.length, ip) !== Ipv6ParseError.None) {
+      c.badIpv6++;
+      return;
+    }
+    if (!ipv6Equals(ip.dst, a6)) {
+      // Neighbour discovery and router messages go to multicast groups: on a point-to-point
+      // TUN link they mean nothing to us, and are ignored without harm.
+      if (ip.dst.w0 >>> 24 === 0xff && ip.nextHeader === IPPROTO_ICMPV6) c.ndIgnored++;
+      else c.notForUs++;
+      return;
+    }
+    if (!isIpv6UnicastAddress(ip.src) || ipv6Equals(ip.src, a6)) {
+      c.badSourceAddress++; // RFC 9293 MUST-63, RFC 4291: never answered
+      return;
+    }
+    const ext = this.#ext6;
+    if (walkIpv6Extensions(packet, ip, ext) !== Ipv6ExtError.None) {
+      c.ipv6ExtensionDrops++;
+      if (ext.icmpCode >= 0) {
+        this.#icmp6ErrorOut(packet, ICMPV6_PARAMETER_PROBLEM, ext.icmpCode, ext.icmpPointer, now);
+      }
+      return;
+    }
+    if (ext.fragment) {
+      c.fragments++;
+      this.#inputFragment6(packet, now);
+      return;
+    }
+    this.#inputDatagram6(packet, now);
+  }
+
+  /**
+   * An IPv6 fragment (RFC 8200 §4.5): reassembled with the same bounds as IPv4's. The header
+   * kept is the first fragment's fixed header and unfragmentable part; once whole, its
+   * Payload Length and the Next Header that named the Fragment header are patched, and the
+   * packet is walked again as if it had arrived in one piece.
+   */
+  #inputFragment6(packet: Uint8Array, now: number): void {
+    const ext = this.#ext6;
+    const key = this.#fragKey.setV6(packet, 8, packet, 24, ext.fragmentId, ext.fragmentNextHeader);
+    const first = ext.fragmentOffset === 0;
+    const v = this.#frag.insert(
+      key,
+      ext.fragmentOffset,
+      ext.moreFragments,
+      packet.subarray(ext.fragmentHeaderOffset + 8, ext.end),
+      now,
+      first ? packet.subarray(0, ext.fragmentHeaderOffset) : undefined,
+      ext.fragmentLinkOffset,
+    );
+    if (v === FragmentVerdict.TooBig) {
+      // RFC 8200 §4.5: Parameter Problem code 0 pointing at the Fragment Offset field.
+      this.#icmp6ErrorOut(packet, ICMPV6_PARAMETER_PROBLEM, 0, ext.fragmentHeaderOffset + 2, now);
+      return;
+    }
+    if (v !== FragmentVerdict.Complete) return;
+    const d = this.#frag.completed;
+    const b = d.bytes;
+    const total = d.headerLength + d.payloadLength;
+    b[4] = (total - IPV6_HEADER_LENGTH) >>> 8;
+    b[5] = total - IPV6_HEADER_LENGTH;
+    b[d.headerMark] = d.protocol;
+    const ip = this.#ip6;
+    const whole = b.subarray(0, total);
+    if (
+      parseIpv6(whole, total, ip) !== Ipv6ParseError.None ||
+      walkIpv6Extensions(whole, ip, ext) !== Ipv6ExtError.None || ext.fragment
+    ) {
+      this.#c.ipv6ExtensionDrops++; // a reassembled packet whose chain is bad, or fragmented again
+      return;
+    }
+    const trust = this.#trustChecksum;
+    const segments = this.#inSegments;
+    this.#trustChecksum = false;
+    this.#inSegments = 1;
+    this.#inputDatagram6(whole, now);
+    this.#trustChecksum = trust;
+    this.#inSegments = segments;
+  }
+
+  /** A whole IPv6 packet for us, parsed into `#ip6` and walked into `#ext6`. */
+  #inputDatagram6(packet: Uint8Array, now: number): void {
+    const ext = this.#ext6;
+    const body = packet.subarray(ext.offset, ext.end);
+    if (ext.protocol === IPPROTO_TCP) {
+      const ip = this.#ip6;
+      const seg = this.#seg;
+      const sum = ipv6AddressSum(ip.src, ip.dst);
+      const err = parseTcpWithAddressSum(body, sum, seg, !this.#trustChecksum);
+      if (err !== TcpParseError.None) {
+        if (err === TcpParseError.BadChecksum) this.#c.badTcpChecksum++;
+        else this.#c.badTcp++;
+        return;
+      }
+      this.#demux(seg, this.#peerKey6(ip.src), ip.src, now);
+    } else if (ext.protocol === IPPROTO_ICMPV6) {
+      this.#inputIcmp6(body, now);
+    } else {
+      this.#c.otherProtocol++;
+      // RFC 8200 §4: an unrecognized Next Header draws Parameter Problem code 1. UDP is known
+      // (and a closed UDP port is no parameter problem): it is dropped in silence.
+      if (ext.protocol !== 17) {
+        this.#icmp6ErrorOut(packet, ICMPV6_PARAMETER_PROBLEM, 1, ext.nextHeaderOffset, now);
+      }
+    }
+  }
+
+  #inputIcmp6(body: Uint8Array, now: number): void {
+    const c = this.#c;
+    const ip = this.#ip6;
+    const m = this.#icmp6;
+    const sum = ipv6AddressSum(ip.src, ip.dst);
+    if (parseIcmpv6(body, sum, m) !== Icmpv6ParseError.None) {
+      c.icmpIgnored++;
+      return;
+    }
+    switch (m.category) {
+      case Icmpv6Category.Echo:
+        if (m.type === ICMPV6_ECHO_REQUEST) this.#echo6(m, sum, now);
+        else c.icmpIgnored++;
+        return;
+      case Icmpv6Category.Error:
+        this.#icmp6Error(m, now);
+        return;
+      case Icmpv6Category.NeighborDiscovery:
+      case Icmpv6Category.MulticastListener:
+        c.ndIgnored++;
+        return;
+      default:
+        c.icmpIgnored++; // RFC 4443 §2.4(b): unknown informational messages are discarded
+    }
+  }
+
+  /** RFC 4443 §4.2: an echo reply carries the request's identifier, sequence and data. */
+  #echo6(m: Icmpv6Message, sum: number, now: number): void {
+    if (!this.#icmpBucket.take(now)) {
+      this.#c.icmpRateLimited++;
+      return;
+    }
+    this.#c.icmpEchoReplies++;
+    const dst = this.#ip6.src;
+    if (IPV6_HEADER_LENGTH + 8 + m.data.length <= this.mtu) {
+      const n = emitIcmpv6EchoReply(m, this.#tcp6Out, sum);
+      this.#sendIp6(dst, IPPROTO_ICMPV6, n, 64, 0, now);
+      return;
+    }
+    // Larger than the link: the whole reply in fragments (RFC 8200 §4.5 source fragmentation).
+    const big = this.#bigOut ??= new Uint8Array(65535);
+    const n = emitIcmpv6EchoReply(m, big, sum);
+    this.#sendFragments6(dst, IPPROTO_ICMPV6, big.subarray(0, n), now);
+  }
+
+  /**
+   * An ICMPv6 error (RFC 4443 §3) quoting one of our TCP segments reaches its connection, which
+   * believes it only if the quoted sequence number is in flight (RFC 5927 §4.1). Packet Too Big
+   * lowers the path MTU (RFC 8201), never below IPv6's 1280.
+   */
+  #icmp6Error(m: Icmpv6Message, now: number): void {
+    const c = this.#c;
+    const q = this.#quote6;
+    if (
+      parseIcmpv6Quote(m, q) !== Icmpv6QuoteError.None || q.protocol !== IPPROTO_TCP ||
+      !ipv6Equals(q.src, this.addr6!)
+    ) {
+      c.icmpIgnored++;
+      return;
+    }
+    const h = this.#conns.get(this.#peerKey6(q.dst), q.dstPort, q.srcPort);
+    if (!h || h.remote6 === null || !ipv6Equals(h.remote6, q.dst)) {
+      c.icmpIgnored++;
+      return;
+    }
+    let believed: boolean;
+    if (m.type === ICMPV6_PACKET_TOO_BIG) {
+      const before = h.conn.sndMss;
+      believed = h.conn.pathMtu(m.rest, q.seq, 60, IPV6_MIN_MTU, now);
+      if (h.conn.sndMss !== before) c.pmtuUpdates++;
+    } else {
+      const kind = icmp6ErrorKind(m.type, m.code);
+      believed = kind !== null && h.conn.icmpError(kind, q.seq, now);
+    }
+    if (believed) c.icmpErrors++;
+    else c.icmpIgnored++;
+    this.#settle(h);
+  }
+
+  /**
+   * Sends an ICMPv6 error about the packet being processed (`#ip6`) to its source, quoting as
+   * much of it as fits in 1280 bytes (RFC 4443 §2.4(c)), rate-limited (RFC 4443 §2.4(f)).
+   */
+  #icmp6ErrorOut(packet: Uint8Array, type: number, code: number, param: number, now: number): void {
+    const ip = this.#ip6;
+    if (!ipv6ErrorAllowed(ip.src, ip.dst, false)) return;
+    if (!this.#icmpBucket.take(now)) {
+      this.#c.icmpRateLimited++;
+      return;
+    }
+    const sum = ipv6AddressSum(this.addr6!, ip.src);
+    const n = emitIcmpv6Error(this.#tcp6Out, type, code, param, packet, sum, this.mtu);
+    this.#c.icmpErrorsSent++;
+    if (type === ICMPV6_PARAMETER_PROBLEM) this.#c.paramProblemsSent++;
+    this.#sendIp6(ip.src, IPPROTO_ICMPV6, n, 64, 0, now);
+  }
+
+  /**
+   * The number standing for IPv6 address `a` wherever an IPv4 peer is its uint32 (maps of
+   * 4-tuples, hashes): see `TupleHasher.addressKey6`. A lookup by key is always confirmed
+   * against the whole address kept with what it finds.
+   */
+  #peerKey6(a: Ipv6Address): number {
+    const last = this.#lastPeer6;
+    if (this.#lastPeer6Key >= 0 && ipv6Equals(last, a)) return this.#lastPeer6Key;
+    copyIpv6Address(a, last);
+    return this.#lastPeer6Key = this.#peerKeys.addressKey6(a.w0, a.w1, a.w2, a.w3);
+  }
+
   #inputDatagram(packet: Uint8Array, now: number): void {
     const ip = this.#ip;
     const c = this.#c;
@@ -802,8 +1186,9 @@ export class StackCore {
       // then the next plateau below the quoted packet's size is assumed (RFC 1191 §5).
       const quotedLength = (q[2] << 8) | q[3];
       const mtu = (m.rest & 0xffff) || plateauBelow(quotedLength);
+      const before = h.conn.sndMss;
       believed = h.conn.pathMtu(mtu, seq, 40, IPV4_MIN_MTU, now);
-      if (believed) c.pmtuUpdates++;
+      if (h.conn.sndMss !== before) c.pmtuUpdates++;
     } else {
       believed = h.conn.icmpError(kind, seq, now);
     }
@@ -820,22 +1205,36 @@ export class StackCore {
       else this.#c.badTcp++;
       return;
     }
+    this.#demux(seg, src, null, now);
+  }
+
+  /**
+   * A valid TCP segment from `src` (an IPv4 address, or the key of IPv6 address `src6`) to a
+   * connection, a TIME-WAIT record, a listener, or CLOSED (RFC 9293 §3.10.7).
+   */
+  #demux(seg: TcpSegment, src: number, src6: Ipv6Address | null, now: number): void {
     const h = this.#conns.get(src, seg.srcPort, seg.dstPort);
-    if (h) {
+    if (h && (src6 === null || ipv6Equals(h.remote6!, src6))) {
       h.conn.handle(seg, now);
       h.conn.segmentsReceived += this.#inSegments - 1; // a super-segment counts as its parts
       this.#settle(h);
       return;
     }
-    const l = this.#listeners.get(seg.dstPort);
+    if (h) return; // an IPv6 key taken by another address: no state is shared, nothing answered
+    const family = src6 === null ? 4 : 6;
+    let l = this.#listeners.get(seg.dstPort);
+    if (l && l.family !== 0 && l.family !== family) l = undefined;
     const tw = this.#timeWait.get(src, seg.srcPort, seg.dstPort);
-    if (tw) {
+    if (tw && (src6 === null || ipv6Equals(tw.remote6!, src6))) {
       const out = this.#reply;
       const canReopen = l !== undefined && !l.closed && !l.acceptQueueFull;
       switch (this.#timeWait.handle(tw, seg, now, canReopen, out)) {
         case TimeWaitAction.Reply:
-          if (this.#replyBucket.take(now)) this.#transmitSegment(out, src, tw.ttl, tw.tos, now);
-          else this.#c.challengeAcksRateLimited++;
+          if (this.#replyBucket.take(now)) {
+            this.#transmitSegment(out, src, src6, tw.ttl, tw.tos, now);
+          } else {
+            this.#c.challengeAcksRateLimited++;
+          }
           return;
         case TimeWaitAction.Close:
           this.#timeWait.delete(tw);
@@ -848,21 +1247,29 @@ export class StackCore {
         default:
           return;
       }
+    } else if (tw) {
+      return; // as above: a key collision
     }
     if (l && !l.closed) {
-      this.#listenInput(l, seg, src, now);
+      this.#listenInput(l, seg, src, src6, now);
       return;
     }
-    this.#reset(seg, src, now); // RFC 9293 §3.10.7.1: CLOSED
+    this.#reset(seg, src, src6, now); // RFC 9293 §3.10.7.1: CLOSED
   }
 
   /** RFC 9293 §3.10.7.2: LISTEN, through the listen queue. */
-  #listenInput(l: CoreListener, seg: TcpSegment, src: number, now: number): void {
+  #listenInput(
+    l: CoreListener,
+    seg: TcpSegment,
+    src: number,
+    src6: Ipv6Address | null,
+    now: number,
+  ): void {
     const f = seg.flags;
     if ((f & (SYN | ACK | RST)) === SYN) {
       const out = this.#reply;
-      if (this.#listenQueue.onSyn(l, seg, src, now, out)) {
-        this.#transmitSegment(out, src, l.ttl, l.tos, now);
+      if (this.#listenQueue.onSyn(l, seg, src, now, out, src6)) {
+        this.#transmitSegment(out, src, src6, l.ttl, l.tos, now);
       } else {
         this.#c.backlogDrops++;
       }
@@ -870,13 +1277,13 @@ export class StackCore {
     }
     if (f & SYN) {
       // SYN,ACK (or SYN,RST) to a listener: an ACK in LISTEN is answered with RST.
-      if (!(f & RST)) this.#reset(seg, src, now);
+      if (!(f & RST)) this.#reset(seg, src, src6, now);
       return;
     }
-    const r = this.#listenQueue.onAck(l, seg, src, now);
+    const r = this.#listenQueue.onAck(l, seg, src, now, src6);
     if (r === "drop") return;
     if (r === "reset") {
-      this.#reset(seg, src, now); // second check of LISTEN: <SEQ=SEG.ACK><CTL=RST>
+      this.#reset(seg, src, src6, now); // second check of LISTEN: <SEQ=SEG.ACK><CTL=RST>
       return;
     }
     this.#completeHandshake(l, r, seg, now);
@@ -892,6 +1299,7 @@ export class StackCore {
       l.options,
       hs.iss,
       now,
+      hs.remote6,
     );
     h.listener = l;
     h.conn.adoptHandshake(hs, now);
@@ -901,7 +1309,7 @@ export class StackCore {
     this.#settle(h);
   }
 
-  #reset(seg: TcpSegment, src: number, now: number): void {
+  #reset(seg: TcpSegment, src: number, src6: Ipv6Address | null, now: number): void {
     const out = this.#reply;
     if (!resetFor(seg, out)) return;
     if (!this.#rstBucket.take(now)) {
@@ -909,7 +1317,7 @@ export class StackCore {
       return;
     }
     this.#c.resetsSent++;
-    this.#transmitSegment(out, src, 64, 0, now);
+    this.#transmitSegment(out, src, src6, 64, 0, now);
   }
 
   // -------------------------------------------------------------------------------------
@@ -930,9 +1338,9 @@ export class StackCore {
       if (h.timerIndex >= 0 && h.timerAt <= now) timers.update(h, now + 1);
     }
     if (this.#listenQueue.nextDeadline() <= now) {
-      this.#listenQueue.poll(now, this.#reply, (dst, seg, l) => {
+      this.#listenQueue.poll(now, this.#reply, (dst, seg, l, dst6) => {
         const cl = l as CoreListener;
-        this.#transmitSegment(seg, dst, cl.ttl, cl.tos, now);
+        this.#transmitSegment(seg, dst, dst6, cl.ttl, cl.tos, now);
       });
     }
     this.#c.connectionsClosed += this.#timeWait.expire(now);
@@ -948,7 +1356,30 @@ export class StackCore {
    * rate-limited like every ICMP reply.
    */
   readonly #onFragmentsExpired = (d: Readonly<ExpiredDatagram>): void => {
-    if (d.key.family !== 4 || !d.firstFragmentReceived || !this.#icmpBucket.take(this.#pollNow)) {
+    if (!d.firstFragmentReceived || !this.#icmpBucket.take(this.#pollNow)) return;
+    if (d.key.family === 6) {
+      // RFC 8200 §4.5: Time Exceeded code 1 to the source of the first fragment, quoting it.
+      const k = d.key;
+      const dst = this.#expiredSrc6;
+      dst.w0 = k.src0;
+      dst.w1 = k.src1;
+      dst.w2 = k.src2;
+      dst.w3 = k.src3;
+      const quote = this.#bigOut ??= new Uint8Array(65535);
+      quote.set(d.header, 0);
+      const extra = Math.min(d.firstPayload.length, IPV6_MIN_MTU);
+      quote.set(d.firstPayload.subarray(0, extra), d.header.length);
+      const n = emitIcmpv6Error(
+        this.#tcp6Out,
+        ICMPV6_TIME_EXCEEDED,
+        ICMPV6_TIME_REASSEMBLY,
+        0,
+        quote.subarray(0, d.header.length + extra),
+        ipv6AddressSum(this.addr6!, dst),
+        this.mtu,
+      );
+      this.#c.icmpErrorsSent++;
+      this.#sendIp6(dst, IPPROTO_ICMPV6, n, 64, 0, this.#pollNow);
       return;
     }
     const quote = this.#quote;
@@ -987,8 +1418,12 @@ export class StackCore {
     backlog: number,
     onConnection: (h: ConnHandle) => void,
     options: ConnectionDefaults = {},
+    family: 0 | 4 | 6 = 0,
   ): CoreListener {
     if (this.#listeners.has(port)) throw new Deno.errors.AddrInUse(`port ${port} is in use`);
+    if (family === 6 && this.addr6 === null) {
+      throw new TypeError("IPv6 is off: the stack has no IPv6 address");
+    }
     const o = { ...this.#defaults, ...options };
     const l = new CoreListener(
       port,
@@ -1006,6 +1441,7 @@ export class StackCore {
       options,
       o.ttl ?? 64,
       o.tos ?? 0,
+      family,
     );
     this.#listeners.set(port, l);
     return l;
@@ -1034,13 +1470,25 @@ export class StackCore {
    * address no connection can go to (MUST-46).
    */
   connect(
-    remoteAddr: number,
+    remote: number | Readonly<Ipv6Address>,
     remotePort: number,
     localPort = 0,
     options: ConnectionDefaults = {},
   ): ConnHandle {
-    if (!isUnicastAddress(remoteAddr) || remoteAddr === this.addr) {
-      throw new TypeError("cannot connect to a broadcast, multicast, loopback or own address");
+    let remoteAddr: number;
+    let remote6: Ipv6Address | null = null;
+    if (typeof remote === "number") {
+      remoteAddr = remote;
+      if (!isUnicastAddress(remoteAddr) || remoteAddr === this.addr) {
+        throw new TypeError("cannot connect to a broadcast, multicast, loopback or own address");
+      }
+    } else {
+      if (this.addr6 === null) throw new TypeError("IPv6 is off: the stack has no IPv6 address");
+      if (!isIpv6UnicastAddress(remote) || ipv6Equals(remote, this.addr6)) {
+        throw new TypeError("cannot connect to an unspecified, multicast, loopback or own address");
+      }
+      remote6 = cloneIpv6Address(remote);
+      remoteAddr = this.#peerKeys.addressKey6(remote.w0, remote.w1, remote.w2, remote.w3);
     }
     const now = this.now();
     let port = localPort;
@@ -1058,7 +1506,7 @@ export class StackCore {
       throw new Deno.errors.AddrInUse(`port ${port} is in use for that peer`);
     }
     const iss = this.#isn.next(this.addr, port, remoteAddr, remotePort, now);
-    const h = this.#newConnection(remoteAddr, remotePort, port, true, options, iss, now);
+    const h = this.#newConnection(remoteAddr, remotePort, port, true, options, iss, now, remote6);
     this.#register(h);
     h.conn.open(now);
     this.afterCall(h); // the SYN's retransmission timer must reach the device loop
@@ -1087,8 +1535,10 @@ export class StackCore {
     extra: ConnectionDefaults,
     iss: number,
     now: number,
+    remote6: Ipv6Address | null = null,
   ): ConnHandle {
     const h = new ConnHandle(this);
+    h.remote6 = remote6;
     h.conn = new TcpConnection(
       {
         localAddr: this.addr,
@@ -1099,7 +1549,7 @@ export class StackCore {
         tsOffset: this.#listenQueue.tsOffset(localPort, remoteAddr, remotePort),
       },
       active,
-      this.#optionsFor(extra),
+      this.#optionsFor(extra, remote6 !== null),
       h,
     );
     this.#c.connectionsOpened++;
@@ -1110,8 +1560,8 @@ export class StackCore {
       conn.tracer = (e, t) => sink(id, e, t);
       sink(id, {
         ev: "open",
-        local: `${formatIpv4Address(this.addr)}:${localPort}`,
-        remote: `${formatIpv4Address(remoteAddr)}:${remotePort}`,
+        local: hostPort(h.localHostname, localPort),
+        remote: hostPort(h.remoteHostname, remotePort),
         active,
         mss: conn.opts.mss,
       }, now);
@@ -1123,11 +1573,14 @@ export class StackCore {
    * The options object for connections with these extra settings: one per distinct set, so
    * that connections made alike share their resolved options (see TcpConnection.opts).
    */
-  #optionsFor(extra: ConnectionDefaults): ConnectionOptions {
-    const key = JSON.stringify(extra);
+  #optionsFor(extra: ConnectionDefaults, ipv6: boolean): ConnectionOptions {
+    const key = (ipv6 ? "6" : "4") + JSON.stringify(extra);
     let o = this.#optionCache.get(key);
     if (!o) {
-      o = { ...this.#defaults, ...extra, mss: this.mtu - 40 };
+      // MSS: the MTU less the IP and TCP headers, 40 bytes over IPv4 and 60 over IPv6 (RFC
+      // 9293 §3.7.1, RFC 8200 §8.3); PMTU discovery never goes below IPv6's 1280 (RFC 8201).
+      o = { ...this.#defaults, ...extra, mss: this.mtu - (ipv6 ? 60 : 40) };
+      if (ipv6) o.pmtuFloorMss = IPV6_MIN_MTU - 60;
       // TSO: super-segments up to what one IPv4 packet holds (RFC 791: 65535 bytes), less the
       // largest IP and TCP headers.
       if (this.#frames) o.tsoMaxBytes = 65535 - IPV4_HEADER_LENGTH - 60;
@@ -1139,7 +1592,15 @@ export class StackCore {
   /** @internal A connection's segment goes out with its TTL and TOS. */
   _transmit(h: ConnHandle, seg: TcpSegment): void {
     const c = h.conn;
-    this.#transmitSegment(seg, c.remoteAddr, c.opts.ttl, c.opts.tos, this.now(), c.sndMss);
+    this.#transmitSegment(
+      seg,
+      c.remoteAddr,
+      h.remote6,
+      c.opts.ttl,
+      c.opts.tos,
+      this.now(),
+      c.sndMss,
+    );
   }
 
   /**
@@ -1216,6 +1677,7 @@ export class StackCore {
       const rec: TimeWaitRecord = {
         localPort: c.localPort,
         remoteAddr: c.remoteAddr,
+        remote6: h.remote6,
         remotePort: c.remotePort,
         sndNxt: c.sndNxt,
         rcvNxt: c.rcvNxt,
@@ -1258,21 +1720,25 @@ export class StackCore {
   #transmitSegment(
     seg: TcpSegment,
     dst: number,
+    dst6: Ipv6Address | null,
     ttl: number,
     tos: number,
     now: number,
     mss = 0,
   ): void {
     const frames = this.#frames;
-    const n = emitTcp(seg, this.addr, dst, this.#tcpOut, frames);
+    const ipHeader = dst6 === null ? IPV4_HEADER_LENGTH : IPV6_HEADER_LENGTH;
+    const n = dst6 === null
+      ? emitTcp(seg, this.addr, dst, this.#tcpOut, frames)
+      : emitTcpWithAddressSum(seg, ipv6AddressSum(this.addr6!, dst6), this.#tcp6Out, frames);
     if (frames) {
       const h = this.#vnetOut;
       h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-      h.csumStart = IPV4_HEADER_LENGTH;
+      h.csumStart = ipHeader;
       h.csumOffset = TCP_CHECKSUM_OFFSET;
-      h.hdrLen = IPV4_HEADER_LENGTH + n - seg.payload.length;
+      h.hdrLen = ipHeader + n - seg.payload.length;
       if (mss > 0 && seg.payload.length > mss) {
-        h.gsoType = VIRTIO_NET_HDR_GSO_TCPV4;
+        h.gsoType = dst6 === null ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6;
         h.gsoSize = mss;
         this.#outSegments = Math.ceil(seg.payload.length / mss);
         this.#c.superSegmentsOut++;
@@ -1282,7 +1748,66 @@ export class StackCore {
         this.#outSegments = 1;
       }
     }
-    this.#sendIp(dst, IPPROTO_TCP, n, ttl, tos, now);
+    if (dst6 === null) this.#sendIp(dst, IPPROTO_TCP, n, ttl, tos, now);
+    else this.#sendIp6(dst6, IPPROTO_TCP, n, ttl, tos, now);
+  }
+
+  /**
+   * Sends the IPv6 packet whose payload is in `#tcp6Out` (RFC 8200 §3; flow label 0, RFC 6437
+   * §3). `fragment`: the Fragment header's offset-and-M field, with `#fragId6`, when this is a
+   * fragment (then the payload, after an 8-byte Fragment header, is in `#tcp6Out` at 8).
+   */
+  #sendIp6(
+    dst: Readonly<Ipv6Address>,
+    nextHeader: number,
+    payloadLength: number,
+    hopLimit: number,
+    trafficClass: number,
+    now: number,
+    fragment = -1,
+  ): void {
+    const f = this.#ip6Fields;
+    f.dst = dst;
+    f.hopLimit = hopLimit;
+    f.trafficClass = trafficClass;
+    const b = this.#ipOut;
+    if (fragment >= 0) {
+      // RFC 8200 §4.5: Next Header, reserved, offset and M, identification.
+      f.nextHeader = IPPROTO_FRAGMENT;
+      f.payloadLength = 8 + payloadLength;
+      const t = this.#tcp6Out;
+      t[0] = nextHeader;
+      t[1] = 0;
+      t[2] = fragment >>> 8;
+      t[3] = fragment;
+      t[4] = this.#fragId6 >>> 24;
+      t[5] = this.#fragId6 >>> 16;
+      t[6] = this.#fragId6 >>> 8;
+      t[7] = this.#fragId6;
+    } else {
+      f.nextHeader = nextHeader;
+      f.payloadLength = payloadLength;
+    }
+    emitIpv6(b, f);
+    const tcp = nextHeader === IPPROTO_TCP && fragment < 0;
+    if (!tcp) this.#outSegments = 1;
+    this.#writeOut(IPV6_HEADER_LENGTH + f.payloadLength, tcp, now);
+  }
+
+  /**
+   * Sends `data` as one IPv6 packet's payload in fragments that fit the MTU (RFC 8200 §4.5:
+   * every fragment but the last carries a multiple of 8 bytes, all share the identification).
+   * Only echo replies larger than the link need it.
+   */
+  #sendFragments6(dst: Ipv6Address, nextHeader: number, data: Uint8Array, now: number): void {
+    const step = (this.mtu - IPV6_HEADER_LENGTH - 8) & ~7;
+    this.#fragId6 = (this.#fragId6 + 1) >>> 0;
+    for (let off = 0; off < data.length; off += step) {
+      const len = Math.min(step, data.length - off);
+      this.#tcp6Out.set(data.subarray(off, off + len), 8);
+      const more = off + len < data.length ? 1 : 0;
+      this.#sendIp6(dst, nextHeader, len, 64, 0, now, off | more);
+    }
   }
 
   #sendIp(
@@ -1316,13 +1841,20 @@ export class StackCore {
       b[10] = sum >>> 8;
       b[11] = sum;
     }
-    const c = this.#c;
-    c.packetsOut++;
+    this.#writeOut(ipLength, protocol === IPPROTO_TCP, now);
+  }
+
+  /**
+   * Writes the IP packet of `ipLength` bytes at `#ipOut` to the link (behind the virtio-net
+   * header of `#vnetOut` on a frame link; reset unless `tcp`), through the tap.
+   */
+  #writeOut(ipLength: number, tcp: boolean, now: number): void {
+    this.#c.packetsOut++;
     const segments = this.#outSegments;
     this.#outSegments = 1;
     if (this.#tap) {
       let packet = this.#ipOut.subarray(0, ipLength);
-      if (this.#frames && protocol === IPPROTO_TCP) {
+      if (this.#frames && tcp) {
         // The capture shows a complete checksum where the kernel will compute one.
         packet = packet.slice();
         completeVirtioChecksum(packet, ipLength, this.#vnetOut);
@@ -1330,7 +1862,7 @@ export class StackCore {
       this.#tap("out", packet, now, segments);
     }
     if (this.#frames) {
-      if (protocol !== IPPROTO_TCP) resetVirtioNetHdr(this.#vnetOut);
+      if (!tcp) resetVirtioNetHdr(this.#vnetOut);
       emitVirtioNetHdr(this.#outFrame, this.#vnetOut);
       this.link.writeFrame!(this.#outFrame, VIRTIO_NET_HDR_LENGTH + ipLength);
     } else {
@@ -1410,4 +1942,39 @@ function tcpPayloadLength(p: Uint8Array, start: number, end: number): number {
   if (ipLen < ipHeader + 20) return 0;
   const tcpHeader = (p[start + ipHeader + 12] >>> 4) << 2;
   return Math.max(0, ipLen - ipHeader - tcpHeader);
+}
+
+/** `host:port`, with the host bracketed when it is an IPv6 address (RFC 3986 §3.2.2). */
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * What an ICMPv6 error other than Packet Too Big means for TCP (RFC 4443 §3, RFC 5461), or
+ * null for one TCP does not act on.
+ */
+function icmp6ErrorKind(type: number, code: number): IcmpError | null {
+  switch (type) {
+    case ICMPV6_DEST_UNREACHABLE:
+      switch (code) {
+        case 0: // no route to destination
+          return "network-unreachable";
+        case 1: // administratively prohibited
+        case 5: // source address failed ingress/egress policy
+        case 6: // reject route to destination
+          return "prohibited";
+        case 4:
+          return "port-unreachable";
+        default: // 2 beyond scope of source address, 3 address unreachable, others
+          return "host-unreachable";
+      }
+      // (every code returns above)
+      // falls through
+    case ICMPV6_TIME_EXCEEDED:
+      return "time-exceeded";
+    case ICMPV6_PARAMETER_PROBLEM:
+      return "parameter-problem";
+    default:
+      return null;
+  }
 }

@@ -267,7 +267,9 @@ Deno.test("frames: two stacks over a lossy frame link move 1 MiB both ways in su
           ? a.core.link instanceof FaultyLink ? a.core.link.stats.outbound.dropped : 0
           : la.stats.dropped + lb.stats.dropped;
         const retransmissions = client.stats().retransmissions + server.stats().retransmissions;
-        if (dropped > 0) assert.ok(retransmissions > 0, "what was lost was sent again");
+        // Not asserted: dropped > 0 ⇒ retransmissions > 0. With 64 KiB super-segments a
+        // direction moves in a few dozen frames, and the lost ones may all be pure ACKs.
+        console.log(`${name}: ${dropped} frames dropped, ${retransmissions} retransmissions`);
         for (const [side, link] of [["a", la], ["b", lb]] as const) {
           const f = link.frameStats!;
           assert.equal(f.badChecksums, 0, `${side}: ${f.lastProblem}`);

@@ -276,6 +276,15 @@ export interface ConnStats {
   rcvWnd: number;
   /** Effective send MSS (payload bytes per segment). */
   mss: number;
+  /**
+   * The path MTU learned from ICMP "fragmentation needed" or Packet Too Big (RFC 1191, RFC
+   * 8201), or 0 while none has lowered it.
+   */
+  pmtu: number;
+  /** Times an ICMP message lowered the MSS (path MTU discovery). */
+  pmtuDrops: number;
+  /** Times repeated timeouts of full-size segments halved the MSS (black-hole detection). */
+  blackHoleDrops: number;
   /** Congestion control algorithm: "cubic" or "newreno". */
   congestion: string;
 }
@@ -631,7 +640,8 @@ export class TcpConnection {
    * 5927 §4.1 check). Below the current one, the MSS drops to fit, never under the floor
    * `floorMtu` minus headers (a forged tiny MTU cannot make segments absurdly small), and
    * what is in flight is sent again at the new size. `headerBytes`: IP and TCP headers
-   * without options (40 for IPv4, 60 for IPv6). Returns whether the MSS changed.
+   * without options (40 for IPv4, 60 for IPv6). Returns whether the message was believed
+   * (the MSS may have been lowered already by an earlier one: compare `sndMss`).
    */
   pathMtu(
     mtu: number,
@@ -650,7 +660,8 @@ export class TcpConnection {
     const pmtu = Math.max(mtu, floorMtu);
     this.pmtu = Math.min(this.pmtu, pmtu);
     this.#mssCause = "icmp";
-    return this.#setPathMss(pmtu - headerBytes, now);
+    this.#setPathMss(pmtu - headerBytes, now);
+    return true;
   }
 
   /**
@@ -2203,6 +2214,9 @@ export class TcpConnection {
       sndWnd: this.sndWnd,
       rcvWnd: Math.max(0, seqDiff(this.rcvAdvRight, this.rcvNxt)),
       mss: this.sndMss,
+      pmtu: Number.isFinite(this.pmtu) ? this.pmtu : 0,
+      pmtuDrops: this.pmtuDrops,
+      blackHoleDrops: this.blackHoleDrops,
       congestion: this.cc.name,
     };
   }

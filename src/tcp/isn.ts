@@ -183,6 +183,22 @@ export class TupleHasher {
     this.#key = key.slice();
   }
 
+  /**
+   * A number that stands for an IPv6 address where an IPv4 one is a uint32 (the remote address
+   * of a 4-tuple): 2^32 plus 52 bits of the keyed hash of its four words, so never an IPv4
+   * address, exact in a double, and — the key being secret — with no collision a peer could aim
+   * at. Its low 32 bits feed the other hashes (ISNs, cookies) as the address does for IPv4.
+   */
+  addressKey6(w0: number, w1: number, w2: number, w3: number): number {
+    const v = this.#view;
+    v.setUint32(0, w0 >>> 0);
+    v.setUint32(4, w1 >>> 0);
+    v.setUint32(8, w2 >>> 0);
+    v.setUint32(12, w3 >>> 0);
+    sipHash24Into(this.#key, this.#msg.subarray(0, 16), this.#state, this.#out);
+    return 4294967296 * (1 + (this.#out[0] & 0xfffff)) + this.#out[1];
+  }
+
   /** The hash of the 4-tuple with `a` and `b` (32-bit words; 0 when unused). */
   hash(
     localAddr: number,

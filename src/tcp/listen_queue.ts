@@ -18,6 +18,7 @@ import { ACK, resetTcpOptions, RST, SYN, type TcpSegment } from "../wire/tcp.ts"
 import { seqAdd, seqGt, seqLt } from "./seq.ts";
 import type { IsnGenerator, TupleHasher } from "./isn.ts";
 import { TupleMap } from "./tuple_map.ts";
+import { cloneIpv6Address, type Ipv6Address } from "../wire/ipv6_address.ts";
 import { TimeHeap } from "./time_heap.ts";
 import { TokenBucket } from "./rate_limit.ts";
 import {
@@ -31,7 +32,10 @@ import {
 /** What the final ACK hands to the connection that continues the handshake. */
 export interface Handshake {
   localPort: number;
+  /** The peer's IPv4 address, or the key standing for its IPv6 address `remote6`. */
   remoteAddr: number;
+  /** The peer's IPv6 address (a copy); null over IPv4. */
+  remote6: Ipv6Address | null;
   remotePort: number;
   /** Our initial sequence number. */
   iss: number;
@@ -254,6 +258,7 @@ export class ListenQueue {
     src: number,
     now: number,
     out: TcpSegment,
+    src6: Ipv6Address | null = null,
   ): boolean {
     if (l.acceptQueueFull) {
       // As Linux: with no room to accept, the SYN is dropped; the peer retries.
@@ -261,6 +266,12 @@ export class ListenQueue {
       return false;
     }
     const existing = this.#table.get(src, seg.srcPort, l.port);
+    if (existing && !sameAddress6(existing.remote6, src6)) {
+      // Another IPv6 address with the same key (the keys are 52-bit keyed hashes, so this is
+      // chance, never aim): nothing is shared with it, and this SYN waits for a retry.
+      this.counters.synDropped++;
+      return false;
+    }
     if (existing) {
       if (existing.irs === seg.seq) {
         // A retransmitted SYN: our SYN,ACK was lost. Resend it, counted as a retry so that
@@ -280,7 +291,8 @@ export class ListenQueue {
     const peerWscale = s.windowScaling && o.wscale >= 0 ? o.wscale : -1;
     const sackOk = s.sack && o.sackPermitted;
     const tsOk = s.timestamps && o.hasTimestamps;
-    const peerMss = o.mss > 0 ? o.mss : 536;
+    // RFC 9293 §3.7.1 (MUST-15): without the option, 536 over IPv4; 1220 over IPv6 (RFC 8200 §8.3).
+    const peerMss = o.mss > 0 ? o.mss : src6 ? 1220 : 536;
     const tsOffset = this.tsOffset(l.port, src, seg.srcPort);
     const tsNow = (tsOffset + Math.floor(now)) >>> 0;
     if (l.halfOpen < l.maxHalfOpen) {
@@ -288,6 +300,7 @@ export class ListenQueue {
         listener: l,
         localPort: l.port,
         remoteAddr: src,
+        remote6: src6 ? cloneIpv6Address(src6) : null,
         remotePort: seg.srcPort,
         iss: this.#isn.next(this.#localAddr, l.port, src, seg.srcPort, now),
         irs: seg.seq,
@@ -330,6 +343,7 @@ export class ListenQueue {
     const handshake: Handshake = {
       localPort: l.port,
       remoteAddr: src,
+      remote6: src6,
       remotePort: seg.srcPort,
       iss,
       irs: seg.seq,
@@ -364,9 +378,11 @@ export class ListenQueue {
     seg: TcpSegment,
     src: number,
     now: number,
+    src6: Ipv6Address | null = null,
   ): Handshake | "drop" | "reset" {
     const f = seg.flags;
     const rec = this.#table.get(src, seg.srcPort, l.port);
+    if (rec && !sameAddress6(rec.remote6, src6)) return "drop"; // a key collision
     if (rec) {
       if (f & RST) {
         // RFC 9293 §3.10.7.4 with RFC 5961 §3.2, in SYN-RECEIVED: an RST at RCV.NXT
@@ -416,6 +432,7 @@ export class ListenQueue {
     return {
       localPort: l.port,
       remoteAddr: src,
+      remote6: src6 ? cloneIpv6Address(src6) : null,
       remotePort: seg.srcPort,
       iss: (seg.ack - 1) >>> 0,
       irs: (seg.seq - 1) >>> 0,
@@ -439,7 +456,12 @@ export class ListenQueue {
   poll(
     now: number,
     out: TcpSegment,
-    send: (dst: number, seg: TcpSegment, l: PassiveListener<unknown>) => void,
+    send: (
+      dst: number,
+      seg: TcpSegment,
+      l: PassiveListener<unknown>,
+      dst6: Ipv6Address | null,
+    ) => void,
   ): void {
     const timers = this.#timers;
     for (let top = timers.peek(); top && top.time <= now; top = timers.peek()) {
@@ -464,7 +486,7 @@ export class ListenQueue {
       timers.push({ time: rec.deadline, seq: this.#timerSeq++, rec });
       this.counters.synAckRetransmits++;
       this.#fillSynAck(rec, rec.listener.settings, rec.tsOffset + Math.floor(now), out);
-      send(rec.remoteAddr, out, rec.listener);
+      send(rec.remoteAddr, out, rec.listener, rec.remote6);
     }
   }
 
@@ -498,7 +520,8 @@ export class ListenQueue {
     out.window = h.synWindow;
     out.urgent = 0;
     out.payload = EMPTY;
-    o.mss = s.mss;
+    // `s.mss` is the IPv4 figure (MTU − 40); the IPv6 header is 20 bytes longer (RFC 8200 §8.3).
+    o.mss = h.remote6 ? s.mss - 20 : s.mss;
     // A SYN,ACK carries only what the peer's SYN offered.
     if (h.peerWscale >= 0) o.wscale = windowShift(s.recvBufferSize);
     if (h.sackOk) o.sackPermitted = true;
@@ -520,3 +543,9 @@ export function windowShift(bufferSize: number): number {
 const EMPTY = new Uint8Array(0);
 /** What one half-open record costs, counted in `memoryBytes`. */
 const HALF_OPEN_BYTES = 200;
+
+/** Whether two optional IPv6 addresses are the same (both absent: the same IPv4 peer). */
+function sameAddress6(a: Ipv6Address | null, b: Ipv6Address | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.w0 === b.w0 && a.w1 === b.w1 && a.w2 === b.w2 && a.w3 === b.w3;
+}

@@ -10,11 +10,15 @@
 import { ACK, FIN, resetTcpOptions, RST, SYN, type TcpSegment } from "../wire/tcp.ts";
 import { seqGt, seqLt } from "./seq.ts";
 import { TupleMap } from "./tuple_map.ts";
+import type { Ipv6Address } from "../wire/ipv6_address.ts";
 
 /** A connection in TIME-WAIT. */
 export interface TimeWaitRecord {
   localPort: number;
+  /** The peer's IPv4 address, or the key standing for its IPv6 address `remote6`. */
   remoteAddr: number;
+  /** The peer's IPv6 address; null (or absent) over IPv4. */
+  remote6?: Ipv6Address | null;
   remotePort: number;
   /** SND.NXT: our FIN is acknowledged, so every later segment of ours carries it. */
   sndNxt: number;

@@ -173,10 +173,12 @@ export async function readStream(readable: ReadableStream<Uint8Array>): Promise<
 }
 
 /**
- * A `deno run -A main.ts ...` child process in this namespace, with its stdout collected, its
- * stderr collected line by line, and its stdin open for writing.
+ * A `deno run -A main.ts ...` child process (or another script, e.g. an example) in this
+ * namespace, with its stdout collected, its stderr collected line by line, and its stdin open
+ * for writing.
  */
 export class Cli {
+  readonly #name: string;
   readonly #child: Deno.ChildProcess;
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
   readonly #stdoutChunks: Uint8Array[] = [];
@@ -186,10 +188,11 @@ export class Cli {
   #waiters: (() => void)[] = [];
   #status: Deno.CommandStatus | undefined;
 
-  /** Starts `main.ts` with `args`. */
-  constructor(args: string[]) {
+  /** Starts `script` (default `main.ts`) with `args`. */
+  constructor(args: string[], script: string = MAIN_TS) {
+    this.#name = script.split("/").pop() ?? script;
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--no-prompt", MAIN_TS, ...args],
+      args: ["run", "-A", "--no-prompt", script, ...args],
       env: { NO_COLOR: "1" },
       stdin: "piped",
       stdout: "piped",
@@ -233,7 +236,7 @@ export class Cli {
         await within(this.#pumps, 2000, "cli output").catch(() => {});
         if (ok()) return;
         throw new Error(
-          `${what}: main.ts exited (code ${this.#status.code}) first; stderr:\n${this.#stderr}`,
+          `${what}: ${this.#name} exited (code ${this.#status.code}) first; stderr:\n${this.#stderr}`,
         );
       }
       const left = deadline - performance.now();
@@ -284,8 +287,8 @@ export class Cli {
 
   /** Waits for the exit (bounded) and for all output; returns the exit code. */
   async exit(ms = 10_000): Promise<number> {
-    const status = await within(this.#child.status, ms, "main.ts exit");
-    await within(this.#pumps, 2000, "main.ts output");
+    const status = await within(this.#child.status, ms, `${this.#name} exit`);
+    await within(this.#pumps, 2000, `${this.#name} output`);
     try {
       await this.#stdin.close();
     } catch {

@@ -1,0 +1,337 @@
+/**
+ * Scenario (in a fresh namespace, which plays a router): path MTU discovery against the Linux
+ * kernel. The stack (TUN link, MTU 1500) connects through this namespace's IP forwarding to a
+ * kernel peer in a second namespace behind a veth pair of MTU 1280, and sends it SIZE bytes.
+ * The peer announces the MSS of a 1500-byte link (its route carries `advmss`), so the stack's
+ * first full-sized segments are too large for the router's next hop:
+ *
+ * - mode `icmp`: the router refuses them with ICMP "fragmentation needed" and the next-hop
+ *   MTU (RFC 1191 §4); the stack lowers its MSS to fit 1280 and sends again.
+ * - mode `blackhole`: the same, but iptables drops every "fragmentation needed" the router
+ *   makes (OUTPUT and FORWARD), so no ICMP reaches the stack; only black-hole detection (the
+ *   MSS halves after repeated timeouts of full-sized segments) can finish the transfer.
+ *
+ * The peer reads to EOF, notes the receive MSS its kernel measured (`ss -ti` rcvmss), and
+ * answers with one JSON line: the byte count and SHA-256 of what it read.
+ *
+ * Usage: `pmtu_router.ts MODE [family=4] [offload=on|off] [size=BYTES]` (default size 20
+ * MiB). The parent starts itself again as `pmtu_router.ts --peer FAMILY` for the peer.
+ * Prints one JSON line (see {@linkcode PmtuReport}).
+ *
+ * Only IPv4 runs today. Everything that depends on the family is in {@linkcode FAMILIES}; an
+ * IPv6 entry needs its addresses, `ip6tables` with `icmpv6 --icmpv6-type packet-too-big`,
+ * `net/ipv6/conf/all/forwarding`, 60 bytes of headers, and an IPv6 `openStack` address.
+ * @module
+ */
+
+import {
+  closeQuietly,
+  killAtExit,
+  randomBytes,
+  readToEnd,
+  scenario,
+  sha256,
+  sysctl,
+  within,
+  writeAll,
+} from "./common.ts";
+import { sh } from "./lossy_common.ts";
+import { openStack } from "../../../src/stack.ts";
+import type { TcpConn } from "../../../src/socket.ts";
+import type { TraceEvent } from "../../../src/tcp/trace.ts";
+
+/** What differs between IPv4 and IPv6 in this scenario. */
+interface Family {
+  /** The stack's address (its TUN link). */
+  stackIp: string;
+  /** The router's address on the veth toward the peer. */
+  routerIp: string;
+  /** The kernel peer's address. */
+  peerIp: string;
+  /** Prefix length of the veth subnet. */
+  prefix: number;
+  /** Where the peer listens. */
+  anyAddr: string;
+  /** IP and TCP headers without options: MTU − this = MSS. */
+  headerBytes: number;
+  /** The packet filter command. */
+  iptables: string;
+  /** iptables match words for the "packet too big" ICMP message. */
+  tooBigMatch: string[];
+  /** The sysctl that turns on forwarding. */
+  forwarding: string;
+  /** `/proc/net/snmp` (rows "Ip:", "Icmp:") or its IPv6 counterpart. */
+  snmp: { file: string; forwarded: string; tooBig: string; icmpOut: string };
+}
+
+/** The families this script knows (see the module note for IPv6). */
+const FAMILIES: Record<string, Family> = {
+  "4": {
+    stackIp: "10.0.0.1",
+    routerIp: "10.1.0.1",
+    peerIp: "10.1.0.2",
+    prefix: 24,
+    anyAddr: "0.0.0.0",
+    headerBytes: 40,
+    iptables: "iptables",
+    tooBigMatch: ["-p", "icmp", "--icmp-type", "fragmentation-needed"],
+    forwarding: "net/ipv4/ip_forward",
+    snmp: {
+      file: "/proc/net/snmp",
+      forwarded: "Ip:ForwDatagrams",
+      tooBig: "Ip:FragFails",
+      icmpOut: "Icmp:OutDestUnreachs",
+    },
+  },
+};
+
+const PORT = 5001;
+/** The stack's link MTU, and the MTU the peer's route claims (advmss = it − headers). */
+const WIDE_MTU = 1500;
+/** The MTU of the veth pair between the router and the peer. */
+const NARROW_MTU = 1280;
+const SCRIPT = new URL(import.meta.url).pathname;
+
+function family(name: string): Family {
+  const f = FAMILIES[name];
+  if (!f) throw new Error(`family ${name}: not supported (known: ${Object.keys(FAMILIES)})`);
+  return f;
+}
+
+if (Deno.args[0] === "--peer") {
+  // The kernel peer, alone in its nested namespace: one connection, read to EOF, answer.
+  const fam = family(Deno.args[1] ?? "4");
+  await scenario(55_000, async () => {
+    const listener = Deno.listen({ hostname: fam.anyAddr, port: PORT });
+    console.log("ready");
+    const conn = await within(listener.accept(), 20_000, "accept");
+    listener.close();
+    try {
+      const got = await within(readToEnd(conn), 45_000, "receive");
+      // The receive MSS this kernel measured from the segments that arrived (tcp_measure_rcv_mss).
+      const ss = await sh("ss", "-tinH", "state", "close-wait", "sport", "=", `:${PORT}`);
+      const rcvMss = Number(ss.match(/rcvmss:(\d+)/)?.[1] ?? -1);
+      const answer = { received: got.length, sha256: await sha256(got), rcvMss };
+      await writeAll(conn, new TextEncoder().encode(JSON.stringify(answer) + "\n"));
+      conn.closeWrite();
+      await within(readToEnd(conn), 10_000, "the stack's FIN");
+      return answer;
+    } finally {
+      closeQuietly(conn);
+    }
+  });
+}
+
+/** Lines of a child's stdout, as they come. */
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let rest = "";
+  for await (const c of stream.pipeThrough(new TextDecoderStream())) {
+    rest += c;
+    let i;
+    while ((i = rest.indexOf("\n")) >= 0) {
+      yield rest.slice(0, i);
+      rest = rest.slice(i + 1);
+    }
+  }
+  if (rest !== "") yield rest;
+}
+
+/** Runs a command inside the network namespace of process `pid`. */
+function inNs(pid: number, cmd: string, ...args: string[]): Promise<string> {
+  return sh("nsenter", `--net=/proc/${pid}/ns/net`, cmd, ...args);
+}
+
+/** Counters of `/proc/net/snmp` (this namespace's), as "Row:Name" → value. */
+function snmp(file: string): Map<string, number> {
+  const m = new Map<string, number>();
+  const rows = Deno.readTextFileSync(file).split("\n");
+  for (let i = 0; i + 1 < rows.length; i += 2) {
+    const names = rows[i].trim().split(/\s+/);
+    const values = rows[i + 1].trim().split(/\s+/);
+    if (names[0] !== values[0]) continue;
+    for (let j = 1; j < names.length; j++) m.set(names[0] + names[j], Number(values[j]));
+  }
+  return m;
+}
+
+/** Packets matched by the rules of `chain` whose target is `target`. */
+async function ruleHits(cmd: string, chain: string, target: string): Promise<number> {
+  const text = await sh(cmd, "-w", "5", "-L", chain, "-n", "-v", "-x");
+  let n = 0;
+  for (const line of text.split("\n").slice(2)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length > 2 && f[2] === target) n += Number(f[0]);
+  }
+  return n;
+}
+
+/** The JSON line this script prints. */
+export interface PmtuReport {
+  mode: "icmp" | "blackhole";
+  family: string;
+  offload: boolean;
+  size: number;
+  /** The peer read exactly SIZE bytes with the SHA-256 of what the stack sent. */
+  intact: boolean;
+  received: number;
+  /** The stack's send MSS (payload per segment, options excluded) after the handshake. */
+  mssBefore: number;
+  /** ... and at the end of the transfer. */
+  mssAfter: number;
+  /** The MSS changes the connection traced, with their cause. */
+  mssChanges: { mss: number; cause: string }[];
+  /** Of the stack's data segments sent after the first MSS change: the largest piece. */
+  largestAfterDrop: number;
+  /** Super-segments sent after the first MSS change (TSO after resegmentation). */
+  superSegmentsAfterDrop: number;
+  /** The receive MSS the peer's kernel measured (`ss -ti` rcvmss), −1 if not found. */
+  peerRcvMss: number;
+  /** The connection's counters at the end. */
+  retransmissions: number;
+  timeouts: number;
+  /** Stack counters. */
+  icmpErrors: number;
+  pmtuUpdates: number;
+  icmpIgnored: number;
+  superSegmentsOut: number;
+  packetsOut: number;
+  /** The router: packets refused as too big, "fragmentation needed" made, those iptables dropped. */
+  routerTooBig: number;
+  routerIcmpMade: number;
+  routerIcmpDropped: number;
+  routerForwarded: number;
+  /** Time from the first write to the peer's answer, ms (printed, never asserted). */
+  transferMs: number;
+}
+
+/** Writes `data` in 64 KiB pieces, closes the write side, reads the peer's answer. */
+async function sendAndHear(conn: TcpConn, data: Uint8Array): Promise<string> {
+  const w = conn.writable.getWriter();
+  for (let o = 0; o < data.length; o += 65536) await w.write(data.subarray(o, o + 65536));
+  await w.close();
+  let text = "";
+  for await (const c of conn.readable.pipeThrough(new TextDecoderStream())) text += c;
+  return text;
+}
+
+if (Deno.args[0] !== "--peer") {
+  const mode = Deno.args[0];
+  if (mode !== "icmp" && mode !== "blackhole") {
+    throw new Error(`usage: pmtu_router.ts icmp|blackhole [family=4] [offload=on|off] [size=N]`);
+  }
+  const kv = new Map(Deno.args.slice(1).map((a) => a.split("=", 2) as [string, string]));
+  const familyName = kv.get("family") ?? "4";
+  const offload = (kv.get("offload") ?? "on") === "on";
+  const size = Number(kv.get("size") ?? 20 * 1024 * 1024);
+  await scenario(55_000, async () => {
+    const fam = family(familyName);
+    const peer = new Deno.Command("unshare", {
+      args: ["--net", Deno.execPath(), "run", "-A", "--no-prompt", SCRIPT, "--peer", familyName],
+      // No update check: it would send DNS queries through the router.
+      env: { TCPTUN_IN_NETNS: "1", NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    killAtExit(peer);
+    const peerErr = new Response(peer.stderr).text();
+    const peerOut = lines(peer.stdout);
+    const first = await within(peerOut.next(), 15_000, "peer ready");
+    if (first.done || first.value !== "ready") {
+      throw new Error(`the peer did not start: ${first.value}\n${await peerErr}`);
+    }
+    const pid = peer.pid; // `unshare` execs the peer: same process, new namespace
+    // The narrow link: both ends of the veth pair at 1280.
+    const mtu = String(NARROW_MTU);
+    await sh("ip", "link", "add", "wa", "type", "veth", "peer", "name", "wb", "netns", String(pid));
+    await sh("ip", "addr", "add", `${fam.routerIp}/${fam.prefix}`, "dev", "wa");
+    await sh("ip", "link", "set", "wa", "mtu", mtu, "up");
+    await inNs(pid, "ip", "link", "set", "lo", "up");
+    await inNs(pid, "ip", "addr", "add", `${fam.peerIp}/${fam.prefix}`, "dev", "wb");
+    await inNs(pid, "ip", "link", "set", "wb", "mtu", mtu, "up");
+    // The peer announces the MSS of a 1500-byte link, as a host on Ethernet behind a narrower
+    // hop does: it cannot know the path.
+    const advmss = String(WIDE_MTU - fam.headerBytes);
+    await inNs(pid, "ip", "route", "add", "default", "via", fam.routerIp, "advmss", advmss);
+    sysctl(fam.forwarding, "1");
+    // Count (icmp) or drop (blackhole) every "fragmentation needed" the router makes.
+    const target = mode === "icmp" ? "ACCEPT" : "DROP";
+    for (const chain of ["OUTPUT", "FORWARD"]) {
+      await sh(fam.iptables, "-w", "5", "-A", chain, ...fam.tooBigMatch, "-j", target);
+    }
+
+    const mssChanges: { mss: number; cause: string }[] = [];
+    let largestAfterDrop = 0;
+    let superSegmentsAfterDrop = 0;
+    const trace = (_conn: number, e: TraceEvent) => {
+      if (e.ev === "mss") {
+        mssChanges.push({ mss: e.mss, cause: e.cause });
+      } else if (e.ev === "seg" && e.dir === "out" && e.len > 0 && mssChanges.length > 0) {
+        const segs = e.segs ?? 1;
+        if (segs > 1) superSegmentsAfterDrop++;
+        largestAfterDrop = Math.max(largestAfterDrop, Math.ceil(e.len / segs));
+      }
+    };
+    const before = snmp(fam.snmp.file);
+    const stack = await openStack({ tunIp: fam.stackIp, mtu: WIDE_MTU, offload, trace });
+    const data = randomBytes(size);
+    try {
+      const conn = await within(
+        stack.connect({ hostname: fam.peerIp, port: PORT }),
+        10_000,
+        "connect",
+      );
+      const mssBefore = conn.stats().mss;
+      const t0 = performance.now();
+      const answerText = await within(sendAndHear(conn, data), 45_000, "transfer");
+      const transferMs = Math.round(performance.now() - t0);
+      const st = conn.stats();
+      await within(conn.closed, 10_000, "close");
+      const answer = JSON.parse(answerText);
+      await within(peer.status, 10_000, "peer exit");
+      const after = snmp(fam.snmp.file);
+      const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+      const c = stack.counters;
+      const report: PmtuReport = {
+        mode,
+        family: familyName,
+        offload: stack.core.link.frameOffloads != null,
+        size,
+        intact: answer.received === size && answer.sha256 === await sha256(data),
+        received: answer.received,
+        mssBefore,
+        mssAfter: st.mss,
+        mssChanges,
+        largestAfterDrop,
+        superSegmentsAfterDrop,
+        peerRcvMss: answer.rcvMss,
+        retransmissions: st.retransmissions,
+        timeouts: st.timeouts,
+        icmpErrors: c.icmpErrors,
+        pmtuUpdates: c.pmtuUpdates,
+        icmpIgnored: c.icmpIgnored,
+        superSegmentsOut: c.superSegmentsOut,
+        packetsOut: c.packetsOut,
+        routerTooBig: delta(fam.snmp.tooBig),
+        routerIcmpMade: delta(fam.snmp.icmpOut),
+        routerIcmpDropped: mode === "blackhole"
+          ? await ruleHits(fam.iptables, "OUTPUT", "DROP") +
+            await ruleHits(fam.iptables, "FORWARD", "DROP")
+          : 0,
+        routerForwarded: delta(fam.snmp.forwarded),
+        transferMs,
+      };
+      return report as unknown as Record<string, unknown>;
+    } catch (e) {
+      try {
+        peer.kill("SIGKILL");
+      } catch {
+        // already exited
+      }
+      const err = await within(peerErr, 2000, "peer stderr").catch(() => "");
+      throw new Error(`${e instanceof Error ? e.message : e}\npeer: ${err}`, { cause: e });
+    } finally {
+      await stack.close();
+    }
+  });
+}
