@@ -36,6 +36,16 @@ Deno.test("main: bad usage exits 2 with one error line and a usage hint, no stac
       /^usage: tcptun listen/,
     ],
     [["connect"], "error: missing [HOST:]PORT", /^usage: tcptun connect /],
+    [
+      ["listen", "--ipv4-only", "--ipv6-only"],
+      "error: --ipv4-only and --ipv6-only cannot be used together",
+      /^usage: tcptun listen .*--ipv4-only \| --ipv6-only/,
+    ],
+    [
+      ["connect", "[fd00::1]:80", "--tun-ip6", "ff02::1"],
+      "error: --tun-ip6 must be a unicast IPv6 address, got 'ff02::1'",
+      /^usage: tcptun connect /,
+    ],
     [[], "error: missing command (listen or connect)", /^usage: tcptun <listen\|connect>/],
   ];
   for (const [args, error, usage] of cases) {
