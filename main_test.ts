@@ -44,6 +44,16 @@ Deno.test("main: bad usage exits 2 with one error line and a usage hint, no stac
     [["report"], "error: missing TRACE file", /^usage: tcptun report TRACE \[-o FILE\]$/],
     [["report", "a", "b"], "error: unexpected argument 'b'", /^usage: tcptun report /],
     [["report", "a", "--bogus"], "error: unknown option '--bogus'", /^usage: tcptun report /],
+    [
+      ["listen", "--ipv4-only", "--ipv6-only"],
+      "error: --ipv4-only and --ipv6-only cannot be used together",
+      /^usage: tcptun listen .*--ipv4-only \| --ipv6-only/,
+    ],
+    [
+      ["connect", "[fd00::1]:80", "--tun-ip6", "ff02::1"],
+      "error: --tun-ip6 must be a unicast IPv6 address, got 'ff02::1'",
+      /^usage: tcptun connect /,
+    ],
   ];
   for (const [args, error, usage] of cases) {
     await t.step(args.join(" ") || "(no arguments)", async () => {

@@ -1,6 +1,7 @@
 /**
  * A writer for classic pcap capture files (the libpcap format read by tcpdump, tshark and
- * Wireshark) holding raw IPv4 packets, LINKTYPE_RAW.
+ * Wireshark) holding raw IP packets, IPv4 and IPv6 alike (LINKTYPE_RAW: the version nibble
+ * tells them apart).
  *
  * Records are batched in one reused buffer and written with synchronous writes when the buffer
  * fills and at `close()`, so a capture costs one copy per packet and no allocation.

@@ -154,3 +154,88 @@ Deno.test({
     }
   },
 });
+
+Deno.test("pcap: IPv6 packets are written untouched beside IPv4 ones (LINKTYPE_RAW)", () => {
+  const sink = new MemorySink();
+  const pcap = new PcapWriter(sink);
+  const v4 = tcpPacket({ src: "10.0.0.2", dst: "10.0.0.1", srcPort: 5, dstPort: 4444, flags: SYN });
+  const v6 = tcpPacket({
+    src: "fdac:1194:20dc::2",
+    dst: "fdac:1194:20dc::1",
+    srcPort: 5,
+    dstPort: 4444,
+    flags: PSH | ACK,
+    payload: "hello over IPv6",
+  });
+  pcap.write(v4, 1000);
+  pcap.write(v6, 1001);
+  pcap.close();
+  const bytes = new Uint8Array(sink.bytes);
+  const v = sink.view();
+  const rec2 = 24 + 16 + v4.length;
+  assert.equal(v.getUint32(rec2 + 8, true), v6.length);
+  assert.equal(v.getUint32(rec2 + 12, true), v6.length);
+  assert.deepEqual(bytes.subarray(rec2 + 16), v6);
+  assert.equal(bytes[rec2 + 16] >>> 4, 6);
+});
+
+Deno.test({
+  name: "pcap: tshark decodes IPv6 TCP packets in the same capture as IPv4",
+  ignore: !tshark && !requireIntegration,
+  async fn() {
+    assert(tshark, "tshark is required (TCPTUN_REQUIRE_INTEGRATION=1)");
+    const path = await Deno.makeTempFile({ suffix: ".pcap" });
+    try {
+      const pcap = PcapWriter.create(path);
+      pcap.write(
+        tcpPacket({ src: "10.0.0.2", dst: "10.0.0.1", srcPort: 5, dstPort: 4444, flags: SYN }),
+        Date.now(),
+      );
+      pcap.write(
+        tcpPacket({
+          src: "fdac:1194:20dc::2",
+          dst: "fdac:1194:20dc::1",
+          srcPort: 6,
+          dstPort: 4444,
+          flags: PSH | ACK,
+          payload: "hi",
+        }),
+        Date.now(),
+      );
+      pcap.close();
+      const out = await new Deno.Command("tshark", {
+        args: [
+          "-r",
+          path,
+          "-o",
+          "tcp.check_checksum:TRUE",
+          "-T",
+          "fields",
+          "-e",
+          "ip.src",
+          "-e",
+          "ipv6.src",
+          "-e",
+          "tcp.srcport",
+          "-e",
+          "tcp.len",
+          "-e",
+          "tcp.checksum.status",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert(out.success, new TextDecoder().decode(out.stderr));
+      const rows = new TextDecoder().decode(out.stdout).trim().split("\n").map((l) =>
+        l.split("\t")
+      );
+      // Checksum status 1: good (the IPv6 pseudo-header sum, RFC 8200 §8.1).
+      assert.deepEqual(rows, [
+        ["10.0.0.2", "", "5", "0", "1"],
+        ["", "fdac:1194:20dc::2", "6", "2", "1"],
+      ]);
+    } finally {
+      await Deno.remove(path);
+    }
+  },
+});

@@ -11,7 +11,6 @@
 import { type ConnError, type ConnEvent, type ConnStats, State } from "./tcp/connection.ts";
 import type { ConnectionDefaults, ConnHandle, CoreListener, TcpStack } from "./stack.ts";
 import type { KeepAliveOptions } from "./tcp/connection.ts";
-import { formatIpv4Address } from "./wire/ipv4.ts";
 
 /** Turns a connection failure into the Deno error class a user already knows. */
 export function connectionError(e: ConnError, softError?: string | null): Error {
@@ -121,23 +120,29 @@ export class TcpConn extends EventTarget {
     return this.#closed.promise;
   }
 
-  /** Our end of the connection. */
+  /** The IP version of the connection: 4 or 6. */
+  get family(): 4 | 6 {
+    return this.#h.family;
+  }
+
+  /**
+   * Our end of the connection. The hostname is the address in canonical text, without
+   * brackets: `"10.0.0.1"` or `"fdac:1194:20dc::1"` (RFC 5952), as `Deno.Conn` has it.
+   */
   get localAddr(): Deno.NetAddr {
-    const c = this.#h.conn;
     return this.#localAddr ??= {
       transport: "tcp",
-      hostname: formatIpv4Address(c.localAddr),
-      port: c.localPort,
+      hostname: this.#h.localHostname,
+      port: this.#h.conn.localPort,
     };
   }
 
-  /** The peer's end. */
+  /** The peer's end (hostname as in `localAddr`). */
   get remoteAddr(): Deno.NetAddr {
-    const c = this.#h.conn;
     return this.#remoteAddr ??= {
       transport: "tcp",
-      hostname: formatIpv4Address(c.remoteAddr),
-      port: c.remotePort,
+      hostname: this.#h.remoteHostname,
+      port: this.#h.conn.remotePort,
     };
   }
 
@@ -458,7 +463,8 @@ export class TcpConn extends EventTarget {
 }
 
 /**
- * A listening port of a tcptun stack: an async iterable of accepted connections.
+ * A listening port of a tcptun stack: an async iterable of accepted connections, of either
+ * IP version unless the listener was opened for one.
  *
  * @example
  * ```ts ignore
@@ -469,18 +475,38 @@ export class TcpConn extends EventTarget {
  * ```
  */
 export class TcpListener implements AsyncIterable<TcpConn> {
-  /** The address and port listened on. */
+  /**
+   * The address and port listened on: the IPv4 one, or the IPv6 one for a listener of
+   * `family: 6`. `addrs` lists every address.
+   */
   readonly addr: Deno.NetAddr;
+  /** Every address listened on: IPv4 first, then IPv6 when the stack and listener have it. */
+  readonly addrs: readonly Deno.NetAddr[];
+  /** 4 or 6: the only IP version accepted; 0: both. */
+  readonly family: 0 | 4 | 6;
   readonly #stack: TcpStack;
   readonly #core: CoreListener;
   #waiters: Deferred<TcpConn>[] = [];
   #closed = false;
 
   /** @internal Use `TcpStack.listen`. */
-  constructor(stack: TcpStack, port: number, backlog: number, options: ConnectionDefaults = {}) {
+  constructor(
+    stack: TcpStack,
+    port: number,
+    backlog: number,
+    options: ConnectionDefaults = {},
+    family: 0 | 4 | 6 = 0,
+  ) {
     this.#stack = stack;
-    this.addr = { transport: "tcp", hostname: stack.tunIp, port };
-    this.#core = stack.core.listen(port, backlog, () => this.#serveWaiter(), options);
+    this.family = family;
+    const addrs: Deno.NetAddr[] = [];
+    if (family !== 6) addrs.push({ transport: "tcp", hostname: stack.tunIp, port });
+    if (family !== 4 && stack.tunIp6 !== undefined) {
+      addrs.push({ transport: "tcp", hostname: stack.tunIp6, port });
+    }
+    this.addrs = addrs;
+    this.addr = addrs[0];
+    this.#core = stack.core.listen(port, backlog, () => this.#serveWaiter(), options, family);
   }
 
   /**

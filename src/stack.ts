@@ -6,6 +6,13 @@
  */
 
 import { formatIpv4Address, isUnicastAddress, parseIpv4Address } from "./wire/ipv4.ts";
+import {
+  formatIpv6Address,
+  type Ipv6Address,
+  isIpv6UnicastAddress,
+  parseIpv6Address,
+} from "./wire/ipv6_address.ts";
+import { IPV6_MIN_MTU } from "./wire/ipv6.ts";
 import { State } from "./tcp/connection.ts";
 import { setImmediate } from "node:timers";
 import type { Link } from "./link.ts";
@@ -40,6 +47,21 @@ export {
 export interface StackOptions {
   /** The address the stack owns (the far end of the point-to-point TUN link). Default 10.0.0.1. */
   tunIp?: string;
+  /**
+   * The IPv6 address the stack owns (RFC 8200), or `false` for IPv4 only.
+   *
+   * On a TUN device the default is `"fdac:1194:20dc::1"` (a unique local address), best
+   * effort: when the system cannot configure IPv6 the stack opens IPv4-only and
+   * `TcpStack.ipv6Problem` says why; an address given here must work or `openStack` throws.
+   *
+   * With `link`, IPv6 is off unless an address is given here (the peer is then `peerIp6`).
+   */
+  tunIp6?: string | false;
+  /**
+   * The TUN interface's own, kernel-side IPv6 address (the stack's peer). Default: the
+   * companion of `tunIp6` (`fdac:1194:20dc::2`). Ignored with `link` (see `peerIp6`).
+   */
+  localIp6?: string;
   /** TUN interface name; default chosen by the kernel. */
   ifname?: string;
   /** MTU of the TUN interface. Default 1500. */
@@ -48,6 +70,11 @@ export interface StackOptions {
   link?: Link;
   /** The kernel-side address, when `link` is given. Default: the companion of `tunIp`. */
   peerIp?: string;
+  /**
+   * The peer's IPv6 address, when `link` is given with `tunIp6`. Default: the companion of
+   * `tunIp6` (see `companionAddress6`).
+   */
+  peerIp6?: string;
   /** Congestion control for every connection. Default "cubic". */
   congestion?: "cubic" | "newreno";
   /** Maximum segment lifetime in ms; TIME-WAIT lasts twice this. Default 30000. */
@@ -142,13 +169,67 @@ export function companionAddress(ip: number): number {
 }
 
 /**
+ * The IPv6 address a point-to-point TUN link gives the kernel: the last byte plus one, or
+ * minus one when it is 0xff (as `companionAddress` does for IPv4).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { companionAddress6 } from "./stack.ts";
+ * import { formatIpv6Address, parseIpv6Address } from "./wire/ipv6_address.ts";
+ * const peer = companionAddress6(parseIpv6Address("fdac:1194:20dc::1")!);
+ * assert.equal(formatIpv6Address(peer), "fdac:1194:20dc::2");
+ * ```
+ */
+export function companionAddress6(ip: Readonly<Ipv6Address>): Ipv6Address {
+  const w3 = (ip.w3 & 0xff) === 0xff ? (ip.w3 - 1) >>> 0 : (ip.w3 + 1) >>> 0;
+  return { w0: ip.w0, w1: ip.w1, w2: ip.w2, w3 };
+}
+
+/**
+ * Parses the host of `TcpStack.connect`: an IPv4 address in dotted-quad form (a uint32), or an
+ * IPv6 address in any RFC 4291 §2.2 form, bare or in brackets as in a URL (RFC 3986 §3.2.2).
+ * Host names are not resolved. Whether the address can be a peer is not judged here.
+ * @returns the address, or null when `text` is none of these.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseHostAddress } from "./stack.ts";
+ * assert.equal(parseHostAddress("10.0.0.2"), 0x0a000002);
+ * assert.deepEqual(parseHostAddress("[fd00::2]"), { w0: 0xfd000000, w1: 0, w2: 0, w3: 2 });
+ * assert.equal(parseHostAddress("example.com"), null);
+ * ```
+ */
+export function parseHostAddress(text: string): number | Ipv6Address | null {
+  if (text.length > 2 && text.startsWith("[") && text.endsWith("]")) {
+    return parseIpv6Address(text.slice(1, -1));
+  }
+  if (text.includes(":")) return parseIpv6Address(text);
+  return parseIpv4Address(text);
+}
+
+/** An IPv6 address a stack can own or talk to, or a TypeError naming the option. */
+function unicastIpv6(what: string, text: string): Ipv6Address {
+  const a = parseIpv6Address(text);
+  if (a === null) throw new TypeError(`invalid IPv6 address for ${what}: ${text}`);
+  if (!isIpv6UnicastAddress(a)) {
+    throw new TypeError(`${what} must be a unicast IPv6 address: ${text}`);
+  }
+  return a;
+}
+
+/**
  * Opens a TCP/IP stack on a new TUN device (or on `opts.link`) and starts its device loop.
+ * On a TUN device it speaks IPv4 and, unless `tunIp6: false` or the system cannot set it up
+ * (`ipv6Problem`), IPv6.
  *
  * @example
  * ```ts ignore
  * import { openStack } from "./stack.ts";
  * const stack = await openStack({ tunIp: "10.0.0.1" });
- * for await (const conn of stack.listen({ port: 4444 })) {
+ * console.log(stack.tunIp6 ?? `IPv4 only: ${stack.ipv6Problem}`); // fdac:1194:20dc::1
+ * for await (const conn of stack.listen({ port: 4444 })) { // both families
  *   conn.readable.pipeTo(conn.writable); // echo
  * }
  * ```
@@ -164,17 +245,33 @@ export async function openStack(opts: StackOptions = {}): Promise<TcpStack> {
   let link: Link;
   let ifname = "";
   let peer: number;
+  let addr6: Ipv6Address | undefined;
+  let peer6: Ipv6Address | undefined;
+  let ipv6Problem: string | undefined;
   if (opts.link) {
     link = opts.link;
     const p = opts.peerIp ? parseIpv4Address(opts.peerIp) : companionAddress(tunIp);
     if (p === null) throw new TypeError(`invalid IPv4 address: ${opts.peerIp}`);
     peer = p;
+    // IPv6 on a link only when asked for: a test's link may carry IPv4 alone.
+    if (typeof opts.tunIp6 === "string") {
+      addr6 = unicastIpv6("tunIp6", opts.tunIp6);
+      peer6 = opts.peerIp6 !== undefined
+        ? unicastIpv6("peerIp6", opts.peerIp6)
+        : companionAddress6(addr6);
+      // RFC 8200 §5: every link that carries IPv6 has an MTU of 1280 or more.
+      if (Math.min(mtu, link.mtu) < IPV6_MIN_MTU) {
+        throw new RangeError(`IPv6 needs an MTU of at least ${IPV6_MIN_MTU}, got ${mtu}`);
+      }
+    }
   } else {
     const { openTun } = await import("../ffi/tun.ts");
     // Offloads (Linux: IFF_VNET_HDR with checksum and TCP segmentation offload) are on by
     // default; a kernel that refuses them gets plain packets.
     const dev = openTun({
       tunIp: tunIpText,
+      tunIp6: opts.tunIp6,
+      localIp6: opts.localIp6,
       ifname: opts.ifname,
       mtu,
       offload: opts.offload ?? true,
@@ -182,6 +279,12 @@ export async function openStack(opts: StackOptions = {}): Promise<TcpStack> {
     link = dev;
     ifname = dev.name;
     peer = companionAddress(tunIp);
+    // The device says what it configured: the stack owns exactly that.
+    if (dev.tunIp6 !== undefined && dev.localIp6 !== undefined) {
+      addr6 = parseIpv6Address(dev.tunIp6) ?? undefined;
+      peer6 = parseIpv6Address(dev.localIp6) ?? undefined;
+    }
+    ipv6Problem = dev.ipv6Problem;
   }
   if (opts.faults) link = new FaultyLink(link, opts.faults);
   const connection: ConnectionDefaults = { ...opts.connection };
@@ -191,6 +294,9 @@ export async function openStack(opts: StackOptions = {}): Promise<TcpStack> {
   const stack = new TcpStack(link, {
     addr: tunIp,
     peer,
+    addr6,
+    peer6,
+    ipv6Problem,
     ifname,
     mtu: opts.link ? Math.min(mtu, link.mtu) : mtu,
     connection,
@@ -210,6 +316,15 @@ export class TcpStack {
   readonly tunIp: string;
   /** The kernel-side address of the link, e.g. "10.0.0.2". */
   readonly peerIp: string;
+  /** The IPv6 address the stack owns, e.g. "fdac:1194:20dc::1"; undefined when IPv6 is off. */
+  readonly tunIp6: string | undefined;
+  /** The kernel-side IPv6 address, e.g. "fdac:1194:20dc::2"; undefined when IPv6 is off. */
+  readonly peerIp6: string | undefined;
+  /**
+   * Why IPv6, wanted by default on a TUN device, could not be set up (the stack then speaks
+   * IPv4 only); undefined when it was, or when it was not wanted.
+   */
+  readonly ipv6Problem: string | undefined;
   /** The TUN interface name ("" for other links). */
   readonly ifname: string;
   /** MTU of the link; the MSS offered is MTU − 40. */
@@ -230,6 +345,9 @@ export class TcpStack {
     o: {
       addr: number;
       peer: number;
+      addr6?: Ipv6Address;
+      peer6?: Ipv6Address;
+      ipv6Problem?: string;
       ifname: string;
       mtu: number;
       connection: ConnectionDefaults;
@@ -241,11 +359,15 @@ export class TcpStack {
     this.#link = link;
     this.tunIp = formatIpv4Address(o.addr);
     this.peerIp = formatIpv4Address(o.peer);
+    this.tunIp6 = o.addr6 ? formatIpv6Address(o.addr6) : undefined;
+    this.peerIp6 = o.addr6 && o.peer6 ? formatIpv6Address(o.peer6) : undefined;
+    this.ipv6Problem = o.ipv6Problem;
     this.ifname = o.ifname;
     this.mtu = o.mtu;
     const t0 = performance.now();
     this.core = new StackCore({
       addr: o.addr,
+      addr6: o.addr6,
       link,
       now: () => performance.now() - t0,
       mtu: o.mtu,
@@ -316,34 +438,47 @@ export class TcpStack {
   }
 
   /**
-   * Listens on `port`; iterate the result for connections. `backlog` bounds the connections
-   * that completed their handshake and wait for `accept` (default 128); half-open ones are
-   * held apart, and SYN cookies answer when there are too many. The other options apply
-   * to every accepted connection.
+   * Listens on `port`; iterate the result for connections. `family` 4 or 6 accepts only
+   * that IP version; absent, both (IPv6 when the stack has it; the other family's SYNs are
+   * answered with RST, as for a closed port). `backlog` bounds the connections that
+   * completed their handshake and wait for `accept` (default 128); half-open ones are held
+   * apart, and SYN cookies answer when there are too many. The other options apply to every
+   * accepted connection.
+   * @throws {TypeError} for `family: 6` on a stack without IPv6.
    * @example
    * ```ts ignore
    * const listener = stack.listen({ port: 4444, noDelay: true });
+   * console.log(listener.addrs.map((a) => a.hostname)); // ["10.0.0.1", "fdac:1194:20dc::1"]
    * const conn = await listener.accept();
+   * console.log(conn.remoteAddr.hostname); // "10.0.0.2" or "fdac:1194:20dc::2"
    * ```
    */
-  listen(opts: { port: number; backlog?: number } & ConnOptions): TcpListener {
+  listen(opts: { port: number; backlog?: number; family?: 4 | 6 } & ConnOptions): TcpListener {
     checkPort(opts.port, false);
     const backlog = opts.backlog ?? 128;
     if (!Number.isInteger(backlog) || backlog < 1 || backlog > 65535) {
       throw new RangeError(`backlog must be an integer from 1 to 65535, got ${backlog}`);
     }
-    const l = new TcpListener(this, opts.port, backlog, connOptions(opts));
+    const family = opts.family ?? 0;
+    if (family !== 0 && family !== 4 && family !== 6) {
+      throw new RangeError(`family must be 4 or 6, got ${family}`);
+    }
+    if (family === 6 && this.tunIp6 === undefined) throw new TypeError(this.#ipv6Off());
+    const l = new TcpListener(this, opts.port, backlog, connOptions(opts), family);
     this.#listeners.add(l);
     return l;
   }
 
   /**
-   * Connects to `hostname:port` (default host: the kernel-side address). Rejects with
-   * `Deno.errors.ConnectionRefused` or `Deno.errors.TimedOut`, or at once with a
-   * `TypeError` for an address no connection can go to (broadcast, multicast, loopback).
+   * Connects to `hostname:port`. `hostname` is an IPv4 or an IPv6 address (bare or in
+   * brackets: `"fd00::2"`, `"[fd00::2]"`); default: the kernel-side IPv4 address. Rejects
+   * with `Deno.errors.ConnectionRefused` or `Deno.errors.TimedOut`, or at once with a
+   * `TypeError` for an address no connection can go to (broadcast, multicast, loopback,
+   * IPv4-mapped, or IPv6 on a stack without it).
    * @example
    * ```ts ignore
    * const conn = await stack.connect({ port: 80, keepAlive: { idleMs: 60_000 } });
+   * const conn6 = await stack.connect({ hostname: stack.peerIp6, port: 80 });
    * ```
    */
   async connect(
@@ -351,11 +486,14 @@ export class TcpStack {
   ): Promise<TcpConn> {
     checkPort(opts.port, false);
     const host = opts.hostname ?? this.peerIp;
-    const addr = parseIpv4Address(host);
-    if (addr === null) throw new TypeError(`invalid IPv4 address: ${host}`);
-    if (!isUnicastAddress(addr)) {
-      // RFC 9293 MUST-46: an OPEN to a broadcast or multicast address is an error.
+    const addr = parseHostAddress(host);
+    if (addr === null) throw new TypeError(`invalid IP address: ${host}`);
+    // RFC 9293 MUST-46: an OPEN to a broadcast or multicast address is an error.
+    if (typeof addr === "number" ? !isUnicastAddress(addr) : !isIpv6UnicastAddress(addr)) {
       throw new TypeError(`not a unicast address: ${host}`);
+    }
+    if (typeof addr !== "number" && this.tunIp6 === undefined) {
+      throw new TypeError(`cannot connect to ${host}: ${this.#ipv6Off()}`);
     }
     if (this.#closing) throw new Deno.errors.BadResource("stack is closed");
     if (opts.localPort !== undefined) checkPort(opts.localPort, true);
@@ -364,6 +502,12 @@ export class TcpStack {
     this.#conns.add(conn);
     await conn._established;
     return conn;
+  }
+
+  #ipv6Off(): string {
+    return this.ipv6Problem === undefined
+      ? "IPv6 is off on this stack"
+      : `IPv6 is off on this stack (${this.ipv6Problem})`;
   }
 
   /** @internal */

@@ -181,21 +181,39 @@ export class FakeListener implements CliListener {
 export class FakeStack implements CliStack {
   readonly tunIp: string;
   readonly peerIp = "10.0.0.2";
+  readonly tunIp6: string | undefined;
+  readonly peerIp6: string | undefined;
+  readonly ipv6Problem: string | undefined;
   readonly ifname = "tun0";
   readonly mtu = 1500;
   readonly listener = new FakeListener();
   listenPort = -1;
+  /** The `family` option of the last `listen` (undefined: both). */
+  listenFamily: 4 | 6 | undefined;
   connectOpts: { hostname?: string; port: number; noDelay?: boolean } | undefined;
   /** What `connect` returns. */
   connectResult: Promise<FakeConn> = Promise.resolve(new FakeConn(4444, "10.0.0.2"));
   closeCalls = 0;
 
-  constructor(readonly opts: CliStackOptions) {
+  /**
+   * @param opts what the CLI asked of `openStack`
+   * @param ipv6Problem set: the "device" could not configure IPv6 (when it was not asked
+   *   for explicitly), as a real one reports in `ipv6Problem`
+   */
+  constructor(readonly opts: CliStackOptions, ipv6Problem?: string) {
     this.tunIp = opts.tunIp ?? "10.0.0.1";
+    if (opts.tunIp6 === false) return;
+    if (ipv6Problem !== undefined && opts.tunIp6 === undefined) {
+      this.ipv6Problem = ipv6Problem;
+      return;
+    }
+    this.tunIp6 = opts.tunIp6 ?? "fdac:1194:20dc::1";
+    this.peerIp6 = this.tunIp6.replace(/1$/, "2");
   }
 
-  listen(opts: { port: number }): FakeListener {
+  listen(opts: { port: number; family?: 4 | 6 }): FakeListener {
     this.listenPort = opts.port;
+    this.listenFamily = opts.family;
     return this.listener;
   }
 

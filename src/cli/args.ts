@@ -9,6 +9,14 @@
 import { type FaultOptions, parseFaultSpec } from "../fault.ts";
 import { parseArgs } from "node:util";
 import { parseIpv4Address } from "../wire/ipv4.ts";
+import {
+  formatIpv6Address,
+  HostPortError,
+  isIpv6UnicastAddress,
+  newHostPort,
+  parseHostPort,
+  parseIpv6Address,
+} from "../wire/ipv6_address.ts";
 
 /** Log levels, from the fewest messages to the most. */
 export const LOG_LEVELS = ["error", "warn", "info", "debug", "trace"] as const;
@@ -23,6 +31,8 @@ export type Congestion = typeof CONGESTION_ALGORITHMS[number];
 export const DEFAULT_LISTEN_IP = "10.0.0.1";
 /** Address `connect` owns when `--tun-ip` is not given. */
 export const DEFAULT_CONNECT_IP = "10.0.0.2";
+/** IPv6 address the stack owns when `--tun-ip6` is not given (the TUN device's default). */
+export const DEFAULT_TUN_IP6 = "fdac:1194:20dc::1";
 /** Port `listen` accepts on when `--port` is not given. */
 export const DEFAULT_PORT = 4444;
 /** Log level when `-v` is not given: quiet, so pipes stay clean. */
@@ -32,6 +42,10 @@ export const DEFAULT_LOG_LEVEL: LogLevel = "warn";
 export interface CommonOptions {
   /** Address the stack owns on the TUN link. */
   tunIp: string;
+  /** --tun-ip6: IPv6 address the stack owns, or undefined for the device's default. */
+  tunIp6: string | undefined;
+  /** IP versions to use: 4 (--ipv4-only), 6 (--ipv6-only) or 0 for both. */
+  family: 0 | 4 | 6;
   /** TUN interface name, or undefined for the kernel's choice. */
   ifname: string | undefined;
   /** Link MTU, or undefined for the stack's default. */
@@ -71,7 +85,10 @@ export interface ListenCommand extends CommonOptions {
 export interface ConnectCommand extends CommonOptions {
   /** Discriminant. */
   command: "connect";
-  /** Peer address, or undefined for the stack's companion (kernel) address. */
+  /**
+   * Peer address in canonical text, IPv6 without brackets ("10.0.0.3", "fd00::3"), or
+   * undefined for the stack's companion (kernel) address: IPv4, or IPv6 with --ipv6-only.
+   */
   host: string | undefined;
   /** Peer port. */
   port: number;
@@ -119,16 +136,22 @@ export class UsageError extends Error {
 /** One-line synopses, shown after a usage error. */
 export const SYNOPSIS = {
   general: "tcptun <listen|connect|report> [options]   (tcptun --help for details)",
-  listen: "tcptun listen [--tun-ip IP] [--port N] [--echo | --discard] [--once] [--ifname NAME] " +
-    "[--mtu N] [--pcap FILE] [--trace FILE] [-v LEVEL] [--congestion cubic|newreno] [--no-delay] " +
-    "[--no-offload] [--faults SPEC]",
-  connect: "tcptun connect [HOST:]PORT [--tun-ip IP] [--ifname NAME] [--mtu N] [--pcap FILE] " +
-    "[--trace FILE] " +
+  listen: "tcptun listen [--tun-ip IP] [--tun-ip6 IP6] [--ipv4-only | --ipv6-only] [--port N] " +
+    "[--echo | --discard] [--once] [--ifname NAME] [--mtu N] [--pcap FILE] [--trace FILE] " +
+    "[-v LEVEL] [--congestion cubic|newreno] [--no-delay] [--no-offload] [--faults SPEC]",
+  connect: "tcptun connect [HOST:]PORT [--tun-ip IP] [--tun-ip6 IP6] [--ipv4-only | --ipv6-only] " +
+    "[--ifname NAME] [--mtu N] [--pcap FILE] [--trace FILE] " +
     "[-v LEVEL] [--congestion cubic|newreno] [--no-delay] [--no-offload] [--faults SPEC]",
   report: "tcptun report TRACE [-o FILE]",
 } as const;
 
 const COMMON_HELP = `  --tun-ip IP            address this stack owns on the TUN link
+  --tun-ip6 IP6          IPv6 address this stack owns (default: ${DEFAULT_TUN_IP6});
+                         the kernel's side gets its companion (…::2 for …::1).
+                         Without it, IPv6 is set up if the system allows, else IPv4 only
+  --ipv4-only            IPv4 only: no IPv6 on the TUN device
+  --ipv6-only            IPv6 only (listen: accept IPv6 only; connect: default HOST is
+                         the kernel's IPv6 address); fails if IPv6 cannot be set up
   --ifname NAME          TUN interface name (default: chosen by the kernel)
   --mtu N                link MTU, 576..65535 (default: 1500)
   --pcap FILE            write every packet read or written to FILE (pcap, LINKTYPE_RAW)
@@ -151,7 +174,9 @@ export function helpText(topic?: Topic): string {
 
 Accept TCP connections on a user-space TCP/IP stack over a TUN device.
 By default bridges stdin/stdout with one connection at a time (like netcat),
-accepting the next connection after each one closes.
+accepting the next connection after each one closes. Accepts over IPv4 and IPv6
+(when the system allows IPv6): prints "listening on IP:PORT", then
+"listening on [IP6]:PORT".
 
   --tun-ip IP            address this stack owns (default: ${DEFAULT_LISTEN_IP})
   --port N               port to accept on (default: ${DEFAULT_PORT})
@@ -163,7 +188,8 @@ ${COMMON_HELP.split("\n").slice(1).join("\n")}`;
 
 Open one TCP connection from a user-space TCP/IP stack over a TUN device and bridge it
 with stdin/stdout. stdin EOF sends FIN; exits 0 once both directions are closed.
-HOST defaults to the kernel's address on the link.
+HOST is an IPv4 address or an IPv6 address in brackets ([fdac:1194:20dc::2]:80);
+it defaults to the kernel's address on the link.
 
   --tun-ip IP            address this stack owns (default: ${DEFAULT_CONNECT_IP})
 ${COMMON_HELP.split("\n").slice(1).join("\n")}`;
@@ -197,6 +223,9 @@ Exit status: 0 success, 1 runtime error, 2 bad usage.`;
 
 const COMMON_OPTIONS = {
   "tun-ip": { type: "string" },
+  "tun-ip6": { type: "string" },
+  "ipv4-only": { type: "boolean" },
+  "ipv6-only": { type: "boolean" },
   ifname: { type: "string" },
   mtu: { type: "string" },
   pcap: { type: "string" },
@@ -290,6 +319,23 @@ function parseCommon(
     }
     tunIp = tunIpText;
   }
+  const ipv4Only = values["ipv4-only"] === true;
+  const ipv6Only = values["ipv6-only"] === true;
+  if (ipv4Only && ipv6Only) {
+    throw new UsageError("--ipv4-only and --ipv6-only cannot be used together", topic);
+  }
+  const tunIp6Text = values["tun-ip6"] as string | undefined;
+  let tunIp6: string | undefined;
+  if (tunIp6Text !== undefined) {
+    if (ipv4Only) throw new UsageError("--tun-ip6 and --ipv4-only cannot be used together", topic);
+    const a = parseIpv6Address(tunIp6Text);
+    if (a === null) throw new UsageError(`bad IPv6 address '${tunIp6Text}'`, topic);
+    // RFC 4291: the stack's own address is a unicast one (not ::, ::1, ff00::/8, ::ffff:0:0/96).
+    if (!isIpv6UnicastAddress(a)) {
+      throw new UsageError(`--tun-ip6 must be a unicast IPv6 address, got '${tunIp6Text}'`, topic);
+    }
+    tunIp6 = formatIpv6Address(a);
+  }
   const ifname = values.ifname as string | undefined;
   // IFNAMSIZ is 16 including the terminating NUL; '/' and whitespace are not allowed in names.
   if (ifname !== undefined && !/^[^/\s:]{1,15}$/.test(ifname)) {
@@ -328,6 +374,8 @@ function parseCommon(
   }
   return {
     tunIp,
+    tunIp6,
+    family: ipv4Only ? 4 : ipv6Only ? 6 : 0,
     ifname,
     mtu,
     pcap,
@@ -372,19 +420,16 @@ function parseConnect(args: string[]): Command {
   if (positionals.length > 1) {
     throw new UsageError(`unexpected argument '${positionals[1]}'`, "connect");
   }
-  const target = positionals[0];
-  const colon = target.lastIndexOf(":");
-  let host: string | undefined;
-  let portText = target;
-  if (colon >= 0) {
-    const hostText = target.slice(0, colon);
-    portText = target.slice(colon + 1);
-    if (parseIpv4Address(hostText) === null) {
-      throw new UsageError(`bad IPv4 address '${hostText}'`, "connect");
+  const { host, port } = parseTarget(positionals[0]);
+  if (host !== undefined) {
+    const v6 = host.includes(":");
+    if (v6 && common.family === 4) {
+      throw new UsageError(`--ipv4-only cannot connect to an IPv6 address ([${host}])`, "connect");
     }
-    host = hostText;
+    if (!v6 && common.family === 6) {
+      throw new UsageError(`--ipv6-only cannot connect to an IPv4 address (${host})`, "connect");
+    }
   }
-  const port = parsePort(portText, "connect");
   return { command: "connect", ...common, host, port };
 }
 
@@ -411,6 +456,56 @@ function parseReport(args: string[]): Command {
   const output = parsed.values.output ?? defaultReportPath(trace);
   if (output === "") throw new UsageError("-o needs a file name (or - for stdout)", "report");
   return { command: "report", trace, output };
+}
+
+/**
+ * `PORT`, `IPV4:PORT` or `[IPV6]:PORT` (RFC 3986 §3.2.2, RFC 5952 §6) into a host in canonical
+ * text (undefined for none) and a port, or a one-line UsageError.
+ */
+function parseTarget(target: string): { host: string | undefined; port: number } {
+  const hp = newHostPort();
+  const err = parseHostPort(target, hp, true);
+  const bracketed = target.startsWith("[");
+  const close = target.indexOf("]");
+  switch (err) {
+    case HostPortError.None:
+      return {
+        host: hp.family === 6
+          ? formatIpv6Address(hp.ipv6)
+          : hp.family === 4
+          ? target.slice(0, target.indexOf(":"))
+          : undefined,
+        port: hp.port,
+      };
+    case HostPortError.BadPort: {
+      // The existing port messages: "port must be a number, ..." or "port N out of range ...".
+      const portText = bracketed
+        ? target.slice(close + 2)
+        : target.slice(target.lastIndexOf(":") + 1);
+      parsePort(portText, "connect");
+      break;
+    }
+    case HostPortError.MissingPort:
+      throw new UsageError(`missing port in '${target}' (HOST:PORT or [IPV6]:PORT)`, "connect");
+    case HostPortError.BadIpv4: {
+      const colon = target.indexOf(":");
+      throw new UsageError(
+        `bad IPv4 address '${colon < 0 ? target : target.slice(0, colon)}'`,
+        "connect",
+      );
+    }
+    case HostPortError.BadIpv6:
+      throw new UsageError(
+        `bad IPv6 address '${bracketed ? target.slice(1, close) : target}'`,
+        "connect",
+      );
+    case HostPortError.UnbracketedIpv6:
+      throw new UsageError(
+        `an IPv6 address needs brackets before a port: [IPV6]:PORT, got '${target}'`,
+        "connect",
+      );
+  }
+  throw new UsageError(`bad target '${target}' (PORT, HOST:PORT or [IPV6]:PORT)`, "connect");
 }
 
 /**

@@ -25,6 +25,8 @@ Deno.test("args: listen defaults", () => {
   assert.deepEqual(cmd, {
     command: "listen",
     tunIp: "10.0.0.1",
+    tunIp6: undefined,
+    family: 0,
     ifname: undefined,
     mtu: undefined,
     pcap: undefined,
@@ -132,6 +134,34 @@ Deno.test("args: report TRACE writes TRACE.html beside it by default, -o FILE or
   assert.match(helpText("report"), /^usage: tcptun report TRACE \[-o FILE\]/);
 });
 
+Deno.test("args: IPv6 flags: --tun-ip6 in canonical form, --ipv4-only, --ipv6-only", () => {
+  const l = parseCli(["listen", "--tun-ip6", "FD00:0:0::0001", "--ipv6-only"]) as ListenCommand;
+  assert.equal(l.tunIp6, "fd00::1");
+  assert.equal(l.family, 6);
+  assert.equal((parseCli(["listen", "--ipv4-only"]) as ListenCommand).family, 4);
+  assert.equal((parseCli(["connect", "80", "--ipv4-only"]) as ConnectCommand).family, 4);
+  const c = parseCli(["connect", "80", "--ipv6-only"]) as ConnectCommand;
+  assert.deepEqual([c.family, c.host, c.tunIp6], [6, undefined, undefined]);
+  // Link-local and global unicast addresses are fine for the stack's own address.
+  assert.equal((parseCli(["listen", "--tun-ip6", "fe80::1"]) as ListenCommand).tunIp6, "fe80::1");
+  assert.equal(
+    (parseCli(["listen", "--tun-ip6", "2001:db8::1"]) as ListenCommand).tunIp6,
+    "2001:db8::1",
+  );
+});
+
+Deno.test("args: connect targets: [IPV6]:PORT, IPV4:PORT, PORT", () => {
+  const v6 = parseCli(["connect", "[fdac:1194:20dc::2]:8080"]) as ConnectCommand;
+  assert.deepEqual([v6.host, v6.port, v6.family], ["fdac:1194:20dc::2", 8080, 0]);
+  // The host comes back canonical (RFC 5952), without brackets.
+  const long = parseCli(["connect", "[FDAC:1194:20DC:0:0:0:0:2]:1"]) as ConnectCommand;
+  assert.equal(long.host, "fdac:1194:20dc::2");
+  const v4 = parseCli(["connect", "10.0.0.3:80", "--ipv4-only"]) as ConnectCommand;
+  assert.deepEqual([v4.host, v4.port], ["10.0.0.3", 80]);
+  const v6only = parseCli(["connect", "--ipv6-only", "[fd00::3]:22"]) as ConnectCommand;
+  assert.deepEqual([v6only.host, v6only.family], ["fd00::3", 6]);
+});
+
 Deno.test("args: help and version", () => {
   assert.deepEqual(parseCli(["--help"]), { command: "help" });
   assert.deepEqual(parseCli(["-h"]), { command: "help" });
@@ -141,6 +171,10 @@ Deno.test("args: help and version", () => {
   assert.match(helpText("listen"), /^usage: tcptun listen/);
   assert.match(helpText("connect"), /^usage: tcptun connect/);
   assert.match(helpText(), /--discard[\s\S]*\[HOST:\]PORT/);
+  for (const topic of ["listen", "connect"] as const) {
+    assert.match(helpText(topic), /--tun-ip6 IP6 .*\n[\s\S]*--ipv4-only[\s\S]*--ipv6-only/);
+  }
+  assert.match(helpText("connect"), /\[fdac:1194:20dc::2\]:80/);
 });
 
 Deno.test("args: bad usage gives one-line errors with the subcommand's topic", async (t) => {
@@ -179,6 +213,44 @@ Deno.test("args: bad usage gives one-line errors with the subcommand's topic", a
     [["report", "t.jsonl", "-o"], /^option '-o' needs a value$/, "report"],
     [["report", "t.jsonl", "-o", ""], /^-o needs a file name/, "report"],
     [["report", "t.jsonl", "--port", "1"], /^unknown option '--port'$/, "report"],
+    [
+      ["listen", "--ipv4-only", "--ipv6-only"],
+      /^--ipv4-only and --ipv6-only cannot be used together$/,
+      "listen",
+    ],
+    [
+      ["connect", "80", "--ipv6-only", "--ipv4-only"],
+      /^--ipv4-only and --ipv6-only cannot be used together$/,
+      "connect",
+    ],
+    [["listen", "--tun-ip6", "fd00::1", "--ipv4-only"], /--tun-ip6 and --ipv4-only/, "listen"],
+    [["listen", "--tun-ip6", "10.0.0.1"], /^bad IPv6 address '10.0.0.1'$/, "listen"],
+    [["listen", "--tun-ip6", "fd00::1::2"], /^bad IPv6 address 'fd00::1::2'$/, "listen"],
+    [["listen", "--tun-ip6", "[fd00::1]"], /^bad IPv6 address '\[fd00::1\]'$/, "listen"],
+    [["listen", "--tun-ip6", "fd00::1%eth0"], /^bad IPv6 address/, "listen"],
+    [["connect", "80", "--tun-ip6", "gggg::1"], /^bad IPv6 address 'gggg::1'$/, "connect"],
+    [["listen", "--tun-ip6", "::"], /^--tun-ip6 must be a unicast IPv6 address/, "listen"],
+    [["listen", "--tun-ip6", "::1"], /must be a unicast IPv6 address, got '::1'$/, "listen"],
+    [["listen", "--tun-ip6", "ff02::1"], /must be a unicast IPv6 address/, "listen"],
+    [["listen", "--tun-ip6", "::ffff:10.0.0.1"], /must be a unicast IPv6 address/, "listen"],
+    [["listen", "--tun-ip6"], /^option '--tun-ip6' needs a value$/, "listen"],
+    [["connect", "[fd00::1::2]:80"], /^bad IPv6 address 'fd00::1::2'$/, "connect"],
+    [["connect", "[10.0.0.1]:80"], /^bad IPv6 address '10.0.0.1'$/, "connect"],
+    [["connect", "fd00::1:80"], /^an IPv6 address needs brackets before a port/, "connect"],
+    [["connect", "fd00::1"], /needs brackets before a port: \[IPV6\]:PORT/, "connect"],
+    [["connect", "[fd00::1]"], /^missing port in '\[fd00::1\]'/, "connect"],
+    [["connect", "10.0.0.1"], /^missing port in '10.0.0.1'/, "connect"],
+    [["connect", "[fd00::1]:"], /port must be a number/, "connect"],
+    [["connect", "[fd00::1]:99999"], /port 99999 out of range/, "connect"],
+    [["connect", "[fd00::1"], /^bad target '\[fd00::1'/, "connect"],
+    [["connect", "[fd00::1]80"], /^bad target/, "connect"],
+    [["connect", "fd00::1]:80"], /^bad target/, "connect"],
+    [
+      ["connect", "[fd00::1]:80", "--ipv4-only"],
+      /--ipv4-only cannot connect to an IPv6/,
+      "connect",
+    ],
+    [["connect", "10.0.0.3:80", "--ipv6-only"], /--ipv6-only cannot connect to an IPv4/, "connect"],
   ];
   for (const [args, re, topic] of cases) {
     await t.step(args.join(" ") || "(no arguments)", () => {

@@ -55,9 +55,16 @@ export interface CliListener {
 export interface CliStack {
   readonly tunIp: string;
   readonly peerIp: string;
+  /** The stack's IPv6 address, or undefined when IPv6 is off. */
+  readonly tunIp6: string | undefined;
+  /** The kernel's IPv6 address, or undefined when IPv6 is off. */
+  readonly peerIp6: string | undefined;
+  /** Why IPv6 could not be set up, if it could not. */
+  readonly ipv6Problem: string | undefined;
   readonly ifname: string;
   readonly mtu: number;
-  listen(opts: { port: number }): CliListener;
+  /** `family` absent: both IP versions. */
+  listen(opts: { port: number; family?: 4 | 6 }): CliListener;
   connect(opts: { hostname?: string; port: number; noDelay?: boolean }): Promise<CliConn>;
   /** FIN every connection, bounded wait, close the device. */
   close(): Promise<void>;
@@ -66,6 +73,8 @@ export interface CliStack {
 /** The options of `openStack` the CLI sets. */
 export interface CliStackOptions {
   tunIp?: string;
+  /** The stack's IPv6 address; undefined: the device's default; false: IPv4 only. */
+  tunIp6?: string | false;
   ifname?: string;
   mtu?: number;
   congestion?: Congestion;
@@ -118,9 +127,28 @@ export function describeConnError(err: unknown): string | undefined {
   return undefined;
 }
 
-/** `10.0.0.2:51234` */
+/** `10.0.0.2:51234`, or `[fdac:1194:20dc::2]:51234` for IPv6 (RFC 5952 §6). */
 export function formatAddr(addr: Deno.NetAddr): string {
-  return `${addr.hostname}:${addr.port}`;
+  return formatHostPortText(addr.hostname, addr.port);
+}
+
+/** `host:port`, with the host in brackets when it is an IPv6 address. */
+export function formatHostPortText(hostname: string, port: number): string {
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+}
+
+/**
+ * Checks that IPv6 is there when the command wants it: with --ipv6-only a stack without IPv6
+ * is an error (thrown, exit 1); with both families it is worth a warning line from -v info on
+ * (the default level stays quiet on systems without IPv6). Returns whether IPv6 is on.
+ */
+export function checkIpv6(stack: CliStack, family: 0 | 4 | 6, logger: Logger): boolean {
+  if (family === 4) return false;
+  if (stack.tunIp6 !== undefined) return true;
+  const why = stack.ipv6Problem ?? "not configured";
+  if (family === 6) throw new Error(`--ipv6-only: IPv6 is not available: ${why}`);
+  if (logger.enabled("info")) logger.warn(`IPv6 is not available, IPv4 only: ${why}`);
+  return false;
 }
 
 /** One line of per-connection statistics, logged at info when a connection closes. */
@@ -178,6 +206,8 @@ export function faultsBothWays(
 export function stackOptions(
   cmd: {
     tunIp: string;
+    tunIp6?: string;
+    family?: 0 | 4 | 6;
     ifname: string | undefined;
     mtu: number | undefined;
     congestion: Congestion | undefined;
@@ -189,6 +219,8 @@ export function stackOptions(
 ): CliStackOptions {
   return {
     tunIp: cmd.tunIp,
+    // --ipv4-only: no IPv6 on the device at all; otherwise the address given, or the default.
+    tunIp6: cmd.family === 4 ? false : cmd.tunIp6,
     ifname: cmd.ifname,
     mtu: cmd.mtu,
     congestion: cmd.congestion,

@@ -5,8 +5,10 @@
 
 import type { ConnectCommand } from "./args.ts";
 import {
+  checkIpv6,
   type CliEnv,
   describeConnError,
+  formatHostPortText,
   logStats,
   raceShutdown,
   SHUTDOWN,
@@ -25,13 +27,21 @@ export async function runConnect(cmd: ConnectCommand, env: CliEnv): Promise<numb
   let input: InputSource | undefined;
   let out: WritableStreamDefaultWriter<Uint8Array> | undefined;
   try {
-    const hostname = cmd.host ?? stack.peerIp;
+    const ipv6 = checkIpv6(stack, cmd.family, env.logger);
+    const hostname = cmd.host ?? (cmd.family === 6 ? stack.peerIp6! : stack.peerIp);
+    if (hostname.includes(":") && !ipv6) {
+      env.logger.error(
+        `cannot connect to ${formatHostPortText(hostname, cmd.port)}: IPv6 is not available` +
+          (stack.ipv6Problem === undefined ? "" : ` (${stack.ipv6Problem})`),
+      );
+      return 1;
+    }
     const connecting = stack.connect({ hostname, port: cmd.port, noDelay: cmd.noDelay });
     connecting.catch(() => {});
     const conn = await raceShutdown(connecting, env.shutdown);
     if (conn === SHUTDOWN) return 0;
     conn.closed.catch(() => {});
-    env.announce(`connected to ${hostname}:${cmd.port}`);
+    env.announce(`connected to ${formatHostPortText(hostname, cmd.port)}`);
     input = new InputSource(env.stdin);
     out = env.stdout.getWriter();
     const session = bridgeBothWays(conn, input, out);

@@ -5,7 +5,11 @@ import { runConnect } from "./connect.ts";
 import { FakeConn, FakeInput, FakeOutput, FakeStack, tick } from "./_fake_stack.ts";
 import { createLogger } from "./log.ts";
 
-function setup(args: string[], result?: (stack: FakeStack) => Promise<FakeConn>) {
+function setup(
+  args: string[],
+  result?: (stack: FakeStack) => Promise<FakeConn>,
+  ipv6Problem?: string,
+) {
   const cmd = parseCli(["connect", ...args]) as ConnectCommand;
   const stdin = new FakeInput();
   const stdout = new FakeOutput();
@@ -16,7 +20,7 @@ function setup(args: string[], result?: (stack: FakeStack) => Promise<FakeConn>)
   const shutdown = new Promise<void>((r) => requestShutdown = r);
   const env: CliEnv = {
     openStack: (opts: CliStackOptions) => {
-      stack = new FakeStack(opts);
+      stack = new FakeStack(opts, ipv6Problem);
       stack.connectResult = result ? result(stack) : Promise.resolve(conn);
       return Promise.resolve(stack);
     },
@@ -74,6 +78,63 @@ Deno.test("connect: explicit HOST:PORT", async () => {
   assert.equal(await s.run, 0);
   assert.deepEqual(s.stack().connectOpts, { hostname: "10.0.0.9", port: 80, noDelay: false });
   assert.deepEqual(s.stderr, ["connected to 10.0.0.9:80"]);
+});
+
+Deno.test("connect: [IPV6]:PORT connects over IPv6 and says so in brackets", async () => {
+  const s = setup(["[fdac:1194:20dc::2]:8080", "-v", "info"]);
+  s.stdin.end();
+  s.conn.peerFin();
+  assert.equal(await s.run, 0);
+  assert.deepEqual(s.stack().connectOpts, {
+    hostname: "fdac:1194:20dc::2",
+    port: 8080,
+    noDelay: false,
+  });
+  assert.equal(s.stderr[0], "connected to [fdac:1194:20dc::2]:8080");
+  assert.match(s.stderr[1], /^\[fdac:1194:20dc::2\]:4444 closed \(CLOSED\)/);
+});
+
+Deno.test("connect: --ipv6-only targets the kernel's IPv6 address by default", async () => {
+  const s = setup(["4444", "--ipv6-only"]);
+  s.stdin.end();
+  s.conn.peerFin();
+  assert.equal(await s.run, 0);
+  assert.equal(s.stack().connectOpts?.hostname, "fdac:1194:20dc::2");
+  assert.deepEqual(s.stderr, ["connected to [fdac:1194:20dc::2]:4444"]);
+});
+
+Deno.test("connect: --ipv4-only turns IPv6 off on the device", async () => {
+  const s = setup(["10.0.0.9:80", "--ipv4-only"]);
+  s.stdin.end();
+  s.conn.peerFin();
+  assert.equal(await s.run, 0);
+  assert.equal(s.stack().opts.tunIp6, false);
+  assert.equal(s.stack().connectOpts?.hostname, "10.0.0.9");
+});
+
+Deno.test("connect: an IPv6 target without IPv6 on the system is one error line", async (t) => {
+  const why = "no IPv6 in this kernel";
+  await t.step("[IPV6]:PORT: status 1, nothing sent", async () => {
+    const s = setup(["[fdac:1194:20dc::2]:80"], undefined, why);
+    assert.equal(await s.run, 1);
+    assert.deepEqual(s.stderr, [
+      `error: cannot connect to [fdac:1194:20dc::2]:80: IPv6 is not available (${why})`,
+    ]);
+    assert.equal(s.stack().connectOpts, undefined);
+    assert.equal(s.stack().closeCalls, 1);
+  });
+  await t.step("--ipv6-only: thrown to main (status 1 there)", async () => {
+    const s = setup(["80", "--ipv6-only"], undefined, why);
+    await assert.rejects(s.run, /^Error: --ipv6-only: IPv6 is not available: no IPv6/);
+  });
+  await t.step("IPv4 target: works, the problem is only a warning from -v info", async () => {
+    const s = setup(["10.0.0.9:80", "-v", "info"], undefined, why);
+    s.stdin.end();
+    s.conn.peerFin();
+    assert.equal(await s.run, 0);
+    assert.equal(s.stderr[0], `warning: IPv6 is not available, IPv4 only: ${why}`);
+    assert.equal(s.stderr[1], "connected to 10.0.0.9:80");
+  });
 });
 
 Deno.test("connect: refused, reset and timed out are one error line and status 1", async (t) => {

@@ -6,11 +6,13 @@
 
 import type { ListenCommand } from "./args.ts";
 import {
+  checkIpv6,
   type CliConn,
   type CliEnv,
   type CliListener,
   describeConnError,
   formatAddr,
+  formatHostPortText,
   logStats,
   raceShutdown,
   settleWithin,
@@ -32,8 +34,13 @@ export async function runListen(cmd: ListenCommand, env: CliEnv): Promise<number
   let input: InputSource | undefined;
   let out: WritableStreamDefaultWriter<Uint8Array> | undefined;
   try {
-    const listener = stack.listen({ port: cmd.port });
-    env.announce(`listening on ${stack.tunIp}:${cmd.port}`);
+    const ipv6 = checkIpv6(stack, cmd.family, env.logger);
+    const listener = stack.listen(
+      cmd.family === 0 ? { port: cmd.port } : { port: cmd.port, family: cmd.family },
+    );
+    // Scripts wait for the IPv4 line: it keeps its form and comes first.
+    if (cmd.family !== 6) env.announce(`listening on ${stack.tunIp}:${cmd.port}`);
+    if (ipv6) env.announce(`listening on ${formatHostPortText(stack.tunIp6!, cmd.port)}`);
     let serving: Promise<void>;
     if (cmd.mode === "stdio") {
       input = new InputSource(env.stdin);

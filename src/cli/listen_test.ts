@@ -6,7 +6,8 @@ import { FakeConn, FakeInput, FakeOutput, FakeStack, tick } from "./_fake_stack.
 import { runListen } from "./listen.ts";
 import { createLogger } from "./log.ts";
 
-function setup(args: string[]) {
+/** `ipv6Problem`: the fake device cannot configure IPv6 unless asked for explicitly. */
+function setup(args: string[], ipv6Problem?: string) {
   const cmd = parseCli(["listen", ...args]) as ListenCommand;
   const stdin = new FakeInput();
   const stdout = new FakeOutput();
@@ -15,7 +16,7 @@ function setup(args: string[]) {
   let requestShutdown!: () => void;
   const shutdown = new Promise<void>((r) => requestShutdown = r);
   const env: CliEnv = {
-    openStack: (opts: CliStackOptions) => Promise.resolve(stack = new FakeStack(opts)),
+    openStack: (opts: CliStackOptions) => Promise.resolve(stack = new FakeStack(opts, ipv6Problem)),
     stdin: stdin.stream,
     stdout: stdout.stream,
     logger: createLogger(cmd.logLevel, { write: (l) => stderr.push(l) }),
@@ -29,9 +30,10 @@ function setup(args: string[]) {
   const run = runListen(cmd, env);
   const ready = async () => {
     while (!stderr.some((l) => l.startsWith("listening on"))) await tick();
+    await tick(); // the second ready line, if any
     return stack!;
   };
-  return { cmd, stdin, stdout, stderr, run, ready, requestShutdown };
+  return { cmd, stdin, stdout, stderr, run, ready, requestShutdown, stack: () => stack };
 }
 
 Deno.test("listen: stdio mode bridges one connection at a time and re-accepts", async (t) => {
@@ -151,7 +153,7 @@ Deno.test("listen: discard logs bytes and rate at close; --once exits after it",
   );
 });
 
-Deno.test("listen: quiet by default: only the ready line on stderr", async () => {
+Deno.test("listen: quiet by default: only the ready lines on stderr", async () => {
   const s = setup(["--echo", "--once"]);
   const stack = await s.ready();
   const c = new FakeConn();
@@ -159,5 +161,78 @@ Deno.test("listen: quiet by default: only the ready line on stderr", async () =>
   c.peerSend("q");
   c.peerFin();
   assert.equal(await s.run, 0);
+  assert.deepEqual(s.stderr, [
+    "listening on 10.0.0.1:4444",
+    "listening on [fdac:1194:20dc::1]:4444",
+  ]);
+});
+
+Deno.test("listen: both families by default; IPv6 peers are logged in brackets", async () => {
+  const s = setup(["--echo", "--once", "--port", "7", "-v", "info"]);
+  const stack = await s.ready();
+  assert.equal(stack.opts.tunIp6, undefined, "the device's default IPv6 address");
+  assert.equal(stack.listenFamily, undefined, "one listener for both families");
+  assert.deepEqual(s.stderr.slice(0, 2), [
+    "listening on 10.0.0.1:7",
+    "listening on [fdac:1194:20dc::1]:7",
+  ]);
+  const c = new FakeConn(40001, "fdac:1194:20dc::2");
+  stack.listener.push(c);
+  c.peerSend("six");
+  c.peerFin();
+  assert.equal(await s.run, 0);
+  assert.equal(c.sentText(), "six");
+  assert(s.stderr.includes("connection from [fdac:1194:20dc::2]:40001"), s.stderr.join("\n"));
+  assert(s.stderr.some((l) => l.startsWith("[fdac:1194:20dc::2]:40001 closed (CLOSED)")));
+});
+
+Deno.test("listen: --ipv4-only turns IPv6 off on the device and prints one ready line", async () => {
+  const s = setup(["--ipv4-only"]);
+  const stack = await s.ready();
+  assert.equal(stack.opts.tunIp6, false);
+  assert.equal(stack.listenFamily, 4);
   assert.deepEqual(s.stderr, ["listening on 10.0.0.1:4444"]);
+  s.requestShutdown();
+  assert.equal(await s.run, 0);
+});
+
+Deno.test("listen: --ipv6-only with --tun-ip6 listens on that address only", async () => {
+  const s = setup(["--ipv6-only", "--tun-ip6", "fd00:0::1", "--port", "80"]);
+  const stack = await s.ready();
+  assert.equal(stack.opts.tunIp6, "fd00::1");
+  assert.equal(stack.listenFamily, 6);
+  assert.deepEqual(s.stderr, ["listening on [fd00::1]:80"]);
+  s.requestShutdown();
+  assert.equal(await s.run, 0);
+});
+
+Deno.test("listen: no IPv6 on the system: IPv4 goes on, with a warning from -v info", async (t) => {
+  const why = "IPv6 is disabled (net.ipv6.conf.all.disable_ipv6 = 1)";
+  await t.step("default level: just the IPv4 ready line", async () => {
+    const s = setup([], why);
+    await s.ready();
+    assert.deepEqual(s.stderr, ["listening on 10.0.0.1:4444"]);
+    s.requestShutdown();
+    assert.equal(await s.run, 0);
+  });
+  await t.step("-v info: one warning line, then the IPv4 ready line", async () => {
+    const s = setup(["-v", "info"], why);
+    await s.ready();
+    assert.deepEqual(s.stderr, [
+      `warning: IPv6 is not available, IPv4 only: ${why}`,
+      "listening on 10.0.0.1:4444",
+    ]);
+    s.requestShutdown();
+    assert.equal(await s.run, 0);
+  });
+  await t.step("--ipv6-only: an error, and the stack is closed", async () => {
+    const s = setup(["--ipv6-only"], why);
+    await assert.rejects(
+      s.run,
+      (e: Error) => e.message === `--ipv6-only: IPv6 is not available: ${why}`,
+    );
+    assert.deepEqual(s.stderr, []);
+    assert.equal(s.stack()?.closeCalls, 1);
+    assert.equal(s.stack()?.listenPort, -1, "never listened");
+  });
 });

@@ -13,12 +13,23 @@ import {
   parseIpv4,
 } from "../wire/ipv4.ts";
 import {
+  IPPROTO_ICMPV6,
+  Ipv6ExtError,
+  Ipv6ParseError,
+  newIpv6Extensions,
+  newIpv6Header,
+  parseIpv6,
+  walkIpv6Extensions,
+} from "../wire/ipv6.ts";
+import { formatIpv6Address } from "../wire/ipv6_address.ts";
+import {
   ACK,
   CWR,
   ECE,
   FIN,
   newTcpSegment,
   parseTcp,
+  parseTcpWithAddressSum,
   PSH,
   RST,
   SYN,
@@ -91,11 +102,72 @@ function formatOptions(seg: TcpSegment, verbose: boolean): string {
 
 // Reused across calls: formatting runs per packet at debug level.
 const ip = newIpv4Header();
+const ip6 = newIpv6Header();
+const ext6 = newIpv6Extensions();
 const seg = newTcpSegment();
 
+/** The line for a parsed TCP segment (in `seg`) between two endpoints' text. */
+function tcpLine(
+  arrow: string,
+  src: string,
+  dst: string,
+  opts: FormatOptions,
+  segments: number,
+  bad: string,
+): string {
+  const ack = (seg.flags & ACK) !== 0 ? ` ack=${seg.ack}` : "";
+  return `${arrow} ${src}:${seg.srcPort} > ${dst}:${seg.dstPort} [${formatTcpFlags(seg.flags)}]` +
+    ` seq=${seg.seq}${ack} win=${seg.window} len=${seg.payload.length}` +
+    // A TSO/GSO super-segment: the MSS-sized segments it stands for on the wire.
+    (segments > 1 ? ` tso=${segments}` : "") +
+    formatOptions(seg, opts.verbose === true) + bad;
+}
+
 /**
- * Describes one IPv4 packet on one line, tcpdump-like:
- * `→ 10.0.0.1:4444 > 10.0.0.2:51234 [S.] seq=123 ack=456 win=65535 len=0 opts=mss1460,sack,ts,ws7`.
+ * Describes one IPv6 packet (RFC 8200): addresses in brackets (RFC 5952 §6), then the upper
+ * layer found past any extension headers.
+ */
+function formatIpv6Packet(
+  arrow: string,
+  packet: Uint8Array,
+  opts: FormatOptions,
+  segments: number,
+): string {
+  const ipErr = parseIpv6(packet, packet.length, ip6);
+  if (ipErr !== Ipv6ParseError.None) {
+    return `${arrow} malformed IPv6 packet (${Ipv6ParseError[ipErr]}), ${packet.length} bytes`;
+  }
+  const src = `[${formatIpv6Address(ip6.src)}]`;
+  const dst = `[${formatIpv6Address(ip6.dst)}]`;
+  const extErr = walkIpv6Extensions(packet, ip6, ext6);
+  if (extErr !== Ipv6ExtError.None) {
+    return `${arrow} ${src} > ${dst} ip6 (${Ipv6ExtError[extErr]}) len=${ip6.payloadLength}`;
+  }
+  const body = packet.subarray(ext6.offset, ext6.end);
+  if (ext6.fragment) {
+    return `${arrow} ${src} > ${dst} ip6 fragment id=${ext6.fragmentId} ` +
+      `off=${ext6.fragmentOffset}${ext6.moreFragments ? "+" : ""} len=${body.length}`;
+  }
+  if (ext6.protocol === IPPROTO_TCP) {
+    // As for IPv4: the checksum is the stack's business, not the log's.
+    const tcpErr = parseTcpWithAddressSum(body, 0, seg, false);
+    if (tcpErr !== TcpParseError.None) {
+      return `${arrow} ${src} > ${dst} malformed TCP (${
+        TcpParseError[tcpErr]
+      }), ${body.length} bytes`;
+    }
+    return tcpLine(arrow, src, dst, opts, segments, "");
+  }
+  if (ext6.protocol === IPPROTO_ICMPV6 && body.length >= 2) {
+    return `${arrow} ${src} > ${dst} icmp6 type=${body[0]} code=${body[1]} len=${body.length}`;
+  }
+  return `${arrow} ${src} > ${dst} proto=${ext6.protocol} len=${body.length}`;
+}
+
+/**
+ * Describes one IP packet on one line, tcpdump-like:
+ * `→ 10.0.0.1:4444 > 10.0.0.2:51234 [S.] seq=123 ack=456 win=65535 len=0 opts=mss1460,sack,ts,ws7`,
+ * and for IPv6 `→ [fdac:1194:20dc::1]:4444 > [fdac:1194:20dc::2]:51234 [S.] ...`.
  * `→` is a packet sent, `←` one received. Never throws: malformed packets are described as such.
  */
 export function formatPacket(
@@ -109,7 +181,7 @@ export function formatPacket(
     ? (dir === "out" ? ANSI.green : ANSI.cyan) + arrowText + ANSI.reset
     : arrowText;
   if (packet.length > 0 && packet[0] >>> 4 === 6) {
-    return `${arrow} IPv6 packet, ${packet.length} bytes`;
+    return formatIpv6Packet(arrow, packet, opts, segments);
   }
   const ipErr = parseIpv4(packet, packet.length, ip);
   if (ipErr !== Ipv4ParseError.None && ipErr !== Ipv4ParseError.BadChecksum) {
@@ -127,12 +199,7 @@ export function formatPacket(
         TcpParseError[tcpErr]
       }), ${body.length} bytes${bad}`;
     }
-    const ack = (seg.flags & ACK) !== 0 ? ` ack=${seg.ack}` : "";
-    return `${arrow} ${src}:${seg.srcPort} > ${dst}:${seg.dstPort} [${formatTcpFlags(seg.flags)}]` +
-      ` seq=${seg.seq}${ack} win=${seg.window} len=${seg.payload.length}` +
-      // A TSO/GSO super-segment: the MSS-sized segments it stands for on the wire.
-      (segments > 1 ? ` tso=${segments}` : "") +
-      formatOptions(seg, opts.verbose === true) + bad;
+    return tcpLine(arrow, src, dst, opts, segments, bad);
   }
   if (ip.protocol === IPPROTO_ICMP && body.length >= 2) {
     return `${arrow} ${src} > ${dst} icmp type=${body[0]} code=${body[1]} len=${body.length}${bad}`;

@@ -102,3 +102,46 @@ integrationTest(
     assert.deepEqual(r.notGood, []);
   },
 );
+
+integrationTest(
+  "cli: IPv6: listen on both versions, --ipv6-only, connect to [IPV6]:PORT (kernel peer)",
+  problem,
+  async () => {
+    const r = await runScenario(script("cli_ipv6.ts"), [], { timeoutMs: 70_000 });
+    const both = r.both as Record<string, unknown>;
+    // The IPv4 ready line keeps its form and comes first: scripts wait for it.
+    assert.deepEqual(both.ready, [
+      "listening on 10.0.0.1:4444",
+      "listening on [fdac:1194:20dc::1]:4444",
+    ]);
+    assert.deepEqual(both.v6, {
+      echoed: true,
+      end: { end: "eof", extra: 0 },
+      local: "fdac:1194:20dc::2",
+    });
+    assert.deepEqual(both.v4, { echoed: true, end: { end: "eof", extra: 0 }, local: "10.0.0.2" });
+    assert.ok((both.v6SegmentLines as number) >= 6, `${both.v6SegmentLines} IPv6 segment lines`);
+    assert.equal(both.code, 0);
+    const only6 = r.only6 as Record<string, unknown>;
+    assert.deepEqual(only6.ready, ["listening on [fdac:1194:20dc::1]:4444"]);
+    assert.equal(only6.v4, "refused");
+    assert.equal((only6.v6 as { echoed: boolean }).echoed, true);
+    assert.equal(only6.code, 0);
+    assert.deepEqual(r.connect, {
+      peer: "fdac:1194:20dc::1",
+      local: "fdac:1194:20dc::2",
+      stdoutMatches: true,
+      receivedMatches: true,
+      code: 0,
+    });
+    // A device that cannot have IPv6 (the default pair is taken): IPv4 goes on with a warning
+    // at -v info; --ipv6-only is an error.
+    const taken = r.taken as { second: string[]; third: string[]; codes: number[] };
+    assert.match(taken.second[0], /^warning: IPv6 is not available, IPv4 only: .*EADDRINUSE/);
+    assert.equal(taken.second[1], "listening on 10.0.1.1:4444");
+    assert(!taken.second.some((l) => l.startsWith("listening on [")), taken.second.join("\n"));
+    assert.equal(taken.third.length, 1, taken.third.join("\n"));
+    assert.match(taken.third[0], /^error: --ipv6-only: IPv6 is not available: /);
+    assert.deepEqual(taken.codes, [0, 0, 1]);
+  },
+);
