@@ -115,3 +115,19 @@ for (const offload of [true, false]) {
     },
   );
 }
+
+integrationTest(
+  "integration: ping -6 is answered, and a 4000-byte IPv6 ping is reassembled and answered in fragments",
+  problem,
+  async () => {
+    const r = await runScenario(script("ping6.ts"), ["4000"]);
+    console.log(`  ping -6 ${r.host}: ${(r.output as string[]).join(" || ")}`);
+    assert.equal(r.smallExit, 0);
+    assert.equal(r.smallReceived, 3);
+    assert.equal(r.largeExit, 0);
+    assert.equal(r.largeReceived, 3);
+    assert.equal(r.largeReplyBytes, 4008, "the whole request came back");
+    assert.equal(r.reassembled, 3);
+    assert.equal(r.echoReplies, 6);
+  },
+);

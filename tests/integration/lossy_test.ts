@@ -89,12 +89,13 @@ async function transfer(
   scenario: string,
   initiator: "kernel" | "tcptun",
   offload = true,
+  ipv6 = false,
 ): Promise<Record<string, unknown>> {
   const mode = offload ? "offload" : "no-offload";
-  const r = await runScenario(TRANSFER, [scenario, String(SIZE), initiator, mode], {
-    timeoutMs: TIMEOUT_MS,
-  });
-  console.log(line(r));
+  const args = [scenario, String(SIZE), initiator, mode, ...(ipv6 ? ["ipv6"] : [])];
+  const r = await runScenario(TRANSFER, args, { timeoutMs: TIMEOUT_MS });
+  console.log((ipv6 ? "IPv6 " : "") + line(r));
+  assert.equal(r.family, ipv6 ? 6 : 4);
   assertDirection("kernel→tcptun", r.k2t as Direction, SIZE);
   assertDirection("tcptun→kernel", r.t2k as Direction, SIZE);
   assert.equal(r.closeError, undefined, "the connection closes without error");
@@ -140,6 +141,22 @@ for (
       const s = r.stats as Stats;
       assert.ok(s.retransmissions > 0, "tcptun retransmitted what iptables dropped");
       assert.ok((r.kernel as Record<string, number>).RetransSegs > 0, "the kernel retransmitted");
+    },
+  );
+}
+
+for (const initiator of ["kernel", "tcptun"] as const) {
+  integrationTest(
+    `lossy: IPv6: 20 MiB each way at once, opened by ${initiator}, arrive intact, also under 2 % loss`,
+    iptablesProblem,
+    async () => {
+      const clean = await transfer("clean", initiator, true, true);
+      const addr = clean.stackAddr as Deno.NetAddr;
+      assert.ok(addr.hostname.includes(":"), `the stack's address is IPv6: ${addr.hostname}`);
+      const r = await transfer("loss", initiator, true, true);
+      const drops = r.iptablesDrops as { input: number; output: number };
+      assert.ok(drops.input > 0, "ip6tables dropped packets from tcptun");
+      assert.ok((r.stats as Stats).retransmissions > 0, "tcptun retransmitted what was dropped");
     },
   );
 }

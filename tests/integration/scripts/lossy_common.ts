@@ -53,11 +53,11 @@ export async function prepareNamespace(): Promise<void> {
  * Drops packets at random with probability `p` in both directions of `ifname`, in the kernel:
  * INPUT (from the device) and OUTPUT (to the device).
  */
-export async function iptablesLoss(ifname: string, p: number): Promise<void> {
+export async function iptablesLoss(ifname: string, p: number, ipv6 = false): Promise<void> {
   const prob = String(p);
   for (const [chain, dir] of [["INPUT", "-i"], ["OUTPUT", "-o"]]) {
     await sh(
-      "iptables",
+      ipv6 ? "ip6tables" : "iptables",
       "-w",
       "5",
       "-A",
@@ -77,8 +77,8 @@ export async function iptablesLoss(ifname: string, p: number): Promise<void> {
 }
 
 /** Packets dropped by the DROP rules of `iptablesLoss`, per chain. */
-export async function iptablesDrops(): Promise<{ input: number; output: number }> {
-  const text = await sh("iptables", "-w", "5", "-L", "-n", "-v", "-x");
+export async function iptablesDrops(ipv6 = false): Promise<{ input: number; output: number }> {
+  const text = await sh(ipv6 ? "ip6tables" : "iptables", "-w", "5", "-L", "-n", "-v", "-x");
   const res = { input: 0, output: 0 };
   let chain = "";
   for (const line of text.split("\n")) {
@@ -337,8 +337,9 @@ export class ResetWatch {
 
   /** The stack's `tap`: looks at TCP RSTs only. */
   tap(dir: "in" | "out", p: Uint8Array): void {
-    if (p.length < 20 || (p[0] >> 4) !== 4 || p[9] !== 6) return;
-    const ihl = (p[0] & 0x0f) * 4;
+    const v6 = p.length >= 40 && p[0] >> 4 === 6;
+    if (v6 ? p[6] !== 6 : p.length < 20 || (p[0] >> 4) !== 4 || p[9] !== 6) return;
+    const ihl = v6 ? 40 : (p[0] & 0x0f) * 4;
     if (p.length < ihl + 20 || !(p[ihl + 13] & 0x04)) return;
     const src = (p[ihl] << 8) | p[ihl + 1];
     const dst = (p[ihl + 2] << 8) | p[ihl + 3];

@@ -3,7 +3,8 @@
  * kernel, `size` bytes each way at once over one connection, and prints one JSON line with both
  * directions' SHA-256 sums, goodput, the tcptun connection's counters and the kernel's.
  *
- * Usage: `lossy_transfer.ts <scenario> <bytes> <kernel|tcptun> [offload|no-offload] [pcap-path]`,
+ * Usage: `lossy_transfer.ts <scenario> <bytes> <kernel|tcptun> [offload|no-offload] [pcap-path]`
+ * (an extra argument `ipv6` anywhere runs the transfer over IPv6, RFC 8200, instead of IPv4),
  * where scenario is
  * one of `clean`, `loss` (iptables 2 % both ways, plus 2 % inbound loss in the stack's fault
  * layer, because a DROP in the OUTPUT chain is a local send error that Linux retries), `reorder` (stack faults 3 % both ways),
@@ -57,15 +58,17 @@ function faultsFor(s: Scenario): StackOptions["faults"] | undefined {
 }
 
 await runScript(async () => {
-  const scenario = Deno.args[0] as Scenario;
-  if (!SCENARIOS.includes(scenario)) throw new Error(`unknown scenario ${Deno.args[0]}`);
-  const size = Number(Deno.args[1] ?? 20 * 1024 * 1024);
-  const initiator = Deno.args[2] ?? "kernel";
+  const ipv6 = Deno.args.includes("ipv6");
+  const args = Deno.args.filter((a) => a !== "ipv6");
+  const scenario = args[0] as Scenario;
+  if (!SCENARIOS.includes(scenario)) throw new Error(`unknown scenario ${args[0]}`);
+  const size = Number(args[1] ?? 20 * 1024 * 1024);
+  const initiator = args[2] ?? "kernel";
   if (initiator !== "kernel" && initiator !== "tcptun") throw new Error("initiator?");
-  const offloadArg = Deno.args[3] ?? "offload";
+  const offloadArg = args[3] ?? "offload";
   if (offloadArg !== "offload" && offloadArg !== "no-offload") throw new Error("offload?");
   const offload = offloadArg === "offload";
-  const pcapPath = Deno.args[4];
+  const pcapPath = args[4];
   await prepareNamespace();
 
   const pcap = pcapPath ? PcapWriter.create(pcapPath) : undefined;
@@ -81,7 +84,11 @@ await runScript(async () => {
     },
   });
   try {
-    if (scenario === "loss") await iptablesLoss(stack.ifname, 0.02);
+    // Over IPv6 the stack's and the kernel's addresses are the TUN's IPv6 pair.
+    const stackHost = ipv6 ? stack.tunIp6 : STACK_IP;
+    const kernelHost = ipv6 ? stack.peerIp6 : KERNEL_IP;
+    if (!stackHost || !kernelHost) throw new Error(`no IPv6 on the device: ${stack.ipv6Problem}`);
+    if (scenario === "loss") await iptablesLoss(stack.ifname, 0.02, ipv6);
     if (scenario === "tbf") await tbf(stack.ifname, "20mbit", "32kbit", "50ms");
     const before = kernelTcpCounters();
 
@@ -90,14 +97,14 @@ await runScript(async () => {
     if (initiator === "kernel") {
       const listener = stack.listen({ port: PORT });
       const accepted = listener.accept();
-      k = await within(Deno.connect({ hostname: STACK_IP, port: PORT }), 30_000, "connect");
+      k = await within(Deno.connect({ hostname: stackHost, port: PORT }), 30_000, "connect");
       conn = await within(accepted, 10_000, "accept");
       listener.close();
       resets.track(conn);
     } else {
-      const kl = Deno.listen({ hostname: KERNEL_IP, port: PORT });
+      const kl = Deno.listen({ hostname: kernelHost, port: PORT });
       const accepted = kl.accept();
-      const connecting = stack.connect({ port: PORT });
+      const connecting = stack.connect({ hostname: kernelHost, port: PORT });
       k = await within(accepted, 30_000, "accept");
       conn = await within(connecting, 10_000, "connect");
       resets.track(conn);
@@ -111,9 +118,12 @@ await runScript(async () => {
       closeError = String(e);
     });
     const stats = conn.stats();
-    const drops = scenario === "loss" ? await iptablesDrops() : undefined;
+    const drops = scenario === "loss" ? await iptablesDrops(ipv6) : undefined;
     return {
       scenario,
+      family: ipv6 ? 6 : 4,
+      stackAddr: conn.localAddr,
+      kernelAddr: k.localAddr,
       initiator,
       offload,
       size,
