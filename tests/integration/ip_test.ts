@@ -37,24 +37,33 @@ integrationTest(
 // 1500, the router's next hop 1280, and the peer announces the MSS of a 1500-byte link.
 
 const PMTU_SIZE = 20 * 1024 * 1024;
-/** The MTU of the router's hop toward the peer, and the IPv4 + TCP headers. */
+/** The MTU of the router's hop toward the peer. */
 const NARROW_MTU = 1280;
-const IPV4_TCP_HEADERS = 40;
+/** IP and TCP headers without options, per IP version. */
+const HEADERS = { 4: 40, 6: 60 } as const;
 /** What the peer announces: the MSS of a 1500-byte link. */
-const PEER_MSS = 1500 - IPV4_TCP_HEADERS;
+const peerMss = (family: 4 | 6) => 1500 - HEADERS[family];
 
 const pmtuProblem = problem ?? await toolProblem("iptables", ["--version"]) ??
   await toolProblem("nsenter", ["--version"]) ?? await toolProblem("ss", ["--version"]);
 
-async function pmtuRun(mode: "icmp" | "blackhole", offload: boolean): Promise<PmtuReport> {
+async function pmtuRun(
+  mode: "icmp" | "blackhole",
+  offload: boolean,
+  family: 4 | 6 = 4,
+): Promise<PmtuReport> {
+  const PEER_MSS = peerMss(family);
+  const IP_TCP_HEADERS = HEADERS[family];
   const r = await runScenario(script("pmtu_router.ts"), [
     mode,
-    "family=4",
+    `family=${family}`,
     `offload=${offload ? "on" : "off"}`,
     `size=${PMTU_SIZE}`,
   ], { timeoutMs: 60_000 }) as unknown as PmtuReport;
   console.log(
-    `  ${mode}, offload ${r.offload ? "on" : "off"}: ${r.received} bytes in ${r.transferMs} ms; ` +
+    `  IPv${family} ${mode}, offload ${
+      r.offload ? "on" : "off"
+    }: ${r.received} bytes in ${r.transferMs} ms; ` +
       `MSS ${r.mssBefore} → ${r.mssAfter} (${
         r.mssChanges.map((c) => `${c.mss} by ${c.cause}`).join(", ")
       }); peer rcvmss ${r.peerRcvMss}; ${r.retransmissions} retransmissions, ${r.timeouts} ` +
@@ -74,7 +83,7 @@ async function pmtuRun(mode: "icmp" | "blackhole", offload: boolean): Promise<Pm
   assert.ok(r.routerTooBig >= 1, "the router refused segments too large for its next hop");
   // Every data segment sent after the drop fits, super-segments' pieces too (resegmented).
   assert.ok(r.largestAfterDrop > 0 && r.largestAfterDrop <= r.mssAfter, `${r.largestAfterDrop}`);
-  assert.ok(r.mssAfter + IPV4_TCP_HEADERS + optionBytes <= NARROW_MTU, `MSS ${r.mssAfter}`);
+  assert.ok(r.mssAfter + IP_TCP_HEADERS + optionBytes <= NARROW_MTU, `MSS ${r.mssAfter}`);
   // The peer's kernel measured its receive MSS from what arrived: nothing larger came through.
   assert.ok(r.peerRcvMss > 0 && r.peerRcvMss <= r.mssAfter, `peer rcvmss ${r.peerRcvMss}`);
   if (offload) assert.ok(r.superSegmentsAfterDrop > 0, "TSO went on at the lowered MSS");
@@ -82,16 +91,20 @@ async function pmtuRun(mode: "icmp" | "blackhole", offload: boolean): Promise<Pm
   return r;
 }
 
-for (const offload of [true, false]) {
+for (
+  const [family, offload] of [[4, true], [4, false], [6, true]] as const
+) {
   const offloads = `offloads ${offload ? "on" : "off"}`;
+  const message = family === 4 ? `ICMP "fragmentation needed"` : "ICMPv6 Packet Too Big";
   integrationTest(
-    `integration: pmtu: a router's ICMP "fragmentation needed" lowers the MSS to its 1280-byte hop and 20 MiB arrive intact (${offloads})`,
+    `integration: pmtu: IPv${family}: a router's ${message} lowers the MSS to its 1280-byte hop and 20 MiB arrive intact (${offloads})`,
     pmtuProblem,
     async () => {
-      const r = await pmtuRun("icmp", offload);
-      // RFC 1191 §4: the next-hop MTU in the message sets the MSS exactly, no lower.
-      assert.equal(r.mssAfter, NARROW_MTU - IPV4_TCP_HEADERS - (PEER_MSS - r.mssBefore));
-      assert.ok(r.mssAfter <= NARROW_MTU - IPV4_TCP_HEADERS);
+      const r = await pmtuRun("icmp", offload, family);
+      // RFC 1191 §4, RFC 8201 §4: the next-hop MTU in the message sets the MSS exactly.
+      const h = HEADERS[family];
+      assert.equal(r.mssAfter, NARROW_MTU - h - (peerMss(family) - r.mssBefore));
+      assert.ok(r.mssAfter <= NARROW_MTU - h);
       assert.ok(r.pmtuUpdates >= 1, "the stack took the next-hop MTU from the ICMP message");
       assert.ok(r.icmpErrors >= 1);
       assert.ok(r.routerIcmpMade >= 1);
@@ -101,10 +114,10 @@ for (const offload of [true, false]) {
   );
 
   integrationTest(
-    `integration: pmtu: with the router's ICMP dropped, black-hole detection lowers the MSS and 20 MiB arrive intact (${offloads})`,
+    `integration: pmtu: IPv${family}: with the router's ICMP dropped, black-hole detection lowers the MSS and 20 MiB arrive intact (${offloads})`,
     pmtuProblem,
     async () => {
-      const r = await pmtuRun("blackhole", offload);
+      const r = await pmtuRun("blackhole", offload, family);
       assert.ok(r.routerIcmpDropped >= 1, "the router made ICMP and iptables dropped it");
       assert.equal(r.icmpErrors, 0, "no ICMP error reached the stack");
       assert.equal(r.pmtuUpdates, 0);

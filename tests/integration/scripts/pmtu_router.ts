@@ -18,9 +18,9 @@
  * MiB). The parent starts itself again as `pmtu_router.ts --peer FAMILY` for the peer.
  * Prints one JSON line (see {@linkcode PmtuReport}).
  *
- * Only IPv4 runs today. Everything that depends on the family is in {@linkcode FAMILIES}; an
- * IPv6 entry needs its addresses, `ip6tables` with `icmpv6 --icmpv6-type packet-too-big`,
- * `net/ipv6/conf/all/forwarding`, 60 bytes of headers, and an IPv6 `openStack` address.
+ * Both IP versions run: everything that depends on the family is in {@linkcode FAMILIES}. Over
+ * IPv6 the router's message is Packet Too Big (RFC 8201) and the floor is IPv6's own minimum MTU
+ * of 1280 (RFC 8200 §5), which the narrow link has.
  * @module
  */
 
@@ -81,6 +81,23 @@ const FAMILIES: Record<string, Family> = {
       forwarded: "Ip:ForwDatagrams",
       tooBig: "Ip:FragFails",
       icmpOut: "Icmp:OutDestUnreachs",
+    },
+  },
+  "6": {
+    stackIp: "fdac:1194:20dc::1",
+    routerIp: "fd01::1",
+    peerIp: "fd01::2",
+    prefix: 64,
+    anyAddr: "::",
+    headerBytes: 60,
+    iptables: "ip6tables",
+    tooBigMatch: ["-p", "icmpv6", "--icmpv6-type", "packet-too-big"],
+    forwarding: "net/ipv6/conf/all/forwarding",
+    snmp: {
+      file: "/proc/net/snmp6",
+      forwarded: "Ip6OutForwDatagrams",
+      tooBig: "Ip6InTooBigErrors",
+      icmpOut: "Icmp6OutPktTooBigs",
     },
   },
 };
@@ -145,6 +162,14 @@ function inNs(pid: number, cmd: string, ...args: string[]): Promise<string> {
 function snmp(file: string): Map<string, number> {
   const m = new Map<string, number>();
   const rows = Deno.readTextFileSync(file).split("\n");
+  if (file.endsWith("snmp6")) {
+    // `/proc/net/snmp6` holds one "Name value" pair per line.
+    for (const row of rows) {
+      const [name, value] = row.trim().split(/\s+/);
+      if (name && value !== undefined) m.set(name, Number(value));
+    }
+    return m;
+  }
   for (let i = 0; i + 1 < rows.length; i += 2) {
     const names = rows[i].trim().split(/\s+/);
     const values = rows[i + 1].trim().split(/\s+/);
@@ -244,16 +269,22 @@ if (Deno.args[0] !== "--peer") {
     // The narrow link: both ends of the veth pair at 1280.
     const mtu = String(NARROW_MTU);
     await sh("ip", "link", "add", "wa", "type", "veth", "peer", "name", "wb", "netns", String(pid));
-    await sh("ip", "addr", "add", `${fam.routerIp}/${fam.prefix}`, "dev", "wa");
+    // No duplicate address detection: the addresses are usable at once (IPv6 only).
+    const nodad = fam.headerBytes === 60 ? ["nodad"] : [];
+    await sh("ip", "addr", "add", `${fam.routerIp}/${fam.prefix}`, "dev", "wa", ...nodad);
     await sh("ip", "link", "set", "wa", "mtu", mtu, "up");
     await inNs(pid, "ip", "link", "set", "lo", "up");
-    await inNs(pid, "ip", "addr", "add", `${fam.peerIp}/${fam.prefix}`, "dev", "wb");
+    await inNs(pid, "ip", "addr", "add", `${fam.peerIp}/${fam.prefix}`, "dev", "wb", ...nodad);
     await inNs(pid, "ip", "link", "set", "wb", "mtu", mtu, "up");
     // The peer announces the MSS of a 1500-byte link, as a host on Ethernet behind a narrower
     // hop does: it cannot know the path.
     const advmss = String(WIDE_MTU - fam.headerBytes);
     await inNs(pid, "ip", "route", "add", "default", "via", fam.routerIp, "advmss", advmss);
     sysctl(fam.forwarding, "1");
+    // The path is ready before the stack's SYN: a fresh veth drops the first packets while
+    // the router resolves the peer (IPv6 neighbour discovery on a link just up), which would
+    // cost the SYN a 1 s retransmission and leave the connection without an RTT sample.
+    await sh("ping", "-c", "1", "-W", "5", fam.peerIp);
     // Count (icmp) or drop (blackhole) every "fragmentation needed" the router makes.
     const target = mode === "icmp" ? "ACCEPT" : "DROP";
     for (const chain of ["OUTPUT", "FORWARD"]) {
@@ -273,7 +304,9 @@ if (Deno.args[0] !== "--peer") {
       }
     };
     const before = snmp(fam.snmp.file);
-    const stack = await openStack({ tunIp: fam.stackIp, mtu: WIDE_MTU, offload, trace });
+    const stack = fam.headerBytes === 60
+      ? await openStack({ tunIp: "10.0.0.1", tunIp6: fam.stackIp, mtu: WIDE_MTU, offload, trace })
+      : await openStack({ tunIp: fam.stackIp, mtu: WIDE_MTU, offload, trace, tunIp6: false });
     const data = randomBytes(size);
     try {
       const conn = await within(
