@@ -358,8 +358,8 @@ export const REQUIREMENTS: readonly Requirement[] = [
     section: "3.9.1.8",
     summary: "Report soft errors to the application asynchronously (ERROR_REPORT).",
     status: "implemented",
-    note: 'the R1 notice is the "stalled" event of TcpConn; an ICMP soft error is kept ' +
-      "(TcpConn.stats and the connection's softError) and named in the timeout error",
+    note: 'TcpConn events: "softerror" for a believed ICMP soft error (TcpConn.softError names ' +
+      'it; it is also named in a later timeout error), "stalled" for the R1 notice',
   },
   {
     id: "MUST-48",
@@ -654,8 +654,9 @@ export const REQUIREMENTS: readonly Requirement[] = [
     id: "SHLD-20",
     section: "3.9.1.8",
     summary: "The application can turn off asynchronous error reports.",
-    status: "not implemented",
-    reason: "there are no error reports yet (MUST-47)",
+    status: "implemented",
+    note: "reports are events of TcpConn: without a listener (or after removeEventListener) " +
+      "they are off",
   },
   {
     id: "SHLD-21",

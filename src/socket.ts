@@ -57,11 +57,13 @@ function deferred<T>(): Deferred<T> {
  *
  * Read and write it as Web Streams (`readable`, `writable`) or, as a `Deno.Conn`, with
  * `read(p)` and `write(p)`; both ways take bytes straight from the receive ring and put them
- * straight into the send ring. It is an `EventTarget` for two asynchronous reports of RFC
+ * straight into the send ring. It is an `EventTarget` for the asynchronous reports of RFC
  * 9293: `"urgent"` when the peer marks data urgent that has not been read yet (§3.8.5,
- * MUST-32; `urgentPending` says how much), and `"stalled"` when a segment has gone
- * unanswered R1 times, so the peer or the path may be failing (§3.8.3; the connection goes
- * on until its timeout).
+ * MUST-32; `urgentPending` says how much), `"stalled"` when a segment has gone unanswered R1
+ * times, so the peer or the path may be failing (§3.8.3), and `"softerror"` when an ICMP
+ * error about data in flight was believed (§3.9.1.8, MUST-47; `softError` names it). The
+ * connection goes on after each until its timeout. Reports reach listeners only: an
+ * application that adds none (or removes it) has them off (SHLD-20).
  *
  * @example
  * ```ts ignore
@@ -288,6 +290,15 @@ export class TcpConn extends EventTarget {
   }
 
   /**
+   * The last ICMP soft error believed for this connection (RFC 9293 §3.9.1.8, MUST-47), such
+   * as `"host-unreachable"` or `"network-unreachable"`, or null; a `"softerror"` event tells
+   * when it is set.
+   */
+  get softError(): string | null {
+    return this.#h.conn.softError;
+  }
+
+  /**
    * Writes `data` as urgent data: the urgent pointer goes after its last byte (RFC 9293
    * §3.8.5, MUST-62). Resolves when it is in the send buffer. New applications should not
    * need this (SHLD-13); it exists for protocols such as Telnet.
@@ -342,6 +353,9 @@ export class TcpConn extends EventTarget {
       case "urgent":
       case "stalled":
         this.dispatchEvent(new Event(ev));
+        break;
+      case "soft-error":
+        this.dispatchEvent(new Event("softerror"));
         break;
       case "established":
         this.#established?.resolve();

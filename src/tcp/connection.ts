@@ -114,7 +114,13 @@ export type ConnEvent =
    * R1 retransmissions of one segment went unanswered (RFC 9293 §3.8.3): the peer or the
    * path may be failing. Reported once per episode; the connection goes on until R2.
    */
-  | "stalled";
+  | "stalled"
+  /**
+   * An ICMP soft error (unreachable, time exceeded, parameter problem) quoting data in flight
+   * was believed (RFC 9293 §3.9.1.8 ERROR_REPORT, MUST-47): `softError` names it. The
+   * connection goes on; it is the cause named if it later times out.
+   */
+  | "soft-error";
 
 /** Where a connection writes its actions. */
 export interface ConnectionOutput {
@@ -630,6 +636,7 @@ export class TcpConnection {
           return true;
       }
     }
+    this.#out.event("soft-error");
     void now;
     return true;
   }
