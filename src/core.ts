@@ -65,6 +65,7 @@ import {
   virtioSegmentCount,
 } from "./wire/virtio.ts";
 import { TimerQueue } from "./timer_queue.ts";
+import { ViewCache } from "./wire/views.ts";
 
 /** Connection tunables a stack applies to every connection (see `ConnectionOptions`). */
 export type ConnectionDefaults = Partial<Omit<ConnectionOptions, "mss">>;
@@ -458,6 +459,8 @@ export class StackCore {
   readonly #seg = newTcpSegment();
   readonly #reply = newTcpSegment();
   readonly #icmp = newIcmpMessage();
+  /** Views of the buffers packets are read from and written out of, made once each. */
+  readonly #views = new ViewCache(16);
   /** The one output buffer: room for a virtio-net header, then the IP packet. */
   readonly #outFrame: Uint8Array;
   /** The IP packet in `#outFrame`, and its transport payload. */
@@ -585,22 +588,27 @@ export class StackCore {
     this.#trustChecksum = virtioChecksumTrusted(hdr);
     this.#inSegments = virtioSegmentCount(hdr, length - VIRTIO_NET_HDR_LENGTH);
     if (this.#inSegments > 1) this.#c.superSegmentsIn++;
-    const packet = frame.subarray(VIRTIO_NET_HDR_LENGTH, length);
+    // The packet after the header, as a view the next frame in the same buffer reuses.
+    const packet = this.#views.get(frame, VIRTIO_NET_HDR_LENGTH, frame.length);
+    const packetLength = length - VIRTIO_NET_HDR_LENGTH;
     // The capture shows a complete checksum where the kernel left a partial one (in place:
     // the checksum is not verified any more).
-    if (this.#tap) completeVirtioChecksum(packet, packet.length, hdr);
-    this.input(packet, now);
+    if (this.#tap) completeVirtioChecksum(packet, packetLength, hdr);
+    this.input(packet, now, packetLength);
     this.#trustChecksum = false;
     this.#inSegments = 1;
   }
 
-  /** Processes one IP packet read from the link. Never throws on bad input. */
-  input(packet: Uint8Array, now: number): void {
+  /**
+   * Processes one IP packet read from the link: `packet[0..length)` (by default all of it; a
+   * driver passes its one receive buffer and the length read). Never throws on bad input.
+   */
+  input(packet: Uint8Array, now: number, length: number = packet.length): void {
     const c = this.#c;
     c.packetsIn++;
-    if (this.#tap) this.#tap("in", packet, now, this.#inSegments);
+    if (this.#tap) this.#tap("in", packet.subarray(0, length), now, this.#inSegments);
     const ip = this.#ip;
-    const err = parseIpv4(packet, packet.length, ip);
+    const err = parseIpv4(packet, length, ip);
     if (err !== Ipv4ParseError.None) {
       if (err === Ipv4ParseError.Fragment) c.fragments++;
       else if (err === Ipv4ParseError.BadVersion) c.notIpv4++;
@@ -615,10 +623,13 @@ export class StackCore {
       c.badSourceAddress++; // RFC 1122 §3.2.1.3, MUST-63: never answered
       return;
     }
-    const body = packet.subarray(ip.ihl, ip.totalLength);
-    if (ip.protocol === IPPROTO_TCP) this.#inputTcp(body, ip.src, now);
-    else if (ip.protocol === IPPROTO_ICMP) this.#inputIcmp(body, ip.src, now);
-    else c.otherProtocol++;
+    if (ip.protocol === IPPROTO_TCP) {
+      this.#inputTcp(packet, ip.ihl, ip.totalLength, ip.src, now);
+    } else if (ip.protocol === IPPROTO_ICMP) {
+      this.#inputIcmp(packet.subarray(ip.ihl, ip.totalLength), ip.src, now);
+    } else {
+      c.otherProtocol++;
+    }
   }
 
   #inputIcmp(body: Uint8Array, src: number, now: number): void {
@@ -689,9 +700,10 @@ export class StackCore {
     this.#settle(h);
   }
 
-  #inputTcp(body: Uint8Array, src: number, now: number): void {
+  /** The TCP segment in `packet[start..end)`. */
+  #inputTcp(packet: Uint8Array, start: number, end: number, src: number, now: number): void {
     const seg = this.#seg;
-    const err = parseTcp(body, src, this.addr, seg, !this.#trustChecksum);
+    const err = parseTcp(packet, src, this.addr, seg, !this.#trustChecksum, start, end);
     if (err !== TcpParseError.None) {
       if (err === TcpParseError.BadChecksum) this.#c.badTcpChecksum++;
       else this.#c.badTcp++;
@@ -987,7 +999,9 @@ export class StackCore {
   /** @internal A connection's segment goes out with its TTL and TOS. */
   _transmit(h: ConnHandle, seg: TcpSegment): void {
     const c = h.conn;
-    this.#transmitSegment(seg, c.remoteAddr, c.opts.ttl, c.opts.tos, this.now(), c.sndMss);
+    // The time only stamps the capture: no clock read (nor a boxed number) per segment without one.
+    const now = this.#tap ? this.now() : 0;
+    this.#transmitSegment(seg, c.remoteAddr, c.opts.ttl, c.opts.tos, now, c.sndMss);
   }
 
   /**
@@ -1169,7 +1183,7 @@ export class StackCore {
       emitVirtioNetHdr(this.#outFrame, this.#vnetOut);
       this.link.writeFrame!(this.#outFrame, VIRTIO_NET_HDR_LENGTH + ipLength);
     } else {
-      this.link.write(this.#ipOut.subarray(0, ipLength));
+      this.link.write(this.#views.get(this.#ipOut, 0, ipLength));
     }
   }
 }
