@@ -96,6 +96,10 @@ export class TcpConn extends EventTarget {
   /** `closed`, made on first use; until then `#finished` records how it ended. */
   #closed: Deferred<void> | null = null;
   #finished = false;
+  /** A microtask to serve the pending `read` is queued. */
+  #serveQueued = false;
+  /** That microtask's function, made on the first wake-up of a `read`. */
+  #serveTask: (() => void) | null = null;
   /** A pending `read` call: its buffer and how to settle it. */
   #reader:
     | { p: Uint8Array; resolve: (n: number | null) => void; reject: (e: unknown) => void }
@@ -383,8 +387,17 @@ export class TcpConn extends EventTarget {
       w();
     }
     // Called from inside the state machine (bytes arrived, FIN, reset): the read runs after
-    // it returns, never re-entering it.
-    if (this.#reader) queueMicrotask(() => this.#serveReader());
+    // it returns, never re-entering it. One microtask serves every wake-up until it runs (a
+    // batch of segments read from the device is one), and its function is made once.
+    if (this.#reader && !this.#serveQueued) {
+      this.#serveQueued = true;
+      queueMicrotask(
+        this.#serveTask ??= () => {
+          this.#serveQueued = false;
+          this.#serveReader();
+        },
+      );
+    }
   }
 
   #waitReadable(): Promise<void> {
