@@ -1010,14 +1010,16 @@ export class StackCore {
    * segments. Off (a driver without batches): every second segment is ACKed at once.
    */
   batchedAcks = false;
-  readonly #ackQueue: ConnHandle[] = [];
+  /** Connections owing an ACK: `#ackQueue[0..#ackCount)` (the array is kept, not emptied). */
+  readonly #ackQueue: (ConnHandle | null)[] = [];
+  #ackCount = 0;
 
   /** @internal */
   _deferAck(h: ConnHandle): boolean {
     if (!this.batchedAcks) return false;
     if (!h.ackQueued) {
       h.ackQueued = true;
-      this.#ackQueue.push(h);
+      this.#ackQueue[this.#ackCount++] = h;
     }
     return true;
   }
@@ -1025,13 +1027,15 @@ export class StackCore {
   /** The end of a batch of packets: the ACKs connections deferred go out now. */
   flushAcks(now: number): void {
     const q = this.#ackQueue;
-    for (let i = 0; i < q.length; i++) {
-      const h = q[i];
+    for (let i = 0; i < this.#ackCount; i++) {
+      const h = q[i]!;
+      q[i] = null;
       h.ackQueued = false;
       h.conn.flushAck(now);
       this.#settle(h);
     }
-    q.length = 0;
+    // Not `q.length = 0`: that frees the array's storage, which the next batch allocates again.
+    this.#ackCount = 0;
   }
 
   /** @internal The stack-wide budget for replies to invalid segments (RFC 5961 §7). */
@@ -1068,7 +1072,9 @@ export class StackCore {
     if (!this.#active.has(h)) return;
     const c = h.conn;
     if (c.state !== State.Closed && c.state !== State.TimeWait) {
-      this.#timers.update(h, c.nextDeadline());
+      // Most segments leave the deadline as it was: then no number is handed on (boxed).
+      const at = c.nextDeadline();
+      if (at !== h.timerAt || h.timerIndex < 0) this.#timers.update(h, at);
       return;
     }
     if (c.state === State.Closed) {

@@ -129,9 +129,11 @@ export class Scoreboard {
   /**
    * A cumulative ACK up to `ack`: removes the records it covers (trimming one it covers in
    * part), noting the RACK delivery time of each (RFC 8985 §6.2) and the RTT of the newest
-   * never retransmitted (Karn's algorithm). The result is reused by the next call.
+   * never retransmitted (Karn's algorithm). The result is reused by the next call. `ack` may
+   * come as an int32 (see seqI32).
    */
   ack(ack: number, now: number): AckResult {
+    ack = ack >>> 0;
     const res = this.#ack;
     res.karnSample = -1;
     res.synAcked = false;
