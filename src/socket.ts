@@ -391,13 +391,20 @@ export class TcpConn extends EventTarget {
     // batch of segments read from the device is one), and its function is made once.
     if (this.#reader && !this.#serveQueued) {
       this.#serveQueued = true;
-      queueMicrotask(
-        this.#serveTask ??= () => {
-          this.#serveQueued = false;
-          this.#serveReader();
-        },
-      );
+      queueMicrotask(this.#serveTask ?? this.#makeServeTask());
     }
+  }
+
+  /**
+   * The microtask that serves a pending `read`, made once. (Made here, not inline in
+   * #wakeReader: a function holding a closure over `this` allocates a context on every call,
+   * and #wakeReader runs for every segment that brings bytes.)
+   */
+  #makeServeTask(): () => void {
+    return this.#serveTask = () => {
+      this.#serveQueued = false;
+      this.#serveReader();
+    };
   }
 
   #waitReadable(): Promise<void> {
