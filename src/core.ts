@@ -131,6 +131,7 @@ import {
   type ReassemblyCounters,
   type ReassemblyOptions,
 } from "./ip/reassembly.ts";
+import { ViewCache } from "./wire/views.ts";
 
 /** Connection tunables a stack applies to every connection (see `ConnectionOptions`). */
 export type ConnectionDefaults = Partial<Omit<ConnectionOptions, "mss">>;
@@ -628,6 +629,8 @@ export class StackCore {
   readonly #seg = newTcpSegment();
   readonly #reply = newTcpSegment();
   readonly #icmp = newIcmpMessage();
+  /** Views of the buffers packets are read from and written out of, made once each. */
+  readonly #views = new ViewCache(16);
   /** The one output buffer: room for a virtio-net header, then the IP packet. */
   readonly #outFrame: Uint8Array;
   /** The IP packet in `#outFrame`, and its transport payload. */
@@ -781,26 +784,31 @@ export class StackCore {
       tcpPayloadLength(frame, VIRTIO_NET_HDR_LENGTH, length),
     );
     if (this.#inSegments > 1) this.#c.superSegmentsIn++;
-    const packet = frame.subarray(VIRTIO_NET_HDR_LENGTH, length);
+    // The packet after the header, as a view the next frame in the same buffer reuses.
+    const packet = this.#views.get(frame, VIRTIO_NET_HDR_LENGTH, frame.length);
+    const packetLength = length - VIRTIO_NET_HDR_LENGTH;
     // The capture shows a complete checksum where the kernel left a partial one (in place:
     // the checksum is not verified any more).
-    if (this.#tap) completeVirtioChecksum(packet, packet.length, hdr);
-    this.input(packet, now);
+    if (this.#tap) completeVirtioChecksum(packet, packetLength, hdr);
+    this.input(packet, now, packetLength);
     this.#trustChecksum = false;
     this.#inSegments = 1;
   }
 
-  /** Processes one IP packet read from the link. Never throws on bad input. */
-  input(packet: Uint8Array, now: number): void {
+  /**
+   * Processes one IP packet read from the link: `packet[0..length)` (by default all of it; a
+   * driver passes its one receive buffer and the length read). Never throws on bad input.
+   */
+  input(packet: Uint8Array, now: number, length: number = packet.length): void {
     const c = this.#c;
     c.packetsIn++;
-    if (this.#tap) this.#tap("in", packet, now, this.#inSegments);
-    if (packet.length > 0 && packet[0] >>> 4 === 6) {
-      this.#input6(packet, now);
+    if (this.#tap) this.#tap("in", packet.subarray(0, length), now, this.#inSegments);
+    if (length > 0 && packet[0] >>> 4 === 6) {
+      this.#input6(length === packet.length ? packet : packet.subarray(0, length), now);
       return;
     }
     const ip = this.#ip;
-    const err = parseIpv4(packet, packet.length, ip);
+    const err = parseIpv4(packet, length, ip);
     if (err !== Ipv4ParseError.None && err !== Ipv4ParseError.Fragment) {
       if (err === Ipv4ParseError.BadVersion) c.notIpv4++;
       else c.badIp++;
@@ -1100,10 +1108,13 @@ export class StackCore {
   #inputDatagram(packet: Uint8Array, now: number): void {
     const ip = this.#ip;
     const c = this.#c;
-    const body = packet.subarray(ip.ihl, ip.totalLength);
-    if (ip.protocol === IPPROTO_TCP) this.#inputTcp(body, ip.src, now);
-    else if (ip.protocol === IPPROTO_ICMP) this.#inputIcmp(body, ip.src, now);
-    else c.otherProtocol++;
+    if (ip.protocol === IPPROTO_TCP) {
+      this.#inputTcp(packet, ip.ihl, ip.totalLength, ip.src, now);
+    } else if (ip.protocol === IPPROTO_ICMP) {
+      this.#inputIcmp(packet.subarray(ip.ihl, ip.totalLength), ip.src, now);
+    } else {
+      c.otherProtocol++;
+    }
   }
 
   #inputIcmp(body: Uint8Array, src: number, now: number): void {
@@ -1197,9 +1208,10 @@ export class StackCore {
     this.#settle(h);
   }
 
-  #inputTcp(body: Uint8Array, src: number, now: number): void {
+  /** The TCP segment in `packet[start..end)`. */
+  #inputTcp(packet: Uint8Array, start: number, end: number, src: number, now: number): void {
     const seg = this.#seg;
-    const err = parseTcp(body, src, this.addr, seg, !this.#trustChecksum);
+    const err = parseTcp(packet, src, this.addr, seg, !this.#trustChecksum, start, end);
     if (err !== TcpParseError.None) {
       if (err === TcpParseError.BadChecksum) this.#c.badTcpChecksum++;
       else this.#c.badTcp++;
@@ -1592,15 +1604,9 @@ export class StackCore {
   /** @internal A connection's segment goes out with its TTL and TOS. */
   _transmit(h: ConnHandle, seg: TcpSegment): void {
     const c = h.conn;
-    this.#transmitSegment(
-      seg,
-      c.remoteAddr,
-      h.remote6,
-      c.opts.ttl,
-      c.opts.tos,
-      this.now(),
-      c.sndMss,
-    );
+    // The time only stamps the capture: no clock read (nor a boxed number) per segment without one.
+    const now = this.#tap ? this.now() : 0;
+    this.#transmitSegment(seg, c.remoteAddr, h.remote6, c.opts.ttl, c.opts.tos, now, c.sndMss);
   }
 
   /**
@@ -1609,14 +1615,16 @@ export class StackCore {
    * segments. Off (a driver without batches): every second segment is ACKed at once.
    */
   batchedAcks = false;
-  readonly #ackQueue: ConnHandle[] = [];
+  /** Connections owing an ACK: `#ackQueue[0..#ackCount)` (the array is kept, not emptied). */
+  readonly #ackQueue: (ConnHandle | null)[] = [];
+  #ackCount = 0;
 
   /** @internal */
   _deferAck(h: ConnHandle): boolean {
     if (!this.batchedAcks) return false;
     if (!h.ackQueued) {
       h.ackQueued = true;
-      this.#ackQueue.push(h);
+      this.#ackQueue[this.#ackCount++] = h;
     }
     return true;
   }
@@ -1624,13 +1632,15 @@ export class StackCore {
   /** The end of a batch of packets: the ACKs connections deferred go out now. */
   flushAcks(now: number): void {
     const q = this.#ackQueue;
-    for (let i = 0; i < q.length; i++) {
-      const h = q[i];
+    for (let i = 0; i < this.#ackCount; i++) {
+      const h = q[i]!;
+      q[i] = null;
       h.ackQueued = false;
       h.conn.flushAck(now);
       this.#settle(h);
     }
-    q.length = 0;
+    // Not `q.length = 0`: that frees the array's storage, which the next batch allocates again.
+    this.#ackCount = 0;
   }
 
   /** @internal The stack-wide budget for replies to invalid segments (RFC 5961 §7). */
@@ -1667,7 +1677,9 @@ export class StackCore {
     if (!this.#active.has(h)) return;
     const c = h.conn;
     if (c.state !== State.Closed && c.state !== State.TimeWait) {
-      this.#timers.update(h, c.nextDeadline());
+      // Most segments leave the deadline as it was: then no number is handed on (boxed).
+      const at = c.nextDeadline();
+      if (at !== h.timerAt || h.timerIndex < 0) this.#timers.update(h, at);
       return;
     }
     if (c.state === State.Closed) {
@@ -1866,7 +1878,7 @@ export class StackCore {
       emitVirtioNetHdr(this.#outFrame, this.#vnetOut);
       this.link.writeFrame!(this.#outFrame, VIRTIO_NET_HDR_LENGTH + ipLength);
     } else {
-      this.link.write(this.#ipOut.subarray(0, ipLength));
+      this.link.write(this.#views.get(this.#ipOut, 0, ipLength));
     }
   }
 }

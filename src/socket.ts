@@ -97,6 +97,10 @@ export class TcpConn extends EventTarget {
   /** `closed`, made on first use; until then `#finished` records how it ended. */
   #closed: Deferred<void> | null = null;
   #finished = false;
+  /** A microtask to serve the pending `read` is queued. */
+  #serveQueued = false;
+  /** That microtask's function, made on the first wake-up of a `read`. */
+  #serveTask: (() => void) | null = null;
   /** A pending `read` call: its buffer and how to settle it. */
   #reader:
     | { p: Uint8Array; resolve: (n: number | null) => void; reject: (e: unknown) => void }
@@ -402,8 +406,24 @@ export class TcpConn extends EventTarget {
       w();
     }
     // Called from inside the state machine (bytes arrived, FIN, reset): the read runs after
-    // it returns, never re-entering it.
-    if (this.#reader) queueMicrotask(() => this.#serveReader());
+    // it returns, never re-entering it. One microtask serves every wake-up until it runs (a
+    // batch of segments read from the device is one), and its function is made once.
+    if (this.#reader && !this.#serveQueued) {
+      this.#serveQueued = true;
+      queueMicrotask(this.#serveTask ?? this.#makeServeTask());
+    }
+  }
+
+  /**
+   * The microtask that serves a pending `read`, made once. (Made here, not inline in
+   * #wakeReader: a function holding a closure over `this` allocates a context on every call,
+   * and #wakeReader runs for every segment that brings bytes.)
+   */
+  #makeServeTask(): () => void {
+    return this.#serveTask = () => {
+      this.#serveQueued = false;
+      this.#serveReader();
+    };
   }
 
   #waitReadable(): Promise<void> {

@@ -410,7 +410,7 @@ export class TcpStack {
           } else {
             const n = link.read(buf);
             if (n <= 0) break;
-            core.input(buf.subarray(0, n), now);
+            core.input(buf, now, n);
           }
           if ((count & 31) === 31) now = core.now();
         }

@@ -25,7 +25,7 @@ import {
   type TcpSegment,
   URG,
 } from "../wire/tcp.ts";
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from "./seq.ts";
+import { seqAdd, seqDiff, seqGe, seqGt, seqI32, seqLe, seqLt, seqMax } from "./seq.ts";
 import { RttEstimator } from "./rtt.ts";
 import { RecvBuffer } from "./recv_buffer.ts";
 import { SendBuffer } from "./send_buffer.ts";
@@ -327,11 +327,13 @@ export class TcpConnection {
 
   state: State = State.Closed;
 
-  // Send sequence space, RFC 9293 §3.3.1
+  // Send sequence space, RFC 9293 §3.3.1. Numeric fields written per segment start as
+  // numbers (set again in the constructor): a field that starts undefined holds a fresh heap
+  // number for every sequence number past 2^31 stored in it.
   readonly iss: number;
-  sndUna: number;
+  sndUna = 0;
   /** Next new sequence number to send (the highest sent + 1; never pulled back). */
-  sndNxt: number;
+  sndNxt = 0;
   sndWnd = 0;
   sndWl1 = 0;
   sndWl2 = 0;
@@ -360,7 +362,7 @@ export class TcpConnection {
   /** Peer's MSS (536 when absent, RFC 9293 §3.7.1). */
   peerMss = 536;
   /** Effective payload bytes per segment. */
-  sndMss: number;
+  sndMss = 0;
 
   /**
    * The options in force, defaults filled in. Shared (read-only) by connections made from the
@@ -409,7 +411,7 @@ export class TcpConnection {
   dupAcks = 0;
   inRecovery = false;
   /** RFC 6582 "recover" / RFC 6675 RecoveryPoint. */
-  recover: number;
+  recover = 0;
   #retries = 0;
   #cwndLimited = false;
   #lastSendAt = 0;
@@ -888,7 +890,7 @@ export class TcpConnection {
       case State.FinWait1:
       case State.FinWait2:
       case State.CloseWait:
-        this.#emit(this.sndNxt, 0, RST, null, now);
+        this.#emit(this.sndNxt, RST, null, now);
         break;
     }
     this.#enterClosed(now, "abort()");
@@ -1025,7 +1027,7 @@ export class TcpConnection {
     if (f & ACK) {
       // First check: ACK must acknowledge our SYN.
       if (seqLe(seg.ack, this.iss) || seqGt(seg.ack, this.sndNxt)) {
-        if (!(f & RST) && this.#replyAllowed(now, false)) this.#emit(seg.ack, 0, RST, null, now);
+        if (!(f & RST) && this.#replyAllowed(now, false)) this.#emit(seg.ack, RST, null, now);
         return;
       }
       ackOk = true;
@@ -1204,7 +1206,7 @@ export class TcpConnection {
         this.#becomeEstablished(now);
       } else {
         // <SEQ=SEG.ACK><CTL=RST>, rate-limited: the ACK may be forged.
-        if (this.#replyAllowed(now, false)) this.#emit(ack, 0, RST, null, now);
+        if (this.#replyAllowed(now, false)) this.#emit(ack, RST, null, now);
         return;
       }
     }
@@ -1234,7 +1236,9 @@ export class TcpConnection {
     // urgent data).
     if ((f & URG) && seg.urgent > 0) this.#processUrgent(seqAdd(seq, seg.urgent));
     // Seventh check: segment text; eighth: FIN.
-    if (payload.length > 0 || fin) this.#processText(seq, payload, fin, now, (f & PSH) !== 0);
+    if (payload.length > 0 || fin) {
+      this.#processText(seqI32(seq), payload, fin, now, (f & PSH) !== 0);
+    }
   }
 
   /**
@@ -1306,7 +1310,7 @@ export class TcpConnection {
       seqLe(this.sndUna, ack) &&
       (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack)))
     ) {
-      this.#setSndWnd(wnd, seg.seq, ack);
+      this.#setSndWnd(wnd, seqI32(seg.seq), seqI32(ack));
     }
 
     // State changes that depend on our FIN being acknowledged.
@@ -1341,14 +1345,14 @@ export class TcpConnection {
     // The records it covers leave the scoreboard. RTT measurement: from the timestamp echo
     // (RFC 7323 §4) or, without timestamps, from the newest acknowledged segment never
     // retransmitted (Karn's rule, RFC 6298 §3).
-    const res = this.#sb.ack(ack, now);
+    const res = this.#sb.ack(seqI32(ack), now);
     let dataAcked = acked;
     if (res.synAcked) {
       dataAcked--;
       this.#synAcked = true;
     }
     if (res.finAcked) dataAcked--;
-    if (this.tsOk && o.hasTimestamps && o.tsEcr !== 0) this.#rttSampleFromTs(o.tsEcr, now);
+    if (this.tsOk && o.hasTimestamps && o.tsEcr !== 0) this.#rttSampleFromTs(seqI32(o.tsEcr), now);
     else if (res.karnSample >= 0) this.#sampleRtt(res.karnSample, now);
 
     this.sndUna = ack;
@@ -1486,10 +1490,11 @@ export class TcpConnection {
     return Math.max(0, p);
   }
 
+  /** SND.WND, SND.WL1, SND.WL2 (`seq` and `ack` may come as int32s, see seqI32). */
   #setSndWnd(wnd: number, seq: number, ack: number): void {
     this.sndWnd = wnd;
-    this.sndWl1 = seq;
-    this.sndWl2 = ack;
+    this.sndWl1 = seq >>> 0;
+    this.sndWl2 = ack >>> 0;
     if (wnd > this.maxSndWnd) this.maxSndWnd = wnd;
   }
 
@@ -1509,7 +1514,7 @@ export class TcpConnection {
       (s0 !== State.Established && s0 !== State.FinWait1 && s0 !== State.FinWait2)
     ) return;
     let data = payload;
-    let s = seq;
+    let s = seq >>> 0; // (it may come as an int32, see seqI32)
     let finSeq = fin ? seqAdd(seq, payload.length) : -1;
     // Trim what was already received.
     if (seqLt(s, this.rcvNxt)) {
@@ -1526,7 +1531,7 @@ export class TcpConnection {
     if (data.length > 0 && this.orphan) {
       // New data after the application closed: nobody will read it. RFC 1122 §4.2.2.13:
       // send RST to show that it was lost (as Linux does).
-      this.#emit(this.sndNxt, 0, RST, null, now);
+      this.#emit(this.sndNxt, RST, null, now);
       this.#enterClosed(now, "data after close(): RST sent");
       return;
     }
@@ -1862,7 +1867,7 @@ export class TcpConnection {
     const segLen = len + (withFin ? 1 : 0);
     if (this.sndNxt === this.sndUna) this.#progressAt = now; // the clock of the user timeout
     if (len > 0) this.#lastDataSentAt = now;
-    this.#emit(seq, this.rcvNxt, flags, payload, now);
+    this.#emit(seqI32(seq), flags, payload, now);
     // One record per MSS-sized segment, even when they left as one super-segment (TSO).
     const mss = this.sndMss;
     let at = seq;
@@ -1886,7 +1891,7 @@ export class TcpConnection {
       const payload = dataLen > 0
         ? this.sendBuf.view(seqDiff(r.seq, this.#dataStartSeq()), dataLen)
         : null;
-      this.#emit(r.seq, this.rcvNxt, ACK | ((r.ctl & FIN) ? FIN : 0), payload, now);
+      this.#emit(seqI32(r.seq), ACK | ((r.ctl & FIN) ? FIN : 0), payload, now);
     }
     this.#emitting = 0;
     this.#sb.retransmitted(r, now);
@@ -1974,7 +1979,7 @@ export class TcpConnection {
     this.#unansweredProbes++;
     this.zeroWindowProbes++;
     if (this.tracer) this.tracer({ ev: "probe", kind: "zwp" }, now);
-    this.#emit(seqAdd(this.sndUna, -1), this.rcvNxt, ACK, null, now);
+    this.#emit(seqAdd(this.sndUna, -1), ACK, null, now);
     this.#persistBackoff = Math.min(this.#persistBackoff + 1, 16);
     this.persistAt = now + this.#persistInterval();
   }
@@ -2009,20 +2014,20 @@ export class TcpConnection {
     }
     this.#keepAliveProbes++;
     if (this.tracer) this.tracer({ ev: "probe", kind: "keepalive" }, now);
-    this.#emit(seqAdd(this.sndNxt, -1), this.rcvNxt, ACK, null, now);
+    this.#emit(seqAdd(this.sndNxt, -1), ACK, null, now);
     this.keepAliveAt = now + ka.intervalMs;
   }
 
   /** Sends a pure ACK now (and cancels any delayed ACK). */
   #sendAck(now: number): void {
-    this.#emit(this.sndNxt, this.rcvNxt, ACK, null, now);
+    this.#emit(seqI32(this.sndNxt), ACK, null, now);
   }
 
   /** Sends SYN (active open) or SYN,ACK (passive or simultaneous open). */
   #sendSyn(now: number, retransmission: boolean): void {
     const withAck = this.state === State.SynReceived;
     const flags = withAck ? SYN | ACK : SYN;
-    this.#emit(this.iss, withAck ? this.rcvNxt : 0, flags, null, now);
+    this.#emit(this.iss, flags, null, now);
     // The first SYN creates the record that retransmissions (see #retransmit) reuse.
     if (!retransmission && this.#sb.isEmpty) {
       this.#sb.push(this.iss, 1, SYN, now);
@@ -2071,6 +2076,7 @@ export class TcpConnection {
     }
   }
 
+  /** An RTT sample from a timestamp echo (`tsEcr` may come as an int32, see seqI32). */
   #rttSampleFromTs(tsEcr: number, now: number): void {
     const rtt = seqDiff(this.#tsNow(now), tsEcr);
     if (rtt >= 0 && rtt < this.opts.maxRtoMs * 4) this.#sampleRtt(rtt, now);
@@ -2121,8 +2127,11 @@ export class TcpConnection {
     return field;
   }
 
-  /** Fills the reusable segment and hands it to the output port. */
-  #emit(seq: number, ack: number, flags: number, payload: Uint8Array | null, now: number): void {
+  /**
+   * Fills the reusable segment and hands it to the output port. `seq` may come as an int32
+   * (`seqI32`); with ACK set the segment acknowledges RCV.NXT.
+   */
+  #emit(seq: number, flags: number, payload: Uint8Array | null, now: number): void {
     // One scratch segment serves every connection: the output port is called synchronously
     // and must not keep it (see ConnectionOutput.transmit).
     const s = SCRATCH;
@@ -2131,7 +2140,7 @@ export class TcpConnection {
     const o = s.options;
     const syn = (flags & SYN) !== 0;
     s.seq = seq >>> 0;
-    s.ack = (flags & ACK) ? ack >>> 0 : 0;
+    s.ack = (flags & ACK) ? this.rcvNxt : 0;
     s.urgent = 0;
     if (this.#sndUpValid && !(flags & (SYN | RST))) {
       // The URG flag and pointer go on every segment while urgent data is outstanding

@@ -129,7 +129,7 @@ export class RecvBuffer {
     let j = i;
     while (cur < e) {
       const holeEnd = j < rs.length ? Math.min(rs[j], e) : e;
-      if (holeEnd > cur) this.#copyIn(cur, data.subarray(cur - base, holeEnd - base));
+      if (holeEnd > cur) this.#copyIn(cur, data, cur - base, holeEnd - base);
       if (j >= rs.length || rs[j] >= e) break;
       cur = re[j];
       j++;
@@ -275,13 +275,18 @@ export class RecvBuffer {
     this.#head = 0;
   }
 
-  /** Copies `bytes` to absolute offset `at` (the ring already reaches that far). */
-  #copyIn(at: number, bytes: Uint8Array): void {
+  /**
+   * Copies `data[from..to)` to absolute offset `at` (the ring already reaches that far). The
+   * common case, a whole segment that does not wrap the ring, is one copy of `data` itself,
+   * with no view made.
+   */
+  #copyIn(at: number, data: Uint8Array, from: number, to: number): void {
     const ring = this.#ring!;
     const cap = ring.length;
     const idx = (this.#head + (at - this.#readPos)) % cap;
-    const first = Math.min(bytes.length, cap - idx);
-    ring.set(first === bytes.length ? bytes : bytes.subarray(0, first), idx);
-    if (first < bytes.length) ring.set(bytes.subarray(first), 0);
+    const n = to - from;
+    const first = Math.min(n, cap - idx);
+    ring.set(first === data.length ? data : data.subarray(from, from + first), idx);
+    if (first < n) ring.set(data.subarray(from + first, to), 0);
   }
 }

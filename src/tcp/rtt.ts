@@ -55,7 +55,8 @@ export class RttEstimator {
   readonly #minRto: number;
   readonly #maxRto: number;
   readonly #granularity: number;
-  #baseRto: number;
+  /** RTO before backoff, ms (a number from the start: it is written on every sample). */
+  #baseRto = 0;
 
   /** Creates an estimator with no samples yet; see {@linkcode RttOptions} for defaults. */
   constructor(opts: RttOptions = {}) {

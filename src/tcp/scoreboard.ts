@@ -59,8 +59,12 @@ const TX_RECORD_BYTES = 48;
  * ```
  */
 export class Scoreboard {
+  // The records in flight are #tx[#head..#end). The array only grows: acknowledged records
+  // leave by moving #head, and the live ones move down to index 0 in place now and then, so
+  // that sending and acknowledging allocate nothing (slots past #end are stale, never read).
   #tx: TxRecord[] = [];
   #head = 0;
+  #end = 0;
   #pool: TxRecord[] = [];
   /** Bytes in records marked SACKed, lost, or retransmitted after being lost. */
   sackedOut = 0;
@@ -74,17 +78,17 @@ export class Scoreboard {
 
   /** Whether nothing is in flight. */
   get isEmpty(): boolean {
-    return this.#head === this.#tx.length;
+    return this.#head === this.#end;
   }
 
   /** Bytes of memory the records cost. */
   get memoryBytes(): number {
-    return (this.#tx.length + this.#pool.length) * TX_RECORD_BYTES;
+    return (this.#end + this.#pool.length) * TX_RECORD_BYTES;
   }
 
   /** The first record (at SND.UNA), or null. */
   head(): TxRecord | null {
-    return this.#head < this.#tx.length ? this.#tx[this.#head] : null;
+    return this.#head < this.#end ? this.#tx[this.#head] : null;
   }
 
   /** Records a segment just sent: `len` units of sequence space from `seq`. */
@@ -99,13 +103,15 @@ export class Scoreboard {
     } else {
       r = { seq, len, ctl, sentAt: now, marks: 0 };
     }
-    this.#tx.push(r);
+    if (this.#end < this.#tx.length) this.#tx[this.#end] = r;
+    else this.#tx.push(r);
+    this.#end++;
     return r;
   }
 
   /** The first record marked lost and not retransmitted since (RFC 6675 NextSeg rule 1). */
   firstLostUnsent(): TxRecord | null {
-    for (let i = this.#head; i < this.#tx.length; i++) {
+    for (let i = this.#head; i < this.#end; i++) {
       const r = this.#tx[i];
       if ((r.marks & (R_LOST | R_RETRANS | R_SACKED)) === R_LOST) return r;
     }
@@ -114,7 +120,7 @@ export class Scoreboard {
 
   /** The first record not SACKed (what a loss probe resends), or null. */
   firstUnsacked(): TxRecord | null {
-    for (let i = this.#head; i < this.#tx.length; i++) {
+    for (let i = this.#head; i < this.#end; i++) {
       if (!(this.#tx[i].marks & R_SACKED)) return this.#tx[i];
     }
     return null;
@@ -123,19 +129,21 @@ export class Scoreboard {
   /**
    * A cumulative ACK up to `ack`: removes the records it covers (trimming one it covers in
    * part), noting the RACK delivery time of each (RFC 8985 §6.2) and the RTT of the newest
-   * never retransmitted (Karn's algorithm). The result is reused by the next call.
+   * never retransmitted (Karn's algorithm). The result is reused by the next call. `ack` may
+   * come as an int32 (see seqI32).
    */
   ack(ack: number, now: number): AckResult {
+    ack = ack >>> 0;
     const res = this.#ack;
     res.karnSample = -1;
     res.synAcked = false;
     res.finAcked = false;
     let idx = this.#head;
     const tx = this.#tx;
-    while (idx < tx.length) {
+    const end = this.#end;
+    while (idx < end) {
       const r = tx[idx];
-      const end = seqAdd(r.seq, r.len);
-      if (seqLe(end, ack)) {
+      if (seqLe(seqAdd(r.seq, r.len), ack)) {
         if (!(r.marks & R_EVER_RETRANS)) res.karnSample = now - r.sentAt;
         this.#rackDelivered(r, now);
         if (r.ctl & SYN) res.synAcked = true;
@@ -159,9 +167,13 @@ export class Scoreboard {
       }
     }
     this.#head = idx;
-    if (idx > 64 && idx * 2 > tx.length) {
-      tx.splice(0, idx);
+    if (idx === end) {
+      this.#head = this.#end = 0;
+    } else if (idx > 64 && idx * 2 > end) {
+      // More than half the slots are acknowledged: the live records move down (in place).
+      for (let i = idx; i < end; i++) tx[i - idx] = tx[i];
       this.#head = 0;
+      this.#end = end - idx;
     }
     return res;
   }
@@ -176,7 +188,7 @@ export class Scoreboard {
       const left = blocks[b];
       const right = blocks[b + 1];
       if (seqLe(right, sndUna) || seqGt(right, sndNxt) || seqGe(left, right)) continue;
-      for (let i = this.#head; i < this.#tx.length; i++) {
+      for (let i = this.#head; i < this.#end; i++) {
         const r = this.#tx[i];
         if (seqGe(r.seq, right)) break;
         if (r.marks & R_SACKED) continue;
@@ -213,7 +225,7 @@ export class Scoreboard {
   detectLostRetransmissions(): void {
     if (this.retransOut === 0) return;
     const reoWnd = this.minRtt === Infinity ? 0 : this.minRtt / 4;
-    for (let i = this.#head; i < this.#tx.length; i++) {
+    for (let i = this.#head; i < this.#end; i++) {
       const r = this.#tx[i];
       if (
         (r.marks & (R_RETRANS | R_SACKED)) === R_RETRANS && this.rackXmitTs - r.sentAt > reoWnd
@@ -229,7 +241,7 @@ export class Scoreboard {
     if (!head || (head.marks & R_SACKED)) return false;
     let count = 0;
     let bytes = 0;
-    for (let i = this.#head + 1; i < this.#tx.length; i++) {
+    for (let i = this.#head + 1; i < this.#end; i++) {
       const r = this.#tx[i];
       if (r.marks & R_SACKED) {
         count++;
@@ -246,7 +258,7 @@ export class Scoreboard {
   markLost(dupThresh: number, mss: number): void {
     let count = 0;
     let bytes = 0;
-    for (let i = this.#tx.length - 1; i >= this.#head; i--) {
+    for (let i = this.#end - 1; i >= this.#head; i--) {
       const r = this.#tx[i];
       if (r.marks & R_SACKED) {
         count++;
@@ -264,7 +276,7 @@ export class Scoreboard {
    * segments too (RFC 6675 §5.1; RFC 2018 §8: the receiver may have reneged).
    */
   markAllLost(): void {
-    for (let i = this.#head; i < this.#tx.length; i++) {
+    for (let i = this.#head; i < this.#end; i++) {
       const r = this.#tx[i];
       this.unmark(r);
       r.marks = (r.marks & R_EVER_RETRANS) | R_LOST;
@@ -281,6 +293,7 @@ export class Scoreboard {
   resegment(mss: number): number {
     let cut = 0;
     const tx = this.#tx;
+    tx.length = this.#end; // (a rare path: the stale slots go, the array may shrink)
     for (let i = this.#head; i < tx.length; i++) {
       const r = tx[i];
       if (r.marks & R_SACKED) continue;
@@ -313,6 +326,7 @@ export class Scoreboard {
       tx.splice(i + 1, 0, ...pieces);
       i += pieces.length;
     }
+    this.#end = tx.length;
     return cut;
   }
 
@@ -354,6 +368,7 @@ export class Scoreboard {
     const n = this.memoryBytes;
     this.#tx = [];
     this.#head = 0;
+    this.#end = 0;
     this.#pool = [];
     return n;
   }

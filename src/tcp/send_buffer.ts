@@ -5,6 +5,11 @@
  * A ring allocated on first use that grows by doubling up to its capacity, and that can be
  * released when empty, so an idle connection holds no buffer. Offsets are relative to the
  * first unacknowledged data byte; the connection maps sequence numbers onto them.
+ *
+ * A segment's bytes are handed out as a view. A ring larger than a page carries a staging
+ * area behind it in the same `ArrayBuffer`: a segment of up to `STAGING_BYTES` is copied there
+ * (`copyWithin`, no allocation) and handed out through one view made once, so that sending
+ * full-sized segments allocates nothing. Other segments get a view of their own.
  * @module
  */
 
@@ -12,10 +17,17 @@ import { givePage, PAGE_SIZE, takePage } from "./page_pool.ts";
 
 const EMPTY = new Uint8Array(0);
 
+/** Bytes of the staging area behind a ring larger than a page: room for one MSS-sized segment. */
+const STAGING_BYTES = 2048;
+
 /** A bounded ring buffer of outgoing bytes. */
 export class SendBuffer {
   readonly capacity: number;
   #ring: Uint8Array = EMPTY;
+  /** The ring and the staging area behind it (one `ArrayBuffer`), or null for a page ring. */
+  #staged: Uint8Array | null = null;
+  /** The last view of the staging area handed out (its length is the segment's). */
+  #stageView: Uint8Array = EMPTY;
   #start = 0;
   #length = 0;
   #scratch: Uint8Array = EMPTY;
@@ -25,9 +37,9 @@ export class SendBuffer {
     this.capacity = capacity;
   }
 
-  /** Bytes of memory allocated now (the ring and the gather scratch). */
+  /** Bytes of memory allocated now (the ring, its staging area and the gather scratch). */
   get allocated(): number {
-    return this.#ring.length + this.#scratch.length;
+    return (this.#staged ?? this.#ring).length + this.#scratch.length;
   }
 
   /** Frees the memory when nothing is held; returns the bytes freed. */
@@ -36,6 +48,8 @@ export class SendBuffer {
     const n = this.allocated;
     givePage(this.#ring);
     this.#ring = EMPTY;
+    this.#staged = null;
+    this.#stageView = EMPTY;
     this.#scratch = EMPTY;
     this.#start = 0;
     return n;
@@ -66,12 +80,21 @@ export class SendBuffer {
   }
 
   /**
-   * A view of `len` bytes at `offset`. Zero-copy when the range does not wrap; otherwise
-   * the bytes are gathered into a scratch buffer that the next call reuses.
+   * A view of `len` bytes at `offset`, valid until the next call: the bytes copied to the
+   * staging area (see the module notes), a view of the ring, or, when the range wraps a ring
+   * without staging, the bytes gathered into a scratch buffer.
    */
   view(offset: number, len: number): Uint8Array {
     const cap = this.#ring.length;
     const from = (this.#start + offset) % cap;
+    const staged = this.#staged;
+    if (staged !== null && len <= STAGING_BYTES) {
+      const first = Math.min(len, cap - from);
+      staged.copyWithin(cap, from, from + first);
+      if (first < len) staged.copyWithin(cap + first, 0, len - first);
+      if (this.#stageView.length !== len) this.#stageView = staged.subarray(cap, cap + len);
+      return this.#stageView;
+    }
     if (from + len <= cap) return this.#ring.subarray(from, from + len);
     if (this.#scratch.length < len) this.#scratch = new Uint8Array(Math.max(len, 2048));
     const first = cap - from;
@@ -97,10 +120,15 @@ export class SendBuffer {
     let size = Math.max(this.#ring.length, Math.min(PAGE_SIZE, this.capacity));
     while (size < need) size *= 2;
     size = Math.min(size, this.capacity);
-    const ring = size === PAGE_SIZE ? takePage() : new Uint8Array(size);
+    const staged = size > PAGE_SIZE ? new Uint8Array(size + STAGING_BYTES) : null;
+    let ring: Uint8Array;
+    if (staged !== null) ring = staged.subarray(0, size);
+    else ring = size === PAGE_SIZE ? takePage() : new Uint8Array(size);
     if (this.#length > 0) ring.set(this.view(0, this.#length), 0);
     givePage(this.#ring);
     this.#ring = ring;
+    this.#staged = staged;
+    this.#stageView = EMPTY;
     this.#start = 0;
   }
 

@@ -15,6 +15,23 @@
  * @module
  */
 
+/**
+ * `a` as a signed 32-bit integer: the same sequence number modulo 2^32, which every function
+ * of this module accepts. The per-packet path hands sequence numbers to functions that are not
+ * inlined in this form: V8 passes an int32 as a small integer, where an unsigned value past
+ * 2^31 becomes a heap number, an allocation per call. A function that stores such an
+ * argument, or compares it with `===`, first makes it unsigned again (`>>> 0`).
+ *
+ * @example
+ * ```ts
+ * import { seqAdd, seqI32 } from "./seq.ts";
+ * console.log(seqI32(0xffff_fff0), seqAdd(seqI32(0xffff_fff0), 1)); // -16 4294967281
+ * ```
+ */
+export function seqI32(a: number): number {
+  return a | 0;
+}
+
 /** `a + n` modulo 2^32, as an unsigned 32-bit number. `n` may be negative. */
 export function seqAdd(a: number, n: number): number {
   return (a + n) >>> 0;

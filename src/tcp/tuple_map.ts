@@ -62,6 +62,11 @@ export class TupleMap<V> {
   }
 }
 
+/**
+ * The two ports as one signed 32-bit number: always a small integer to the engine, where
+ * `remotePort * 65536 + localPort` passes 2^31 for every ephemeral remote port and each lookup
+ * would box it (a heap number per packet).
+ */
 function portsKey(remotePort: number, localPort: number): number {
-  return remotePort * 65536 + localPort;
+  return (remotePort << 16) | localPort;
 }

@@ -3,10 +3,11 @@
  * RFC 7323 (window scale, timestamps) and RFC 2018 (SACK).
  *
  * - `parseTcp(bytes, srcAddr, dstAddr, out)` fills a reused `TcpSegment` from a TCP header+payload
- *   held in `bytes` (a view of exactly the TCP part of the IP packet). It verifies the checksum
- *   with the IPv4 pseudo-header and validates data offset and option lengths. It returns
- *   `TcpParseError.None` (0) on success, or a reason code; it never throws on bad input.
- *   `out.payload` is a subarray view of `bytes` (zero-copy; valid only while `bytes` is).
+ *   held in `bytes` (the whole of it, or `bytes[start..end)`: the TCP part of an IP packet read
+ *   into a larger buffer). It verifies the checksum with the IPv4 pseudo-header and validates
+ *   data offset and option lengths. It returns `TcpParseError.None` (0) on success, or a reason
+ *   code; it never throws on bad input. `out.payload` is a subarray view of `bytes` (zero-copy;
+ *   valid only while `bytes` is), reused when the same window of the same buffer comes again.
  * - `emitTcp(seg, srcAddr, dstAddr, into)` writes header, options and payload into `into`
  *   (starting at index 0), fills the checksum, and returns the number of bytes written.
  * - `parseTcpWithAddressSum`/`emitTcpWithAddressSum` do the same for any IP version, given the
@@ -19,6 +20,7 @@
 
 import { checksumAdd, checksumFinish, checksumFold, ipv4AddressSum } from "./checksum.ts";
 import { IPPROTO_TCP } from "./ipv4.ts";
+import { ViewCache } from "./views.ts";
 
 /** FIN flag bit. */
 export const FIN = 0x01;
@@ -106,6 +108,13 @@ const MAX_WSCALE = 14;
 const MAX_SACK_BLOCKS = 4;
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Payload views: a stack parses every packet from one receive buffer, so full-sized segments
+ * keep the same window and their payload view is made once (a handful of buffers stay
+ * referenced, at most 16).
+ */
+const PAYLOAD_VIEWS = new ViewCache(16);
 
 /** Creates a `TcpOptions` with every option absent. */
 export function newTcpOptions(): TcpOptions {
@@ -196,9 +205,9 @@ function writeU32(b: Uint8Array, i: number, v: number): void {
   b[i + 3] = v;
 }
 
-/** Parses the options in `b[20..end)` into `o` (already reset). */
-function parseOptions(b: Uint8Array, end: number, o: TcpOptions): TcpParseError {
-  let i = TCP_HEADER_LENGTH;
+/** Parses the options in `b[start + 20..end)` into `o` (already reset). */
+function parseOptions(b: Uint8Array, start: number, end: number, o: TcpOptions): TcpParseError {
+  let i = start + TCP_HEADER_LENGTH;
   while (i < end) {
     const kind = b[i];
     // RFC 9293 §3.1: End of Option List ends parsing; NOP is a single byte.
@@ -253,14 +262,17 @@ function parseOptions(b: Uint8Array, end: number, o: TcpOptions): TcpParseError 
 }
 
 /**
- * Parses and validates a TCP segment: `bytes` is exactly the TCP header and payload
- * (the IP payload, `totalLength - ihl` bytes). `srcAddr`/`dstAddr` are the IP addresses
+ * Parses and validates a TCP segment: `bytes[start..end)` (default: all of `bytes`) is exactly
+ * the TCP header and payload (the IP payload, `totalLength - ihl` bytes). `srcAddr`/`dstAddr`
+ * are the IP addresses
  * for the pseudo-header checksum (RFC 9293 §3.1). `out` is fully reset first: absent
  * options read as -1/false and `out.options.sackBlocks` is emptied in place. Options are
  * reported wherever they appear (MSS/WS/SACK-permitted are meaningful only on a SYN; the
  * state machine decides). On error `out` may be partly filled and `out.payload` is empty.
  * Never throws on bad input.
  * @param verifyChecksum set false when the link already verified it (e.g. a trusted test link).
+ * @param start where the TCP header begins in `bytes` (parse in place, without a view).
+ * @param end one past the last byte of the segment in `bytes`.
  * @returns `TcpParseError.None` (0), or why the segment was rejected.
  *
  * @example
@@ -287,12 +299,21 @@ export function parseTcp(
   dstAddr: number,
   out: TcpSegment,
   verifyChecksum = true,
+  start = 0,
+  end: number = bytes.length,
 ): TcpParseError {
-  return parseTcpWithAddressSum(bytes, ipv4AddressSum(srcAddr, dstAddr), out, verifyChecksum);
+  return parseTcpWithAddressSum(
+    bytes,
+    ipv4AddressSum(srcAddr, dstAddr),
+    out,
+    verifyChecksum,
+    start,
+    end,
+  );
 }
 
 /**
- * {@linkcode parseTcp} for any IP version: `addressSum` is the one's complement sum of the
+ * {@linkcode parseTcp} (of `bytes[start..end)`) for any IP version: `addressSum` is the one's complement sum of the
  * pseudo-header's source and destination addresses, `ipv4AddressSum(src, dst)` for IPv4 (RFC
  * 9293 §3.1) or `ipv6AddressSum(src, dst)` / `ipv6PacketAddressSum(packet)` for IPv6 (RFC 8200
  * §8.1). The protocol (6) and the TCP length are added here; over IPv6 the length's upper 16
@@ -320,9 +341,12 @@ export function parseTcpWithAddressSum(
   addressSum: number,
   out: TcpSegment,
   verifyChecksum = true,
+  start = 0,
+  end: number = bytes.length,
 ): TcpParseError {
   const b = bytes;
-  const length = b.length;
+  const p = start;
+  const length = end - start;
   resetTcpOptions(out.options);
   out.payload = EMPTY;
   if (length < TCP_HEADER_LENGTH) {
@@ -336,26 +360,26 @@ export function parseTcpWithAddressSum(
         0;
     return TcpParseError.TooShort;
   }
-  out.srcPort = (b[0] << 8) | b[1];
-  out.dstPort = (b[2] << 8) | b[3];
-  out.seq = readU32(b, 4);
-  out.ack = readU32(b, 8);
-  out.flags = b[13];
-  out.window = (b[14] << 8) | b[15];
-  out.urgent = (b[18] << 8) | b[19];
+  out.srcPort = (b[p] << 8) | b[p + 1];
+  out.dstPort = (b[p + 2] << 8) | b[p + 3];
+  out.seq = readU32(b, p + 4);
+  out.ack = readU32(b, p + 8);
+  out.flags = b[p + 13];
+  out.window = (b[p + 14] << 8) | b[p + 15];
+  out.urgent = (b[p + 18] << 8) | b[p + 19];
   // RFC 9293 §3.1: Data Offset counts 32-bit words; at least 5, and within the segment.
-  const headerLength = (b[12] >>> 4) << 2;
+  const headerLength = (b[p + 12] >>> 4) << 2;
   if (headerLength < TCP_HEADER_LENGTH || headerLength > length) {
     return TcpParseError.BadDataOffset;
   }
   if (verifyChecksum) {
     // RFC 9293 §3.1: the checksum covers the pseudo-header, header and data; a valid one sums to 0.
     const acc = addressSum + IPPROTO_TCP + length;
-    if (checksumFinish(checksumAdd(acc, b, 0, length)) !== 0) return TcpParseError.BadChecksum;
+    if (checksumFinish(checksumAdd(acc, b, p, end)) !== 0) return TcpParseError.BadChecksum;
   }
-  const err = parseOptions(b, headerLength, out.options);
+  const err = parseOptions(b, p, p + headerLength, out.options);
   if (err !== TcpParseError.None) return err;
-  if (headerLength < length) out.payload = b.subarray(headerLength, length);
+  if (headerLength < length) out.payload = PAYLOAD_VIEWS.get(b, p + headerLength, end);
   return TcpParseError.None;
 }
 
