@@ -24,9 +24,10 @@
  *   whose process only accepts (`scripts/conns.py`, Python: one syscall per step on both ends).
  * - trace: what connection tracing costs. tcptun's bulk rx and tx (offloads on; with
  *   `--trace-no-offload` also without) three ways, alternated run by run: tracing off (no `trace`
- *   option, the default and every other row's setting), tracing on into a sink that discards
- *   (`trace: () => {}`: the events are built, nothing is written), and tracing on into a
- *   `TraceFile` on /tmp (deleted afterwards). Ratios to "off", events per packet, events/s and
+ *   option, the default and every other row's setting), tracing on into a sink without I/O
+ *   that counts the events and keeps the last (the events are built, nothing is written; a
+ *   sink that ignores its argument, `() => {}`, lets V8 skip building them), and tracing on into
+ *   a `TraceFile` on /tmp (deleted afterwards). Ratios to "off", events per packet, events/s and
  *   the file's size. Not in the default set: its eighteen bulk runs at the default `--runs 3`
  *   add about a minute to the default run's two and a half.
  *
@@ -267,15 +268,16 @@ function gcWindow(events: GcEvent[]): GcWindow | undefined {
 /** How tcptun's process traces its connections in a bulk run. */
 type TraceMode = "off" | "sink" | "file";
 
-/** What `scripts/tcptun_bulk.ts` reports about a trace file (`TCPTUN_BENCH_TRACE=file:`). */
-interface TraceFileResult {
-  /** Events written in all. */
+/** What `scripts/tcptun_bulk.ts` reports about its trace (`TCPTUN_BENCH_TRACE`). */
+interface TraceResult {
+  /** Events traced in all. */
   events: number;
-  /** Events written while the bytes moved (the measured window). */
+  /** Events traced while the bytes moved (the measured window). */
   windowEvents: number;
-  fileBytes: number;
-  /** Events by type, segments by direction ("seg in", "seg out"). */
-  byType: Record<string, number>;
+  /** The trace file's size (file only). */
+  fileBytes?: number;
+  /** Events by type, segments by direction ("seg in", "seg out") (file only). */
+  byType?: Record<string, number>;
 }
 
 interface BulkResult {
@@ -285,7 +287,7 @@ interface BulkResult {
   secs?: number;
   gc?: GcWindow;
   allocSites?: { site: string; percent: number }[];
-  trace?: TraceFileResult;
+  trace?: TraceResult;
   detail: string;
 }
 
@@ -378,7 +380,7 @@ interface TcptunResult {
   secs: number;
   error?: string;
   allocSites?: { site: string; percent: number }[];
-  trace?: TraceFileResult;
+  trace?: TraceResult;
 }
 
 function tcptunResult(p: Proc): TcptunResult {
@@ -534,7 +536,7 @@ interface BulkStats {
   /** Top allocation sites of the last run (`--alloc-sites`). */
   allocSites?: { site: string; percent: number }[];
   /** Per run with a trace file: the file's figures with the run's bytes and window. */
-  traces: (TraceFileResult & { bytes: number; secs: number })[];
+  traces: (TraceResult & { bytes: number; secs: number })[];
 }
 
 /**
@@ -589,7 +591,7 @@ async function runBulk(opts: Options, rows: BulkRow[], group = 1): Promise<BulkS
 
 /**
  * The trace part's rows: for each direction (offloads on; with `--trace-no-offload` also off),
- * tcptun with tracing off, into a discarding sink, and into a trace file, in groups of three.
+ * tcptun with tracing off, into a sink without I/O, and into a trace file, in groups of three.
  */
 function traceRows(opts: Options, peers: Peers): BulkRow[] {
   const rows: BulkRow[] = [];
@@ -598,7 +600,7 @@ function traceRows(opts: Options, peers: Peers): BulkRow[] {
       const k = `trace ${dir}${offload ? "" : " plain"}`;
       rows.push(tcptunRow(opts, peers, dir, `${k} off`, "tracing off (no trace option)", offload));
       rows.push(
-        tcptunRow(opts, peers, dir, `${k} sink`, "trace: () => {} (discards)", offload, "sink"),
+        tcptunRow(opts, peers, dir, `${k} sink`, "trace: sink, no I/O", offload, "sink"),
       );
       rows.push(
         tcptunRow(opts, peers, dir, `${k} file`, "trace: TraceFile on /tmp", offload, "file"),
@@ -926,7 +928,7 @@ function heapPerPacket(s: BulkStats): number | undefined {
 }
 
 /**
- * The trace part: per group, tracing off, into a discarding sink, into a file; ratios to off
+ * The trace part: per group, tracing off, into a sink without I/O, into a file; ratios to off
  * (of the medians, and the spread of the ratios of runs made side by side).
  */
 function traceLines(stats: BulkStats[], summary: string[]): Line[] {
@@ -952,33 +954,38 @@ function traceLines(stats: BulkStats[], summary: string[]): Line[] {
         if (paired.length > 1) ratioText += ` (runs ${lo.toFixed(2)}–${hi.toFixed(2)})`;
         summary.push(`${name}_${mode}/off=${ratio(m, offMedian)}`);
       }
-      if (mode === "file" && s.traces.length) {
+      if (mode !== "off" && s.traces.length) {
         const t = s.traces;
         const perPacket = (n: number, x: { bytes: number }) => n / (x.bytes / PACKET_PAYLOAD);
         const evPerPacket = median(t.map((x) => perPacket(x.windowEvents, x)));
         const evPerSec = median(t.map((x) => x.windowEvents / x.secs));
-        const fileMB = median(t.map((x) => x.fileBytes / 1e6));
-        const bytesPerEvent = median(t.map((x) => x.fileBytes / x.events));
-        // Segments, RTT samples and cwnd changes by name; the few per connection as "other".
-        const named = ["seg in", "seg out", "rtt", "cc"];
-        const perType = [...named, "other"].flatMap((k) => {
-          const count = (x: TraceFileResult) =>
-            k !== "other" ? x.byType[k] ?? 0 : Object.entries(x.byType)
-              .filter(([n]) => !named.includes(n)).reduce((a, [, c]) => a + c, 0);
-          const v = median(t.map((x) => perPacket(count(x), x)));
-          return v >= 0.0005 ? [`${k} ${small(v)}`] : [];
-        });
-        details.push(
-          `${small(evPerPacket)} events/packet (${perType.join(", ")}), ` +
-            `${(evPerSec / 1e3).toFixed(0)}k events/s, file ${fileMB.toFixed(0)} MB ` +
-            `(${bytesPerEvent.toFixed(0)} B/event)`,
-        );
+        let text = `${small(evPerPacket)} events/packet`;
+        if (mode === "file") {
+          // Segments, RTT samples and cwnd changes by name; the few per connection as "other".
+          const named = ["seg in", "seg out", "rtt", "cc"];
+          const perType = [...named, "other"].flatMap((k) => {
+            const count = (x: TraceResult) =>
+              Object.entries(x.byType ?? {})
+                .filter(([n]) => k === "other" ? !named.includes(n) : n === k)
+                .reduce((a, [, c]) => a + c, 0);
+            const v = median(t.map((x) => perPacket(count(x), x)));
+            return v >= 0.0005 ? [`${k} ${small(v)}`] : [];
+          });
+          text += ` (${perType.join(", ")})`;
+        }
+        text += `, ${(evPerSec / 1e3).toFixed(0)}k events/s`;
+        if (mode === "file") {
+          const fileMB = median(t.map((x) => (x.fileBytes ?? 0) / 1e6));
+          const bytesPerEvent = median(t.map((x) => (x.fileBytes ?? 0) / x.events));
+          text += `, file ${fileMB.toFixed(0)} MB (${bytesPerEvent.toFixed(0)} B/event)`;
+        }
+        details.push(text);
         // What one event costs, if the slowdown is all the events' doing: the extra time per
-        // byte over off, times the bytes per event.
+        // byte over off, times the bytes per event. Noise makes it negative at times: omitted.
         const extraUs = (1 / m - 1 / offMedian) / 1e9 * 8 * 1e6 *
           median(t.map((x) => x.bytes / x.windowEvents));
         if (extraUs > 0) details.push(`≈ ${extraUs.toFixed(1)} µs/event over off`);
-        summary.push(`${name}_events/pkt=${small(evPerPacket)}`);
+        if (mode === "file") summary.push(`${name}_events/pkt=${small(evPerPacket)}`);
       }
       if (heap !== undefined) details.push(`heap ${heap.toFixed(0)} B/packet`);
       if (s.errors.length) details.push(s.errors[0].split("\n")[0].slice(0, 100));
@@ -1097,17 +1104,17 @@ function report(
     `         (kernel socket memory is not in a process's RSS)`,
   ];
   if (trace) {
+    const also = opts.traceNoOffload ? ", then off" : "";
     out.push(
-      `  trace  tcptun's rx and tx rows (offloads on${
-        opts.traceNoOffload ? ", then off" : ""
-      }) with tracing off (no \`trace\` option: the`,
-      `         default, as in every other row), on into a sink that discards (\`trace: () => {}\`:`,
-      `         the events are built, nothing is written) and on into a TraceFile on /tmp (JSON`,
-      `         lines in 256 KiB writes; deleted after each run). Off costs one null test per trace`,
-      `         site reached: \`if (this.tracer)\` in src/tcp/connection.ts, once per segment`,
-      `         received, once per segment sent, once per new ACK (cwnd) and once per RTT sample;`,
-      `         no event, string or closure is made (src/core.ts tests its sink once per`,
-      `         connection). packet = ${PACKET_PAYLOAD} payload bytes moved`,
+      `  trace  tcptun's bulk rx and tx as above (offloads on${also}), three ways alternated:`,
+      `         tracing off (no \`trace\` option: the default, as in every other row); on into a`,
+      `         sink without I/O that counts the events and keeps the last (events built, nothing`,
+      `         written; \`() => {}\` would let V8 skip building them); on into a TraceFile on /tmp`,
+      `         (JSON lines in 256 KiB writes, deleted after each run). Off costs one null test per`,
+      `         trace site reached, \`if (this.tracer)\` in src/tcp/connection.ts: per segment`,
+      `         received, per segment sent, per new ACK (cwnd) and per RTT sample; no event,`,
+      `         string or closure is made. "runs" after a ratio: the spread of the runs' ratios;`,
+      `         packet = ${PACKET_PAYLOAD} payload bytes; µs/event = time over off ÷ events`,
     );
   }
   if (peers.ksock) out.push(`reference peers: ${opts.peers}`);
