@@ -4,7 +4,7 @@
  *
  * Run: `deno task bench` (Linux, root). `deno task bench -- --help` lists the flags.
  *
- * Parts (`--only rx,tx,rr,conns`; all by default):
+ * Parts (`--only rx,tx,rr,conns,trace`; all but trace by default):
  * - rx, tx: bulk transfer kernel → peer and peer → kernel through a TUN device (MTU 1500,
  *   txqueuelen 10000), each run in a network namespace of its own, alternated run by run. The
  *   peers: tcptun without offloads (`offload: false`, the CLI's `--no-offload`) and with them
@@ -22,6 +22,14 @@
  * - conns: open rate and RSS per idle connection at 100 and 10,000 connections against
  *   `tcptun listen --discard`, beside the same client against a kernel listener on loopback
  *   whose process only accepts (`scripts/conns.py`, Python: one syscall per step on both ends).
+ * - trace: what connection tracing costs. tcptun's bulk rx and tx (offloads on; with
+ *   `--trace-no-offload` also without) three ways, alternated run by run: tracing off (no `trace`
+ *   option, the default and every other row's setting), tracing on into a sink without I/O
+ *   that counts the events and keeps the last (the events are built, nothing is written; a
+ *   sink that ignores its argument, `() => {}`, lets V8 skip building them), and tracing on into
+ *   a `TraceFile` on /tmp (deleted afterwards). Ratios to "off", events per packet, events/s and
+ *   the file's size. Not in the default set: its eighteen bulk runs at the default `--runs 3`
+ *   add about a minute to the default run's two and a half.
  *
  * Reference peers: `tunbench`, `ksock` and `lwip_tun_sink`, built by the shared bench's
  * `build.sh` into `$PEERS_BUILD` (default `~/.cache/tcptun-peers`, `--peers DIR` overrides). This
@@ -38,8 +46,10 @@ import {
   median,
   type Netns,
   type Proc,
+  removeTempFile,
   resultFields,
   sleep,
+  tempFile,
 } from "./harness.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -66,13 +76,18 @@ interface Options {
   conns: number[];
   peers: string;
   allocSites: boolean;
+  traceNoOffload: boolean;
 }
 
-const PARTS = ["rx", "tx", "rr", "conns"];
+const PARTS = ["rx", "tx", "rr", "conns", "trace"];
+/** What runs without `--only`: `trace` adds about a minute, so it is asked for by name. */
+const DEFAULT_PARTS = ["rx", "tx", "rr", "conns"];
 
 const HELP = `usage: deno task bench [--] [FLAGS]     (Linux, root)
 
-  --only LIST     parts to run, comma-separated: rx,tx,rr,conns (default all)
+  --only LIST     parts to run, comma-separated: rx,tx,rr,conns,trace (default rx,tx,rr,conns:
+                  trace, the cost of connection tracing, adds about a minute and runs only
+                  when named, e.g. --only trace or --only rx,tx,rr,conns,trace)
   --secs S        seconds per bulk transfer (default 3)
   --runs R        runs of each measurement, alternated; the table shows medians (default 3)
   --rr N          round trips per rr measurement (default 20000)
@@ -82,6 +97,8 @@ const HELP = `usage: deno task bench [--] [FLAGS]     (Linux, root)
   --quick         --secs 1 --runs 1 --rr 5000 --conns 100,1000 unless given
   --alloc-sites   also sample where tcptun allocates during bulk transfers (V8's sampling
                   heap profiler) and list the top sites; slows tcptun's bulk rows down
+  --trace-no-offload
+                  trace part: also measure without offloads (doubles the part's length)
   -h, --help      this text
 
 The reference peers (C TCP peer, its offload variant, lwIP, and ksock as the kernel side) are
@@ -101,6 +118,7 @@ function parseOptions(args: string[]): Options {
       peers: { type: "string" },
       quick: { type: "boolean" },
       "alloc-sites": { type: "boolean" },
+      "trace-no-offload": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -115,7 +133,7 @@ function parseOptions(args: string[]): Options {
     if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number ≥ ${min}`);
     return n;
   };
-  const parts = new Set((values.only ?? PARTS.join(",")).split(",").map((s) => s.trim()));
+  const parts = new Set((values.only ?? DEFAULT_PARTS.join(",")).split(",").map((s) => s.trim()));
   for (const p of parts) {
     if (!PARTS.includes(p)) throw new Error(`--only: unknown part "${p}" (${PARTS.join(",")})`);
   }
@@ -133,6 +151,7 @@ function parseOptions(args: string[]): Options {
     conns,
     peers: values.peers ?? Deno.env.get("PEERS_BUILD") ?? `${cache}/tcptun-peers`,
     allocSites: values["alloc-sites"] === true,
+    traceNoOffload: values["trace-no-offload"] === true,
   };
 }
 
@@ -246,11 +265,29 @@ function gcWindow(events: GcEvent[]): GcWindow | undefined {
 // ---------------------------------------------------------------------------------------
 // Bulk transfers
 
+/** How tcptun's process traces its connections in a bulk run. */
+type TraceMode = "off" | "sink" | "file";
+
+/** What `scripts/tcptun_bulk.ts` reports about its trace (`TCPTUN_BENCH_TRACE`). */
+interface TraceResult {
+  /** Events traced in all. */
+  events: number;
+  /** Events traced while the bytes moved (the measured window). */
+  windowEvents: number;
+  /** The trace file's size (file only). */
+  fileBytes?: number;
+  /** Events by type, segments by direction ("seg in", "seg out") (file only). */
+  byType?: Record<string, number>;
+}
+
 interface BulkResult {
   gbps: number;
   bytes?: number;
+  /** tcptun's own measured window, seconds. */
+  secs?: number;
   gc?: GcWindow;
   allocSites?: { site: string; percent: number }[];
+  trace?: TraceResult;
   detail: string;
 }
 
@@ -315,7 +352,7 @@ function tcptunWorker(
   args: string[],
   secs: number,
   events: GcEvent[],
-  allocSites: boolean,
+  env: Record<string, string>,
 ): Proc {
   return ns.spawn(
     `tcptun ${args[0]}`,
@@ -331,7 +368,7 @@ function tcptunWorker(
       timeoutMs: (secs + 70) * 1000,
       onStdout: gcCollector(events),
       cwd: ROOT,
-      env: allocSites ? { TCPTUN_BENCH_ALLOC_SITES: "1" } : {},
+      env,
     },
   );
 }
@@ -340,8 +377,10 @@ function tcptunWorker(
 interface TcptunResult {
   gbps: number;
   bytes: number;
+  secs: number;
   error?: string;
   allocSites?: { site: string; percent: number }[];
+  trace?: TraceResult;
 }
 
 function tcptunResult(p: Proc): TcptunResult {
@@ -350,6 +389,69 @@ function tcptunResult(p: Proc): TcptunResult {
   const r = JSON.parse(line.slice(7));
   if (r.error) throw new Error(`tcptun: ${r.error}`);
   return r;
+}
+
+/**
+ * A bulk transfer with tcptun as the peer (`scripts/tcptun_bulk.ts`): rx is measured at tcptun,
+ * tx at the kernel receiver. `trace` sets how tcptun traces (off: no `trace` option at all).
+ */
+function tcptunRow(
+  opts: Options,
+  peers: Peers,
+  dir: "rx" | "tx",
+  key: string,
+  label: string,
+  offload: boolean,
+  trace: TraceMode = "off",
+): BulkRow {
+  const secs = opts.secs;
+  const kernel = kernelSide(peers);
+  const run = async (ns: Netns, env: Record<string, string>): Promise<BulkResult> => {
+    const events: GcEvent[] = [];
+    let w: Proc;
+    let kernelProc: Proc;
+    if (dir === "rx") {
+      w = tcptunWorker(ns, ["rx", "5001", offload ? "1" : "0"], secs, events, env);
+      await w.waitFor(/^ready/, 20_000);
+      await sleep(200);
+      kernelProc = kernel.send(ns, secs);
+      await kernelProc.wait((secs + 30) * 1000);
+      await w.wait(30_000);
+    } else {
+      kernelProc = kernel.recv(ns, secs);
+      await kernelProc.waitFor(/^ready/, 20_000);
+      w = tcptunWorker(ns, ["tx", "5002", offload ? "1" : "0", String(secs)], secs, events, env);
+      await kernelProc.wait((secs + 40) * 1000);
+      await w.wait(30_000);
+    }
+    const r = tcptunResult(w);
+    return {
+      gbps: dir === "rx" ? r.gbps : gbpsOf(kernelProc, label),
+      bytes: r.bytes,
+      secs: r.secs,
+      gc: gcWindow(events),
+      allocSites: r.allocSites,
+      trace: r.trace,
+      detail: `${w.find(/^RESULT/)?.slice(0, 400)} | ${kernelProc.find(/^RESULT/)}`,
+    };
+  };
+  return {
+    key,
+    dir,
+    label,
+    run: async (ns) => {
+      const env: Record<string, string> = opts.allocSites ? { TCPTUN_BENCH_ALLOC_SITES: "1" } : {};
+      if (trace === "sink") env.TCPTUN_BENCH_TRACE = "sink";
+      if (trace !== "file") return await run(ns, env);
+      // The script deletes the file itself; this is for a run that fails halfway.
+      const path = tempFile("trace.jsonl");
+      try {
+        return await run(ns, { ...env, TCPTUN_BENCH_TRACE: `file:${path}` });
+      } finally {
+        await removeTempFile(path);
+      }
+    },
+  };
 }
 
 function bulkRows(opts: Options, peers: Peers): BulkRow[] {
@@ -379,34 +481,6 @@ function bulkRows(opts: Options, peers: Peers): BulkRow[] {
       return { gbps: f.gbps, detail: sink.find(/^RESULT/) ?? "" };
     },
   });
-  const tcptunRx = (key: string, label: string, offload: boolean): BulkRow => ({
-    key,
-    dir: "rx",
-    label,
-    run: async (ns) => {
-      const events: GcEvent[] = [];
-      const w = tcptunWorker(
-        ns,
-        ["rx", "5001", offload ? "1" : "0"],
-        secs,
-        events,
-        opts.allocSites,
-      );
-      await w.waitFor(/^ready/, 20_000);
-      await sleep(200);
-      const send = kernel.send(ns, secs);
-      await send.wait((secs + 30) * 1000);
-      await w.wait(30_000);
-      const r = tcptunResult(w);
-      return {
-        gbps: r.gbps,
-        bytes: r.bytes,
-        gc: gcWindow(events),
-        allocSites: r.allocSites,
-        detail: `${w.find(/^RESULT/)?.slice(0, 400)} | ${send.find(/^RESULT/)}`,
-      };
-    },
-  });
   const peerTx = (key: string, label: string, extra: string[]): BulkRow => ({
     key,
     dir: "tx",
@@ -427,34 +501,6 @@ function bulkRows(opts: Options, peers: Peers): BulkRow[] {
       };
     },
   });
-  const tcptunTx = (key: string, label: string, offload: boolean): BulkRow => ({
-    key,
-    dir: "tx",
-    label,
-    run: async (ns) => {
-      const recv = kernel.recv(ns, secs);
-      await recv.waitFor(/^ready/, 20_000);
-      const events: GcEvent[] = [];
-      const w = tcptunWorker(
-        ns,
-        ["tx", "5002", offload ? "1" : "0", String(secs)],
-        secs,
-        events,
-        opts.allocSites,
-      );
-      await recv.wait((secs + 40) * 1000);
-      await w.wait(30_000);
-      const r = tcptunResult(w);
-      return {
-        gbps: gbpsOf(recv, label),
-        bytes: r.bytes,
-        gc: gcWindow(events),
-        allocSites: r.allocSites,
-        detail: `${w.find(/^RESULT/)?.slice(0, 400)} | ${recv.find(/^RESULT/)}`,
-      };
-    },
-  });
-
   if (opts.parts.has("rx")) {
     if (t) {
       rows.push(peerRx("rx c", "C peer (ceiling)", t, ["tcpsink", "tb0", String(secs)]));
@@ -465,16 +511,16 @@ function bulkRows(opts: Options, peers: Peers): BulkRow[] {
         rows.push(peerRx("rx lwip", "lwIP 2.1.3", peers.lwip, ["tb0", String(secs), String(MTU)]));
       }
     }
-    rows.push(tcptunRx("rx plain", "tcptun --no-offload", false));
-    rows.push(tcptunRx("rx offload", "tcptun (offloads, default)", true));
+    rows.push(tcptunRow(opts, peers, "rx", "rx plain", "tcptun --no-offload", false));
+    rows.push(tcptunRow(opts, peers, "rx", "rx offload", "tcptun (offloads, default)", true));
   }
   if (opts.parts.has("tx")) {
     if (t) {
       rows.push(peerTx("tx c", "C peer (ceiling)", []));
       rows.push(peerTx("tx c_vnet", "C peer, offloads (vnet, 64 KB GSO)", ["vnet", "gso=65000"]));
     }
-    rows.push(tcptunTx("tx plain", "tcptun --no-offload", false));
-    rows.push(tcptunTx("tx offload", "tcptun (offloads, default)", true));
+    rows.push(tcptunRow(opts, peers, "tx", "tx plain", "tcptun --no-offload", false));
+    rows.push(tcptunRow(opts, peers, "tx", "tx offload", "tcptun (offloads, default)", true));
   }
   return rows;
 }
@@ -482,28 +528,47 @@ function bulkRows(opts: Options, peers: Peers): BulkRow[] {
 interface BulkStats {
   row: BulkRow;
   gbps: number[];
+  /** Each run's figure by run number, NaN for a failed run (pairs runs of different rows). */
+  byRun: number[];
   errors: string[];
   bytes: number;
   gc: GcWindow & { runs: number };
   /** Top allocation sites of the last run (`--alloc-sites`). */
   allocSites?: { site: string; percent: number }[];
+  /** Per run with a trace file: the file's figures with the run's bytes and window. */
+  traces: (TraceResult & { bytes: number; secs: number })[];
 }
 
-async function runBulk(opts: Options, peers: Peers): Promise<BulkStats[]> {
-  const rows = bulkRows(opts, peers);
+/**
+ * Runs every row `opts.runs` times, alternated run by run. With `group` > 1, consecutive
+ * groups of that many rows (the trace part's off / sink / file) start one row later each run,
+ * so no row always runs first.
+ */
+async function runBulk(opts: Options, rows: BulkRow[], group = 1): Promise<BulkStats[]> {
   const stats: BulkStats[] = rows.map((row) => ({
     row,
     gbps: [],
+    byRun: [],
     errors: [],
     bytes: 0,
     gc: { scavenges: 0, markCompacts: 0, pauseMs: 0, allocatedBytes: 0, runs: 0 },
+    traces: [],
   }));
   for (let run = 1; run <= opts.runs; run++) {
-    for (const s of stats) {
+    const order = stats.map((_, i) => {
+      const base = i - (i % group);
+      const n = Math.min(group, stats.length - base);
+      return stats[base + (i - base + run - 1) % n];
+    });
+    for (const s of order) {
       const tag = s.row.key.replace(/[^a-z]+/g, "");
       try {
         const r = await inNetns(tag, (ns) => s.row.run(ns));
         s.gbps.push(r.gbps);
+        s.byRun.push(r.gbps);
+        if (r.trace && r.bytes && r.secs) {
+          s.traces.push({ ...r.trace, bytes: r.bytes, secs: r.secs });
+        }
         if (r.allocSites) s.allocSites = r.allocSites;
         if (r.gc && r.bytes) {
           s.bytes += r.bytes;
@@ -515,12 +580,34 @@ async function runBulk(opts: Options, peers: Peers): Promise<BulkStats[]> {
         }
         progress(`run ${run} ${s.row.key}: ${r.gbps.toFixed(2)} Gbit/s   ${r.detail}`);
       } catch (e) {
+        s.byRun.push(NaN);
         s.errors.push(e instanceof Error ? e.message : String(e));
         progress(`run ${run} ${s.row.key}: FAILED ${s.errors.at(-1)}`);
       }
     }
   }
   return stats;
+}
+
+/**
+ * The trace part's rows: for each direction (offloads on; with `--trace-no-offload` also off),
+ * tcptun with tracing off, into a sink without I/O, and into a trace file, in groups of three.
+ */
+function traceRows(opts: Options, peers: Peers): BulkRow[] {
+  const rows: BulkRow[] = [];
+  for (const offload of opts.traceNoOffload ? [true, false] : [true]) {
+    for (const dir of ["rx", "tx"] as const) {
+      const k = `trace ${dir}${offload ? "" : " plain"}`;
+      rows.push(tcptunRow(opts, peers, dir, `${k} off`, "tracing off (no trace option)", offload));
+      rows.push(
+        tcptunRow(opts, peers, dir, `${k} sink`, "trace: sink, no I/O", offload, "sink"),
+      );
+      rows.push(
+        tcptunRow(opts, peers, dir, `${k} file`, "trace: TraceFile on /tmp", offload, "file"),
+      );
+    }
+  }
+  return rows;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -830,6 +917,92 @@ function bulkLines(bulk: BulkStats[], summary: string[]): Line[] {
   return lines;
 }
 
+/** Two decimals, three below 0.1. */
+function small(x: number): string {
+  return x.toFixed(x < 0.1 ? 3 : 2);
+}
+
+/** Heap bytes allocated per MTU-sized packet over a row's framed GC windows, or undefined. */
+function heapPerPacket(s: BulkStats): number | undefined {
+  return s.gc.runs && s.bytes > 0 ? s.gc.allocatedBytes / (s.bytes / PACKET_PAYLOAD) : undefined;
+}
+
+/**
+ * The trace part: per group, tracing off, into a sink without I/O, into a file; ratios to off
+ * (of the medians, and the spread of the ratios of runs made side by side).
+ */
+function traceLines(stats: BulkStats[], summary: string[]): Line[] {
+  const lines: Line[] = [];
+  const byKey = new Map(stats.map((s) => [s.row.key, s]));
+  const groups = [...new Set(stats.map((s) => s.row.key.replace(/ (off|sink|file)$/, "")))];
+  for (const g of groups) {
+    const off = byKey.get(`${g} off`)!;
+    const part = g.endsWith(" plain") ? `${g.slice(0, -6)} --no-offload` : g;
+    const name = g.replace(/ /g, "_");
+    const offMedian = median(off.gbps);
+    for (const mode of ["off", "sink", "file"] as const) {
+      const s = byKey.get(`${g} ${mode}`)!;
+      const m = median(s.gbps);
+      const err = s.errors.length ? ` (${s.errors.length} failed)` : "";
+      const heap = heapPerPacket(s);
+      const details: string[] = [];
+      let ratioText = "";
+      if (mode !== "off") {
+        const paired = s.byRun.map((x, i) => x / off.byRun[i]).filter(Number.isFinite);
+        const lo = Math.min(...paired), hi = Math.max(...paired);
+        ratioText = `${ratio(m, offMedian)} × off`;
+        if (paired.length > 1) ratioText += ` (runs ${lo.toFixed(2)}–${hi.toFixed(2)})`;
+        summary.push(`${name}_${mode}/off=${ratio(m, offMedian)}`);
+      }
+      if (mode !== "off" && s.traces.length) {
+        const t = s.traces;
+        const perPacket = (n: number, x: { bytes: number }) => n / (x.bytes / PACKET_PAYLOAD);
+        const evPerPacket = median(t.map((x) => perPacket(x.windowEvents, x)));
+        const evPerSec = median(t.map((x) => x.windowEvents / x.secs));
+        let text = `${small(evPerPacket)} events/packet`;
+        if (mode === "file") {
+          // Segments, RTT samples and cwnd changes by name; the few per connection as "other".
+          const named = ["seg in", "seg out", "rtt", "cc"];
+          const perType = [...named, "other"].flatMap((k) => {
+            const count = (x: TraceResult) =>
+              Object.entries(x.byType ?? {})
+                .filter(([n]) => k === "other" ? !named.includes(n) : n === k)
+                .reduce((a, [, c]) => a + c, 0);
+            const v = median(t.map((x) => perPacket(count(x), x)));
+            return v >= 0.0005 ? [`${k} ${small(v)}`] : [];
+          });
+          text += ` (${perType.join(", ")})`;
+        }
+        text += `, ${(evPerSec / 1e3).toFixed(0)}k events/s`;
+        if (mode === "file") {
+          const fileMB = median(t.map((x) => (x.fileBytes ?? 0) / 1e6));
+          const bytesPerEvent = median(t.map((x) => (x.fileBytes ?? 0) / x.events));
+          text += `, file ${fileMB.toFixed(0)} MB (${bytesPerEvent.toFixed(0)} B/event)`;
+        }
+        details.push(text);
+        // What one event costs, if the slowdown is all the events' doing: the extra time per
+        // byte over off, times the bytes per event. Noise makes it negative at times: omitted.
+        const extraUs = (1 / m - 1 / offMedian) / 1e9 * 8 * 1e6 *
+          median(t.map((x) => x.bytes / x.windowEvents));
+        if (extraUs > 0) details.push(`≈ ${extraUs.toFixed(1)} µs/event over off`);
+        if (mode === "file") summary.push(`${name}_events/pkt=${small(evPerPacket)}`);
+      }
+      if (heap !== undefined) details.push(`heap ${heap.toFixed(0)} B/packet`);
+      if (s.errors.length) details.push(s.errors[0].split("\n")[0].slice(0, 100));
+      lines.push({
+        part,
+        row: s.row.label,
+        value: s.gbps.length ? f2(m) : "failed",
+        unit: "Gbit/s",
+        runs: s.gbps.map((x) => x.toFixed(2)).join(" ") + err,
+        ratio: ratioText,
+        detail: details.join("; "),
+      });
+    }
+  }
+  return lines;
+}
+
 function rrLines(rr: RrStats, summary: string[]): Line[] {
   const k = median(rr.kernel);
   const t = median(rr.tcptun);
@@ -915,6 +1088,7 @@ function report(
   bulk: BulkStats[] | undefined,
   rr: RrStats | undefined,
   conns: ConnsResult[] | undefined,
+  trace: BulkStats[] | undefined,
 ): void {
   const summary: string[] = [];
   const out: string[] = [
@@ -929,12 +1103,27 @@ function report(
     `         ${CONNS_WARMUP} opened and closed; RSS of the server process 1.5 s after the last open`,
     `         (kernel socket memory is not in a process's RSS)`,
   ];
+  if (trace) {
+    const also = opts.traceNoOffload ? ", then off" : "";
+    out.push(
+      `  trace  tcptun's bulk rx and tx as above (offloads on${also}), three ways alternated:`,
+      `         tracing off (no \`trace\` option: the default, as in every other row); on into a`,
+      `         sink without I/O that counts the events and keeps the last (events built, nothing`,
+      `         written; \`() => {}\` would let V8 skip building them); on into a TraceFile on /tmp`,
+      `         (JSON lines in 256 KiB writes, deleted after each run). Off costs one null test per`,
+      `         trace site reached, \`if (this.tracer)\` in src/tcp/connection.ts: per segment`,
+      `         received, per segment sent, per new ACK (cwnd) and per RTT sample; no event,`,
+      `         string or closure is made. "runs" after a ratio: the spread of the runs' ratios;`,
+      `         packet = ${PACKET_PAYLOAD} payload bytes; µs/event = time over off ÷ events`,
+    );
+  }
   if (peers.ksock) out.push(`reference peers: ${opts.peers}`);
   for (const n of peers.notes) out.push(`note: ${n}`);
   const lines = [
     ...(bulk ? bulkLines(bulk, summary) : []),
     ...(rr ? rrLines(rr, summary) : []),
     ...(conns ? connsLines(conns, summary) : []),
+    ...(trace ? traceLines(trace, summary) : []),
   ];
   out.push("", table(lines));
   for (const s of bulk ?? []) {
@@ -969,15 +1158,19 @@ async function main(): Promise<void> {
   let bulk: BulkStats[] | undefined;
   let rr: RrStats | undefined;
   let conns: ConnsResult[] | undefined;
+  let trace: BulkStats[] | undefined;
   try {
-    if (opts.parts.has("rx") || opts.parts.has("tx")) bulk = await runBulk(opts, peers);
+    if (opts.parts.has("rx") || opts.parts.has("tx")) {
+      bulk = await runBulk(opts, bulkRows(opts, peers));
+    }
     if (opts.parts.has("rr")) rr = await runRr(opts);
     if (opts.parts.has("conns")) conns = await runConns(opts);
+    if (opts.parts.has("trace")) trace = await runBulk(opts, traceRows(opts, peers), 3);
   } finally {
     await cleanupAll();
     removeSignals();
   }
-  report(opts, peers, bulk, rr, conns);
+  report(opts, peers, bulk, rr, conns, trace);
 }
 
 await main();

@@ -7,8 +7,8 @@
 
 const decoder = new TextDecoder();
 
-/** Every process and namespace still alive, for the cleanup on a signal or an error. */
-const live = { procs: new Set<Proc>(), namespaces: new Set<string>() };
+/** Every process, namespace and temporary file still alive, for the cleanup on a signal or an error. */
+const live = { procs: new Set<Proc>(), namespaces: new Set<string>(), files: new Set<string>() };
 
 /** A line handler: called with each complete line of a stream, without its newline. */
 export type LineHandler = (line: string) => void;
@@ -230,13 +230,32 @@ export async function inNetns<T>(tag: string, fn: (ns: Netns) => Promise<T>): Pr
   }
 }
 
-/** Kills every live child and deletes every namespace this process created. */
+/**
+ * A path for a temporary file a child writes, `/tmp/tcptun-bench-PID-N-TAG`; it is deleted by
+ * `removeTempFile` or by the cleanup on exit, error or signal.
+ */
+export function tempFile(tag: string): string {
+  const path = `/tmp/tcptun-bench-${Deno.pid}-${++fileCounter}-${tag}`;
+  live.files.add(path);
+  return path;
+}
+
+let fileCounter = 0;
+
+/** Deletes a file made by `tempFile` (if it exists). */
+export async function removeTempFile(path: string): Promise<void> {
+  live.files.delete(path);
+  await Deno.remove(path).catch(() => undefined);
+}
+
+/** Kills every live child and deletes every namespace and temporary file this process created. */
 export async function cleanupAll(): Promise<void> {
   for (const p of [...live.procs]) await p.stop("SIGKILL", 2000).catch(() => undefined);
   for (const name of [...live.namespaces]) {
     live.namespaces.delete(name);
     await sh("ip", "netns", "delete", name).catch(() => undefined);
   }
+  for (const path of [...live.files]) await removeTempFile(path);
 }
 
 /** Installs SIGINT/SIGTERM handlers that clean up and exit 130; returns their remover. */
