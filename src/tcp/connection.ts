@@ -39,15 +39,9 @@ import {
   resolveKeepAlive,
   resolveOptions,
 } from "./options.ts";
+import { LossRecovery, NewAck } from "./recovery.ts";
 import { flagLetters, type SegEvent, type Tracer } from "./trace.ts";
-import {
-  R_EVER_RETRANS,
-  R_LOST,
-  R_RETRANS,
-  R_SACKED,
-  Scoreboard,
-  type TxRecord,
-} from "./scoreboard.ts";
+import { R_EVER_RETRANS, Scoreboard, type TxRecord } from "./scoreboard.ts";
 
 /** The eleven states of RFC 9293 §3.3.2. */
 export enum State {
@@ -222,7 +216,6 @@ export interface ConnStats {
   congestion: string;
 }
 
-const DUP_THRESH = 3; // RFC 5681 §3.2, RFC 6675 §2
 /** A stretch ACK covers at most this many segments, or this many bytes (as Linux with GRO). */
 const STRETCH_SEGMENTS = 16;
 const STRETCH_BYTES = 65536;
@@ -234,8 +227,6 @@ const INTERACTIVE_MS = 200;
 const PMTU_RAISE_MS = 10 * 60_000;
 /** R1 of RFC 9293 §3.8.3 (SHLD-10: at least 3 retransmissions). */
 const R1_RETRIES = 3;
-const PTO_MIN_MS = 10; // floor of the tail loss probe timeout, as Linux
-const WORST_CASE_DELACK_MS = 200; // RFC 8985 §7.2 WCDelAckT
 const TS_24_DAYS = 24 * 24 * 3600 * 1000; // RFC 7323 §5.5
 const MAX_WINDOW = 65535;
 const NO_DEADLINE = Infinity;
@@ -333,12 +324,8 @@ export class TcpConnection {
   readonly cc: CongestionControl;
   /** What was sent and not yet acknowledged, and what the peer said of it (RFC 6675). */
   readonly #sb = new Scoreboard();
-  /** Duplicate ACKs counted as SACKs when the peer does not do SACK (Reno emulation). */
-  #renoSacked = 0;
-  dupAcks = 0;
-  inRecovery = false;
-  /** RFC 6582 "recover" / RFC 6675 RecoveryPoint. */
-  recover = 0;
+  /** SACK and NewReno loss recovery, and the tail loss probe (recovery.ts). */
+  readonly #rec: LossRecovery;
   #retries = 0;
   #cwndLimited = false;
   #lastSendAt = 0;
@@ -348,9 +335,6 @@ export class TcpConnection {
 
   // Timers (absolute deadlines in ms, Infinity when off)
   rtoAt = NO_DEADLINE;
-  /** Tail loss probe timeout (RFC 8985 §7.2). */
-  ptoAt = NO_DEADLINE;
-  #probeSent = false;
   persistAt = NO_DEADLINE;
   #persistBackoff = 0;
   #unansweredProbes = 0;
@@ -445,7 +429,7 @@ export class TcpConnection {
     this.opts = resolveOptions(options);
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
-    this.recover = this.iss;
+    this.#rec = new LossRecovery(this, this.#sb, this.iss);
     this.sndMss = Math.min(536, this.opts.mss);
     this.sendBuf = new SendBuffer(this.opts.sendBufferSize);
     this.rtt = new RttEstimator({
@@ -466,6 +450,26 @@ export class TcpConnection {
     const slack = shift === 0 ? 0 : Math.max(1 << shift, this.opts.recvBufferSize >> 4);
     this.rcvBuf = new RecvBuffer(this.opts.recvBufferSize + slack);
     this.#out = out;
+  }
+
+  /** Duplicate ACKs counted towards fast retransmit (RFC 5681 §2). */
+  get dupAcks(): number {
+    return this.#rec.dupAcks;
+  }
+
+  /** In fast recovery (RFC 6582) or SACK loss recovery (RFC 6675 §5). */
+  get inRecovery(): boolean {
+    return this.#rec.inRecovery;
+  }
+
+  /** RFC 6582 "recover" / RFC 6675 RecoveryPoint. */
+  get recover(): number {
+    return this.#rec.recover;
+  }
+
+  /** Tail loss probe deadline (RFC 8985 §7.2), Infinity when off. */
+  get ptoAt(): number {
+    return this.#rec.ptoAt;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -830,7 +834,7 @@ export class TcpConnection {
   nextDeadline(): number {
     return Math.min(
       this.rtoAt,
-      this.ptoAt,
+      this.#rec.ptoAt,
       this.persistAt,
       this.delAckAt,
       this.timeWaitAt,
@@ -856,8 +860,8 @@ export class TcpConnection {
         return;
       }
     }
-    if (this.ptoAt <= now) {
-      this.ptoAt = NO_DEADLINE;
+    if (this.#rec.ptoAt <= now) {
+      this.#rec.ptoAt = NO_DEADLINE;
       this.#onProbeTimeout(now);
     }
     if (this.rtoAt <= now) {
@@ -1223,11 +1227,11 @@ export class TcpConnection {
       // information, whatever its window (RFC 6675 §2: receivers such as Linux grow the
       // window on every ACK); without SACK, when the window is unchanged (RFC 5681 §2).
       if (this.sackOk ? newlySacked > 0 : wnd === this.sndWnd) {
-        this.dupAcks++;
-        this.#onDupAck(newlySacked, now);
+        // Fast retransmit on the third (RFC 5681 §3.2, RFC 6675 §5).
+        if (this.#rec.onDupAck(newlySacked)) this.#enterRecovery(now);
       }
-    } else if (newlySacked > 0 && this.inRecovery) {
-      this.#sb.markLost(DUP_THRESH, this.sndMss);
+    } else if (newlySacked > 0) {
+      this.#rec.onSack();
     }
     if (newlySacked > 0 || advanced) this.#sb.detectLostRetransmissions();
 
@@ -1265,7 +1269,7 @@ export class TcpConnection {
   /** A cumulative ACK covering new data. */
   #onNewAck(seg: TcpSegment, now: number): void {
     const ack = seg.ack;
-    const flightBefore = this.#pipe();
+    const flightBefore = this.#rec.pipe();
     const acked = seqDiff(ack, this.sndUna);
     const o = seg.options;
 
@@ -1294,40 +1298,20 @@ export class TcpConnection {
     // retransmitted data gives no sample without timestamps (Karn's algorithm, MUST-18).
     this.#retries = 0;
     this.rtoAt = this.sndNxt === this.sndUna ? NO_DEADLINE : now + this.rtt.rto;
-    this.#probeSent = false; // the probe episode ends with new data acknowledged
 
-    if (this.inRecovery) {
-      if (seqGe(ack, this.recover)) {
-        // Full acknowledgment: recovery ends (RFC 6582 §3.2 step 3, RFC 6675 §5).
-        this.inRecovery = false;
-        this.#renoSacked = 0;
-        this.dupAcks = 0;
-        if (this.tracer) {
-          this.tracer({
-            ev: "recovery",
-            phase: "exit",
-            kind: this.sackOk ? "sack" : "newreno",
-            recover: this.recover,
-          }, now);
-        }
-      } else {
-        // Partial acknowledgment (RFC 6582 §3.2 step 4): the next hole is lost too.
-        if (!this.sackOk) {
-          this.#renoSacked = Math.max(0, this.#renoSacked - acked);
-          const head = this.#sb.head();
-          if (head && !(head.marks & (R_LOST | R_SACKED))) this.#sb.mark(head, R_LOST);
-        } else {
-          this.#sb.markLost(DUP_THRESH, this.sndMss);
-        }
-      }
-    } else {
-      this.dupAcks = 0;
-      this.#renoSacked = 0;
-      // Keep "recover" just behind SND.UNA: left far behind, it would read as ahead of
-      // SND.UNA after 2^31 bytes and block the next fast retransmit (RFC 6582 §3.2 step 1).
-      if (seqGt(this.sndUna, this.recover)) this.recover = this.sndUna;
+    // Loss recovery ends with a full acknowledgment, goes on with a partial one (RFC 6582
+    // §3.2, RFC 6675 §5); outside it, the congestion window grows (RFC 5681 §3.1).
+    const r = this.#rec.onNewAck(acked);
+    if (r === NewAck.Normal) {
       this.cc.onAck(Math.max(dataAcked, 0), flightBefore, this.#cwndLimited, now, this.rtt.srtt);
       if (this.tracer) this.#traceCc(now);
+    } else if (r === NewAck.Exited && this.tracer) {
+      this.tracer({
+        ev: "recovery",
+        phase: "exit",
+        kind: this.sackOk ? "sack" : "newreno",
+        recover: this.#rec.recover,
+      }, now);
     }
     if (this.#sendBlocked && this.sendBuf.free > 0 && this.canSend) {
       this.#sendBlocked = false;
@@ -1335,38 +1319,17 @@ export class TcpConnection {
     }
   }
 
-  /** A duplicate ACK: fast retransmit on the third (RFC 5681 §3.2, RFC 6675 §5). */
-  #onDupAck(newlySacked: number, now: number): void {
-    if (!this.sackOk) {
-      // Reno: each duplicate ACK says one segment left the network.
-      const outstanding = seqDiff(this.sndNxt, this.sndUna);
-      this.#renoSacked = Math.min(this.#renoSacked + this.sndMss, Math.max(0, outstanding - 1));
-    }
-    if (this.inRecovery) {
-      if (this.sackOk && newlySacked > 0) this.#sb.markLost(DUP_THRESH, this.sndMss);
-      return;
-    }
-    const lostBySack = this.sackOk && this.#sb.headIsLost(DUP_THRESH, this.sndMss);
-    // RFC 6582 §3.2 step 1: no new recovery before the previous recovery point is acked.
-    if ((this.dupAcks >= DUP_THRESH || lostBySack) && seqGe(this.sndUna, this.recover)) {
-      this.#enterRecovery(now);
-    }
-  }
-
+  /** Loss recovery begins: fast retransmit (RFC 5681 §3.2, RFC 6675 §5, RFC 6582 §3.2). */
   #enterRecovery(now: number): void {
-    this.inRecovery = true;
+    this.#rec.enter();
     if (this.tracer) {
       const kind = this.sackOk ? "sack" : "newreno";
       this.tracer({ ev: "recovery", phase: "enter", kind, recover: this.sndNxt }, now);
     }
-    this.recover = this.sndNxt;
-    this.cc.onCongestionEvent(this.#pipe(), now);
+    this.cc.onCongestionEvent(this.#rec.pipe(), now);
     if (this.tracer) this.#traceCc(now);
-    const head = this.#sb.head();
-    if (head && !(head.marks & R_SACKED) && !(head.marks & R_LOST)) this.#sb.mark(head, R_LOST);
-    if (this.sackOk) this.#sb.markLost(DUP_THRESH, this.sndMss);
-    // The fast retransmit goes out regardless of the pipe (RFC 6675 §5 step 4.3).
-    if (head && (head.marks & R_LOST) && !(head.marks & R_RETRANS)) {
+    const head = this.#rec.markForRetransmit();
+    if (head) {
       this.#retransmit(head, now);
       this.fastRetransmits++;
     }
@@ -1378,7 +1341,7 @@ export class TcpConnection {
     if (cwnd === this.#tracedCwnd && ssthresh === this.#tracedSsthresh) return;
     this.#tracedCwnd = cwnd;
     this.#tracedSsthresh = ssthresh;
-    this.tracer!({ ev: "cc", cwnd, ssthresh, inflight: this.#pipe() }, now);
+    this.tracer!({ ev: "cc", cwnd, ssthresh, inflight: this.#rec.pipe() }, now);
   }
 
   /** Traces a segment, sent (`out`, `s` our own) or received (`in`). */
@@ -1407,14 +1370,6 @@ export class TcpConnection {
     if (this.tracer) {
       this.tracer({ ev: "rtt", sample: ms, srtt: r.srtt, rttvar: r.rttvar, rto: r.rto }, now);
     }
-  }
-
-  /** Bytes estimated in the network (RFC 6675 §4 SetPipe): outstanding − SACKed − lost + retransmitted. */
-  #pipe(): number {
-    const outstanding = seqDiff(this.sndNxt, this.sndUna);
-    const sb = this.#sb;
-    const p = outstanding - sb.sackedOut - sb.lostOut + sb.retransOut - this.#renoSacked;
-    return Math.max(0, p);
   }
 
   /** SND.WND, SND.WL1, SND.WL2 (`seq` and `ack` may come as int32s, see seqI32). */
@@ -1609,7 +1564,7 @@ export class TcpConnection {
 
   #stopTimers(): void {
     this.rtoAt = NO_DEADLINE;
-    this.ptoAt = NO_DEADLINE;
+    this.#rec.ptoAt = NO_DEADLINE;
     this.persistAt = NO_DEADLINE;
     this.delAckAt = NO_DEADLINE;
     this.timeWaitAt = NO_DEADLINE;
@@ -1654,7 +1609,7 @@ export class TcpConnection {
     }
     const dataEnd = seqAdd(this.#dataStartSeq(), this.sendBuf.length);
     for (let guard = 0; guard < 100_000; guard++) {
-      const pipe = this.#pipe();
+      const pipe = this.#rec.pipe();
       const cwnd = this.cc.cwnd;
       // 1. Retransmit segments marked lost (RFC 6675 NextSeg rule 1).
       if (this.#sb.lostOut > this.#sb.retransOut) {
@@ -1717,47 +1672,18 @@ export class TcpConnection {
       this.persistAt = NO_DEADLINE;
       this.#persistBackoff = 0;
     }
-    this.#armProbe(now);
+    // RFC 8985 §7.2: a tail loss probe after new data or an ACK, with data in flight.
+    this.#rec.armProbe(now);
   }
 
   /**
-   * RFC 8985 §7.2: after sending new data or taking an ACK, with data in flight, schedule
-   * a tail loss probe two smoothed RTTs later (plus a delayed-ACK allowance when one
-   * segment is in flight), unless the RTO comes first. Unlike the RFC, a probe is also
-   * allowed during recovery once every segment marked lost has been retransmitted: a
-   * receiver that delays its ACK after a hole is filled (seen with Linux) would otherwise
-   * cost a whole RTO.
-   */
-  #armProbe(now: number): void {
-    const outstanding = seqDiff(this.sndNxt, this.sndUna);
-    if (
-      this.#probeSent || outstanding === 0 || this.rtt.srtt < 0 ||
-      this.#sb.lostOut > this.#sb.retransOut || this.state === State.TimeWait
-    ) {
-      this.ptoAt = NO_DEADLINE;
-      return;
-    }
-    const srtt = this.rtt.srtt;
-    let pto = Math.max(2 * srtt, PTO_MIN_MS);
-    if (outstanding <= this.sndMss) pto = Math.max(pto, 1.5 * srtt + WORST_CASE_DELACK_MS);
-    const at = now + pto;
-    this.ptoAt = at < this.rtoAt ? at : NO_DEADLINE;
-  }
-
-  /**
-   * The probe timer fired (RFC 8985 §7.3). The RFC resends the highest-sequence segment
-   * (or new data); tcptun resends the first unacknowledged, un-SACKed one instead, because
-   * measured against Linux that is what draws an answer: a duplicate below the receiver's
-   * last ACK is answered at once, while a duplicate of the tail may wait out a 200 ms
-   * delayed ACK. If the head was lost the probe repairs it; if only ACKs were lost the
-   * answer acknowledges everything; if the tail was lost each answer moves SND.UNA up and
-   * arms the next probe.
+   * The tail loss probe timer fired (RFC 8985 §7.3): one segment goes out again (which one:
+   * see `LossRecovery.probeTarget`), and the RTO restarts.
    */
   #onProbeTimeout(now: number): void {
-    if (!this.#synchronized() || this.sndNxt === this.sndUna || this.#probeSent) return;
-    const first = this.#sb.firstUnsacked();
+    if (!this.#synchronized()) return;
+    const first = this.#rec.probeTarget();
     if (!first) return;
-    this.#probeSent = true;
     this.lossProbes++;
     if (this.tracer) this.tracer({ ev: "probe", kind: "tlp" }, now);
     this.#retransmit(first, now);
@@ -1860,17 +1786,10 @@ export class TcpConnection {
       this.#out.event("stalled");
     }
     if (!synPhase) {
-      this.cc.onTimeout(this.#pipe(), now);
+      this.cc.onTimeout(this.#rec.pipe(), now);
       if (this.tracer) this.#traceCc(now);
-      // Everything outstanding is presumed lost (RFC 6675 §5.1), the SACKed segments too:
-      // "after a retransmit timeout the data sender SHOULD turn off all of the SACKed bits,
-      // since the timeout might indicate that the data receiver has reneged" (RFC 2018 §8).
-      // The next ACK's SACK blocks mark again what the receiver still holds.
-      this.#sb.markAllLost();
-      this.#renoSacked = 0;
-      this.dupAcks = 0;
-      this.inRecovery = false;
-      this.recover = this.sndNxt; // RFC 6582 §3.2 step 1 guard after a timeout
+      // Everything outstanding is presumed lost (RFC 6675 §5.1, RFC 2018 §8).
+      this.#rec.onTimeout();
     }
     this.rtt.backoff(); // §5.5
     if (this.tracer) this.tracer({ ev: "rto", rto: this.rtt.rto, retries: this.#retries }, now);
