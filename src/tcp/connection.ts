@@ -40,6 +40,7 @@ import {
   resolveOptions,
 } from "./options.ts";
 import { LossRecovery, NewAck } from "./recovery.ts";
+import { ProbeAction, Probes } from "./probes.ts";
 import { flagLetters, type SegEvent, type Tracer } from "./trace.ts";
 import { R_EVER_RETRANS, Scoreboard, type TxRecord } from "./scoreboard.ts";
 
@@ -335,14 +336,11 @@ export class TcpConnection {
 
   // Timers (absolute deadlines in ms, Infinity when off)
   rtoAt = NO_DEADLINE;
-  persistAt = NO_DEADLINE;
-  #persistBackoff = 0;
-  #unansweredProbes = 0;
+  /** The persist and keep-alive timers (probes.ts). */
+  readonly #probes: Probes = new Probes(this);
   delAckAt = NO_DEADLINE;
   timeWaitAt = NO_DEADLINE;
-  keepAliveAt = NO_DEADLINE;
   finWait2At = NO_DEADLINE;
-  #keepAliveProbes = 0;
 
   // ACK generation
   #ackNow = false;
@@ -470,6 +468,16 @@ export class TcpConnection {
   /** Tail loss probe deadline (RFC 8985 §7.2), Infinity when off. */
   get ptoAt(): number {
     return this.#rec.ptoAt;
+  }
+
+  /** Persist timer deadline (RFC 9293 §3.8.6.1), Infinity when off. */
+  get persistAt(): number {
+    return this.#probes.persistAt;
+  }
+
+  /** Keep-alive timer deadline (RFC 9293 §3.8.4), Infinity when off. */
+  get keepAliveAt(): number {
+    return this.#probes.keepAliveAt;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -674,7 +682,7 @@ export class TcpConnection {
    */
   setKeepAlive(ka: KeepAliveOptions | null, now: number): void {
     this.#writableOpts().keepAlive = resolveKeepAlive(ka);
-    this.keepAliveAt = NO_DEADLINE;
+    this.#probes.keepAliveAt = NO_DEADLINE;
     this.#armKeepAlive(now);
   }
 
@@ -835,10 +843,10 @@ export class TcpConnection {
     return Math.min(
       this.rtoAt,
       this.#rec.ptoAt,
-      this.persistAt,
+      this.#probes.persistAt,
       this.delAckAt,
       this.timeWaitAt,
-      this.keepAliveAt,
+      this.#probes.keepAliveAt,
       this.finWait2At,
       this.bufReleaseAt,
       this.mtuProbeAt,
@@ -869,12 +877,12 @@ export class TcpConnection {
       this.#onRetransmitTimeout(now);
       if (this.state === State.Closed) return;
     }
-    if (this.persistAt <= now) {
-      this.persistAt = NO_DEADLINE;
+    if (this.#probes.persistAt <= now) {
+      this.#probes.persistAt = NO_DEADLINE;
       this.#onPersist(now);
     }
-    if (this.keepAliveAt <= now) {
-      this.keepAliveAt = NO_DEADLINE;
+    if (this.#probes.keepAliveAt <= now) {
+      this.#probes.keepAliveAt = NO_DEADLINE;
       this.#onKeepAlive(now);
       if (this.state === State.Closed) return;
     }
@@ -947,7 +955,7 @@ export class TcpConnection {
    */
   #peerAlive(now: number): void {
     this.#lastRecvAt = now;
-    this.#unansweredProbes = 0;
+    this.#probes.peerAlive();
     this.#armKeepAlive(now);
   }
 
@@ -1565,10 +1573,9 @@ export class TcpConnection {
   #stopTimers(): void {
     this.rtoAt = NO_DEADLINE;
     this.#rec.ptoAt = NO_DEADLINE;
-    this.persistAt = NO_DEADLINE;
+    this.#probes.stop();
     this.delAckAt = NO_DEADLINE;
     this.timeWaitAt = NO_DEADLINE;
-    this.keepAliveAt = NO_DEADLINE;
     this.finWait2At = NO_DEADLINE;
   }
 
@@ -1663,15 +1670,7 @@ export class TcpConnection {
       break;
     }
     // Persist timer (§3.8.6.1): data waits, the window is closed and nothing is in flight.
-    if (
-      this.sndNxt === this.sndUna && this.#unsentBytes(dataEnd) > 0 &&
-      this.persistAt === NO_DEADLINE && this.rtoAt === NO_DEADLINE
-    ) {
-      this.persistAt = now + this.#persistInterval();
-    } else if (this.sndNxt !== this.sndUna) {
-      this.persistAt = NO_DEADLINE;
-      this.#persistBackoff = 0;
-    }
+    this.#probes.armPersist(now, this.#unsentBytes(dataEnd) > 0);
     // RFC 8985 §7.2: a tail loss probe after new data or an ACK, with data in flight.
     this.#rec.armProbe(now);
   }
@@ -1801,67 +1800,44 @@ export class TcpConnection {
   /** Persist timer fired: probe the zero window (RFC 9293 §3.8.6.1). */
   #onPersist(now: number): void {
     if (!this.#synchronized()) return;
-    const dataEnd = seqAdd(this.#dataStartSeq(), this.sendBuf.length);
-    const unsent = this.#unsentBytes(dataEnd);
-    if (unsent === 0 || this.sndNxt !== this.sndUna) {
-      this.#persistBackoff = 0;
-      return;
+    const unsent = this.#unsentBytes(seqAdd(this.#dataStartSeq(), this.sendBuf.length));
+    switch (this.#probes.persistDue(now, unsent)) {
+      case ProbeAction.SendData: {
+        // The SWS override: send what fits although it is small.
+        const usableWnd = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt);
+        const len = Math.min(usableWnd, unsent, this.sndMss);
+        this.#sendNew(len, len === unsent && this.finQueued && this.finSeq < 0, now);
+        return;
+      }
+      case ProbeAction.Probe:
+        this.zeroWindowProbes++;
+        if (this.tracer) this.tracer({ ev: "probe", kind: "zwp" }, now);
+        this.#emit(seqAdd(this.sndUna, -1), ACK, null, now);
+        return;
+      case ProbeAction.GiveUp:
+        this.#fail("timeout", now);
+        return;
     }
-    const usableWnd = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt);
-    if (usableWnd > 0) {
-      // The SWS override: send what fits although it is small.
-      const len = Math.min(usableWnd, unsent, this.sndMss);
-      this.#sendNew(len, len === unsent && this.finQueued && this.finSeq < 0, now);
-      this.#persistBackoff = 0;
-      return;
-    }
-    // A window probe: one old sequence number, no data (as Linux); the peer answers
-    // with its current window. Probes back off exponentially and never give up while
-    // they are answered (§3.8.6.1); unanswered, they count as retransmissions do.
-    if (this.#unansweredProbes >= this.opts.maxRetries) {
-      this.#fail("timeout", now);
-      return;
-    }
-    this.#unansweredProbes++;
-    this.zeroWindowProbes++;
-    if (this.tracer) this.tracer({ ev: "probe", kind: "zwp" }, now);
-    this.#emit(seqAdd(this.sndUna, -1), ACK, null, now);
-    this.#persistBackoff = Math.min(this.#persistBackoff + 1, 16);
-    this.persistAt = now + this.#persistInterval();
-  }
-
-  #persistInterval(): number {
-    const base = Math.max(this.rtt.rto, this.opts.minRtoMs);
-    return Math.min(base * 2 ** this.#persistBackoff, this.opts.maxRtoMs);
   }
 
   #armKeepAlive(now: number): void {
-    const ka = this.opts.keepAlive;
-    if (!ka || this.state !== State.Established && this.state !== State.CloseWait) return;
-    this.#keepAliveProbes = 0;
-    this.keepAliveAt = now + ka.idleMs;
+    if (this.state === State.Established || this.state === State.CloseWait) {
+      this.#probes.armKeepAlive(now);
+    }
   }
 
   /** Keep-alive (RFC 9293 §3.8.4): a probe with SEG.SEQ = SND.NXT − 1 and no data. */
   #onKeepAlive(now: number): void {
-    const ka = this.opts.keepAlive;
-    if (!ka || (this.state !== State.Established && this.state !== State.CloseWait)) return;
-    if (this.sndNxt !== this.sndUna) {
-      this.keepAliveAt = now + ka.idleMs; // the retransmission timer watches the peer
-      return;
+    if (this.state !== State.Established && this.state !== State.CloseWait) return;
+    switch (this.#probes.keepAliveDue(now, this.#lastRecvAt)) {
+      case ProbeAction.Probe:
+        if (this.tracer) this.tracer({ ev: "probe", kind: "keepalive" }, now);
+        this.#emit(seqAdd(this.sndNxt, -1), ACK, null, now);
+        return;
+      case ProbeAction.GiveUp:
+        this.#fail("timeout", now);
+        return;
     }
-    if (now - this.#lastRecvAt < ka.idleMs) {
-      this.keepAliveAt = this.#lastRecvAt + ka.idleMs;
-      return;
-    }
-    if (this.#keepAliveProbes >= ka.count) {
-      this.#fail("timeout", now);
-      return;
-    }
-    this.#keepAliveProbes++;
-    if (this.tracer) this.tracer({ ev: "probe", kind: "keepalive" }, now);
-    this.#emit(seqAdd(this.sndNxt, -1), ACK, null, now);
-    this.keepAliveAt = now + ka.intervalMs;
   }
 
   /** Sends a pure ACK now (and cancels any delayed ACK). */
