@@ -41,6 +41,7 @@ import {
 } from "./options.ts";
 import { LossRecovery, NewAck } from "./recovery.ts";
 import { ProbeAction, Probes } from "./probes.ts";
+import { PathMtu } from "./path_mtu.ts";
 import { flagLetters, type SegEvent, type Tracer } from "./trace.ts";
 import { R_EVER_RETRANS, Scoreboard, type TxRecord } from "./scoreboard.ts";
 
@@ -224,8 +225,6 @@ const STRETCH_BYTES = 65536;
 const EMIT_RETRANSMIT = 1;
 /** Data sent this soon before data arrives marks the exchange as interactive. */
 const INTERACTIVE_MS = 200;
-/** How long a lowered path MTU is kept before the full size is tried again (RFC 1191 §6.3). */
-const PMTU_RAISE_MS = 10 * 60_000;
 /** R1 of RFC 9293 §3.8.3 (SHLD-10: at least 3 retransmissions). */
 const R1_RETRIES = 3;
 const TS_24_DAYS = 24 * 24 * 3600 * 1000; // RFC 7323 §5.5
@@ -366,7 +365,6 @@ export class TcpConnection {
   #tracedSsthresh = -1;
   /** What the segment being emitted is (for the trace). */
   #emitting = 0;
-  #mssCause: "icmp" | "blackhole" = "icmp";
   /** The time of the last call that changed the state (for transitions without a clock). */
   #lastEventAt = 0;
 
@@ -395,16 +393,10 @@ export class TcpConnection {
   receiveDrops = 0;
   /** ICMP errors not believed: the quoted sequence number was not in flight (RFC 5927). */
   icmpRejected = 0;
-  /** Times the path MTU lowered the MSS (RFC 1191, RFC 8201, black-hole detection). */
-  pmtuDrops = 0;
-  /** Of those, the ones black-hole detection made (no ICMP came). */
-  blackHoleDrops = 0;
-  /** When to try the MSS the handshake allowed again after a path MTU drop, or Infinity. */
-  mtuProbeAt = NO_DEADLINE;
   /** The last soft error an ICMP message reported (RFC 9293 §3.9.2.2), or null. */
   softError: IcmpError | null = null;
-  /** The path MTU learnt from ICMP, or Infinity. */
-  pmtu = Infinity;
+  /** Path MTU discovery and black-hole detection (path_mtu.ts). */
+  readonly #pmtu: PathMtu = new PathMtu(this);
   #lastInvalidReplyAt = -Infinity;
 
   /**
@@ -478,6 +470,26 @@ export class TcpConnection {
   /** Keep-alive timer deadline (RFC 9293 §3.8.4), Infinity when off. */
   get keepAliveAt(): number {
     return this.#probes.keepAliveAt;
+  }
+
+  /** The path MTU learnt from ICMP, or Infinity. */
+  get pmtu(): number {
+    return this.#pmtu.pmtu;
+  }
+
+  /** Times the path MTU lowered the MSS (RFC 1191, RFC 8201, black-hole detection). */
+  get pmtuDrops(): number {
+    return this.#pmtu.drops;
+  }
+
+  /** Of those, the ones black-hole detection made (no ICMP came). */
+  get blackHoleDrops(): number {
+    return this.#pmtu.blackHoleDrops;
+  }
+
+  /** When to try the MSS the handshake allowed again after a path MTU drop, or Infinity. */
+  get mtuProbeAt(): number {
+    return this.#pmtu.raiseAt;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -605,54 +617,22 @@ export class TcpConnection {
       this.icmpRejected++;
       return false;
     }
-    const pmtu = Math.max(mtu, floorMtu);
-    this.pmtu = Math.min(this.pmtu, pmtu);
-    this.#mssCause = "icmp";
-    this.#setPathMss(pmtu - headerBytes, now);
+    const mss = this.#pmtu.fromIcmp(mtu, headerBytes, floorMtu);
+    if (mss > 0) this.#lowerMss(mss, now);
     return true;
   }
 
   /**
-   * Lowers the MSS to `mss` (options excluded); what was sent larger is cut into segments of
-   * the new size, marked lost and sent again (RFC 1191 §6.5: retransmit at once; as Linux's
-   * tcp_simple_retransmit, without taking it as congestion).
+   * Lowers the MSS to `mss` (path_mtu.ts chose it); what was sent larger is cut into segments
+   * of the new size, marked lost and sent again (RFC 1191 §6.5: retransmit at once; as
+   * Linux's tcp_simple_retransmit, without taking it as congestion).
    */
-  #setPathMss(mss: number, now: number): boolean {
-    const eff = Math.max(64, Math.min(mss, this.peerMss) - (this.tsOk ? 12 : 0));
-    if (eff >= this.sndMss) return false;
-    this.sndMss = eff;
-    this.cc.setMss(eff);
-    this.pmtuDrops++;
-    if (this.tracer) {
-      this.tracer({ ev: "mss", mss: eff, cause: this.#mssCause }, now);
-    }
-    // RFC 1191 §6.3, RFC 8201 §4: try the larger size again after a while (10 minutes).
-    this.mtuProbeAt = now + PMTU_RAISE_MS;
-    if (this.#sb.resegment(eff) > 0 && this.#synchronized()) this.#output(now);
-    return true;
-  }
-
-  /** The MSS the handshake allowed, before any path MTU reduction. */
-  #negotiatedMss(): number {
-    return Math.max(64, Math.min(this.peerMss, this.opts.mss) - (this.tsOk ? 12 : 0));
-  }
-
-  /**
-   * Black-hole detection (in the spirit of RFC 4821 and RFC 8899: no ICMP arrives, but large
-   * segments vanish): after the second timeout of one full-sized segment, segments shrink
-   * to half (not below the floor of `pmtuFloorMss`) and the loss is tried again at that size.
-   */
-  #blackHoleCheck(head: TxRecord, now: number): void {
-    if (this.#retries < 2 || !this.#synchronized()) return;
-    const data = head.len - ((head.ctl & FIN) ? 1 : 0);
-    const floor = this.opts.pmtuFloorMss - (this.tsOk ? 12 : 0);
-    if (data < this.sndMss || this.sndMss <= floor) return;
-    this.blackHoleDrops++;
-    this.#mssCause = "blackhole";
-    this.#setPathMss(
-      Math.max(floor + (this.tsOk ? 12 : 0), (this.sndMss >> 1) + (this.tsOk ? 12 : 0)),
-      now,
-    );
+  #lowerMss(mss: number, now: number): void {
+    this.sndMss = mss;
+    this.cc.setMss(mss);
+    this.#pmtu.lowered(now);
+    if (this.tracer) this.tracer({ ev: "mss", mss, cause: this.#pmtu.cause }, now);
+    if (this.#sb.resegment(mss) > 0 && this.#synchronized()) this.#output(now);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -849,7 +829,7 @@ export class TcpConnection {
       this.#probes.keepAliveAt,
       this.finWait2At,
       this.bufReleaseAt,
-      this.mtuProbeAt,
+      this.#pmtu.raiseAt,
     );
   }
 
@@ -894,13 +874,10 @@ export class TcpConnection {
       this.bufReleaseAt = NO_DEADLINE;
       this.releaseBuffers();
     }
-    if (this.mtuProbeAt <= now) {
-      // The path may carry larger segments again (RFC 1191 §6.3): try the full size; if it
-      // is still too large, ICMP or black-hole detection will lower it once more.
-      this.mtuProbeAt = NO_DEADLINE;
-      this.pmtu = Infinity;
-      const full = this.#negotiatedMss();
-      if (full > this.sndMss) {
+    if (this.#pmtu.raiseAt <= now) {
+      // The path may carry larger segments again (RFC 1191 §6.3): try the full size.
+      const full = this.#pmtu.raise();
+      if (full > 0) {
         this.sndMss = full;
         this.cc.setMss(full);
         if (this.tracer) this.tracer({ ev: "mss", mss: full, cause: "raise" }, now);
@@ -1778,7 +1755,11 @@ export class TcpConnection {
       this.#fail("timeout", now);
       return;
     }
-    this.#blackHoleCheck(head, now);
+    if (this.#retries >= 2 && this.#synchronized()) {
+      // Black-hole detection: large segments vanish and no ICMP says why (path_mtu.ts).
+      const mss = this.#pmtu.blackHole(head.len - ((head.ctl & FIN) ? 1 : 0));
+      if (mss > 0) this.#lowerMss(mss, now);
+    }
     if (this.#retries === R1_RETRIES && !this.#r1Reported) {
       // R1 (MUST-20, SHLD-9): tell the application that the path or the peer is failing.
       this.#r1Reported = true;
