@@ -32,15 +32,18 @@ import { SendBuffer } from "./send_buffer.ts";
 import type { CongestionControl } from "./congestion/types.ts";
 import { createCongestionControl } from "./congestion/mod.ts";
 import type { Handshake } from "./listen_queue.ts";
-import { flagLetters, type SegEvent, type Tracer } from "./trace.ts";
 import {
-  R_EVER_RETRANS,
-  R_LOST,
-  R_RETRANS,
-  R_SACKED,
-  Scoreboard,
-  type TxRecord,
-} from "./scoreboard.ts";
+  type ConnectionOptions,
+  type KeepAliveOptions,
+  type ResolvedOptions,
+  resolveKeepAlive,
+  resolveOptions,
+} from "./options.ts";
+import { LossRecovery, NewAck } from "./recovery.ts";
+import { ProbeAction, Probes } from "./probes.ts";
+import { PathMtu } from "./path_mtu.ts";
+import { flagLetters, type SegEvent, type Tracer } from "./trace.ts";
+import { R_EVER_RETRANS, Scoreboard, type TxRecord } from "./scoreboard.ts";
 
 /** The eleven states of RFC 9293 §3.3.2. */
 export enum State {
@@ -96,6 +99,8 @@ export type IcmpError =
   | "parameter-problem"
   | "source-quench";
 
+export type { ConnectionOptions, KeepAliveOptions, ResolvedOptions } from "./options.ts";
+
 /** Events a connection reports to its owner. */
 export type ConnEvent =
   /** The three-way handshake completed. */
@@ -142,88 +147,6 @@ export interface ConnectionOutput {
    * Absent: no stack-wide limit.
    */
   replyBudget?(): boolean;
-}
-
-/** Keep-alive settings (RFC 9293 §3.8.4; RFC 1122 §4.2.3.6). */
-export interface KeepAliveOptions {
-  /** Idle time before the first probe, ms. Default 7_200_000 (two hours). */
-  idleMs?: number;
-  /** Time between unanswered probes, ms. Default 75_000. */
-  intervalMs?: number;
-  /** Unanswered probes before the connection is dropped. Default 9. */
-  count?: number;
-}
-
-/** Tunables of one connection. All times in milliseconds. */
-export interface ConnectionOptions {
-  /** MSS we advertise: the MTU minus 40 bytes of IPv4 and TCP headers. */
-  mss: number;
-  /** Send buffer size in bytes (allocated as it fills). Default 1 MiB. */
-  sendBufferSize?: number;
-  /** Receive buffer size in bytes, which bounds the advertised window. Default 1 MiB. */
-  recvBufferSize?: number;
-  /** Congestion control algorithm. Default "cubic" (as Linux). */
-  congestion?: "cubic" | "newreno";
-  /** Maximum segment lifetime; TIME-WAIT lasts 2·MSL. Default 30 s. */
-  mslMs?: number;
-  /** Disable Nagle's algorithm (RFC 9293 §3.7.4). Default false. */
-  noDelay?: boolean;
-  /** Keep-alive probes, off unless given. */
-  keepAlive?: KeepAliveOptions | null;
-  /**
-   * SYN retransmissions before giving up. Default 7: with the initial RTO of 1 s the attempt
-   * lasts 255 s, past the three minutes of RFC 9293 MUST-23 (Linux's 6 give 127 s).
-   */
-  synRetries?: number;
-  /** Data retransmissions before giving up (R2, as Linux tcp_retries2). Default 15. */
-  maxRetries?: number;
-  /**
-   * User timeout (RFC 9293 §3.8.3 MUST-21, RFC 5482): the longest time sent data may stay
-   * unacknowledged before the connection is aborted, ms. 0 (default) uses `maxRetries`.
-   */
-  userTimeoutMs?: number;
-  /** Delayed ACK timeout (RFC 9293 §3.8.6.3: < 0.5 s). Default 40. */
-  delayedAckMs?: number;
-  /** RTO before the first RTT sample (RFC 6298 §2.1). Default 1000. */
-  initialRtoMs?: number;
-  /** Lower bound of the RTO (RFC 6298 §2.4 allows it). Default 200, as Linux. */
-  minRtoMs?: number;
-  /** Upper bound of the RTO (RFC 6298 §2.5). Default 120000. */
-  maxRtoMs?: number;
-  /** Offer/accept RFC 7323 timestamps. Default true. */
-  timestamps?: boolean;
-  /** Offer/accept RFC 7323 window scaling. Default true. */
-  windowScaling?: boolean;
-  /** Offer/accept RFC 2018 SACK. Default true. */
-  sack?: boolean;
-  /** Orphaned FIN-WAIT-2 timeout after `close()`, ms (as Linux tcp_fin_timeout). Default 60000. */
-  finWait2TimeoutMs?: number;
-  /**
-   * Least time between two replies to invalid segments without data (out-of-window ACKs,
-   * failed PAWS, challenge ACKs), ms; a tenth of it for segments with data. Default 500, as
-   * Linux's `tcp_invalid_ratelimit` (RFC 5961 §7).
-   */
-  invalidReplyIntervalMs?: number;
-  /**
-   * IP time to live of this connection's segments (RFC 9293 MUST-49). Default 64. The state
-   * machine only carries it, for the IP layer.
-   */
-  ttl?: number;
-  /** IP Differentiated Services (TOS) byte of its segments (MUST-48, SHLD-22). Default 0. */
-  tos?: number;
-  /**
-   * The smallest MSS path MTU discovery may lower segments to (options excluded). Default
-   * 536: IPv4's 576-byte minimum (RFC 1122 §3.3.3); 1220 for IPv6 (1280, RFC 8200 §5).
-   */
-  pmtuFloorMss?: number;
-  /**
-   * Segmentation offload (TSO): the most payload bytes one segment may carry, for a link
-   * that cuts larger segments into MSS-sized ones (a TUN device with offloads). 0 (default):
-   * none, every segment is at most the MSS. A super-segment is accounted for as the
-   * MSS-sized segments it becomes: one transmission record each, so that SACK, loss
-   * detection and retransmission work at MSS granularity.
-   */
-  tsoMaxBytes?: number;
 }
 
 /** Identity of a connection: the 4-tuple (addresses as uint32) and the initial send sequence. */
@@ -295,7 +218,6 @@ export interface ConnStats {
   congestion: string;
 }
 
-const DUP_THRESH = 3; // RFC 5681 §3.2, RFC 6675 §2
 /** A stretch ACK covers at most this many segments, or this many bytes (as Linux with GRO). */
 const STRETCH_SEGMENTS = 16;
 const STRETCH_BYTES = 65536;
@@ -303,12 +225,8 @@ const STRETCH_BYTES = 65536;
 const EMIT_RETRANSMIT = 1;
 /** Data sent this soon before data arrives marks the exchange as interactive. */
 const INTERACTIVE_MS = 200;
-/** How long a lowered path MTU is kept before the full size is tried again (RFC 1191 §6.3). */
-const PMTU_RAISE_MS = 10 * 60_000;
 /** R1 of RFC 9293 §3.8.3 (SHLD-10: at least 3 retransmissions). */
 const R1_RETRIES = 3;
-const PTO_MIN_MS = 10; // floor of the tail loss probe timeout, as Linux
-const WORST_CASE_DELACK_MS = 200; // RFC 8985 §7.2 WCDelAckT
 const TS_24_DAYS = 24 * 24 * 3600 * 1000; // RFC 7323 §5.5
 const MAX_WINDOW = 65535;
 const NO_DEADLINE = Infinity;
@@ -406,12 +324,8 @@ export class TcpConnection {
   readonly cc: CongestionControl;
   /** What was sent and not yet acknowledged, and what the peer said of it (RFC 6675). */
   readonly #sb = new Scoreboard();
-  /** Duplicate ACKs counted as SACKs when the peer does not do SACK (Reno emulation). */
-  #renoSacked = 0;
-  dupAcks = 0;
-  inRecovery = false;
-  /** RFC 6582 "recover" / RFC 6675 RecoveryPoint. */
-  recover = 0;
+  /** SACK and NewReno loss recovery, and the tail loss probe (recovery.ts). */
+  readonly #rec: LossRecovery;
   #retries = 0;
   #cwndLimited = false;
   #lastSendAt = 0;
@@ -421,17 +335,11 @@ export class TcpConnection {
 
   // Timers (absolute deadlines in ms, Infinity when off)
   rtoAt = NO_DEADLINE;
-  /** Tail loss probe timeout (RFC 8985 §7.2). */
-  ptoAt = NO_DEADLINE;
-  #probeSent = false;
-  persistAt = NO_DEADLINE;
-  #persistBackoff = 0;
-  #unansweredProbes = 0;
+  /** The persist and keep-alive timers (probes.ts). */
+  readonly #probes: Probes = new Probes(this);
   delAckAt = NO_DEADLINE;
   timeWaitAt = NO_DEADLINE;
-  keepAliveAt = NO_DEADLINE;
   finWait2At = NO_DEADLINE;
-  #keepAliveProbes = 0;
 
   // ACK generation
   #ackNow = false;
@@ -457,7 +365,6 @@ export class TcpConnection {
   #tracedSsthresh = -1;
   /** What the segment being emitted is (for the trace). */
   #emitting = 0;
-  #mssCause: "icmp" | "blackhole" = "icmp";
   /** The time of the last call that changed the state (for transitions without a clock). */
   #lastEventAt = 0;
 
@@ -486,16 +393,10 @@ export class TcpConnection {
   receiveDrops = 0;
   /** ICMP errors not believed: the quoted sequence number was not in flight (RFC 5927). */
   icmpRejected = 0;
-  /** Times the path MTU lowered the MSS (RFC 1191, RFC 8201, black-hole detection). */
-  pmtuDrops = 0;
-  /** Of those, the ones black-hole detection made (no ICMP came). */
-  blackHoleDrops = 0;
-  /** When to try the MSS the handshake allowed again after a path MTU drop, or Infinity. */
-  mtuProbeAt = NO_DEADLINE;
   /** The last soft error an ICMP message reported (RFC 9293 §3.9.2.2), or null. */
   softError: IcmpError | null = null;
-  /** The path MTU learnt from ICMP, or Infinity. */
-  pmtu = Infinity;
+  /** Path MTU discovery and black-hole detection (path_mtu.ts). */
+  readonly #pmtu: PathMtu = new PathMtu(this);
   #lastInvalidReplyAt = -Infinity;
 
   /**
@@ -518,7 +419,7 @@ export class TcpConnection {
     this.opts = resolveOptions(options);
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
-    this.recover = this.iss;
+    this.#rec = new LossRecovery(this, this.#sb, this.iss);
     this.sndMss = Math.min(536, this.opts.mss);
     this.sendBuf = new SendBuffer(this.opts.sendBufferSize);
     this.rtt = new RttEstimator({
@@ -539,6 +440,56 @@ export class TcpConnection {
     const slack = shift === 0 ? 0 : Math.max(1 << shift, this.opts.recvBufferSize >> 4);
     this.rcvBuf = new RecvBuffer(this.opts.recvBufferSize + slack);
     this.#out = out;
+  }
+
+  /** Duplicate ACKs counted towards fast retransmit (RFC 5681 §2). */
+  get dupAcks(): number {
+    return this.#rec.dupAcks;
+  }
+
+  /** In fast recovery (RFC 6582) or SACK loss recovery (RFC 6675 §5). */
+  get inRecovery(): boolean {
+    return this.#rec.inRecovery;
+  }
+
+  /** RFC 6582 "recover" / RFC 6675 RecoveryPoint. */
+  get recover(): number {
+    return this.#rec.recover;
+  }
+
+  /** Tail loss probe deadline (RFC 8985 §7.2), Infinity when off. */
+  get ptoAt(): number {
+    return this.#rec.ptoAt;
+  }
+
+  /** Persist timer deadline (RFC 9293 §3.8.6.1), Infinity when off. */
+  get persistAt(): number {
+    return this.#probes.persistAt;
+  }
+
+  /** Keep-alive timer deadline (RFC 9293 §3.8.4), Infinity when off. */
+  get keepAliveAt(): number {
+    return this.#probes.keepAliveAt;
+  }
+
+  /** The path MTU learnt from ICMP, or Infinity. */
+  get pmtu(): number {
+    return this.#pmtu.pmtu;
+  }
+
+  /** Times the path MTU lowered the MSS (RFC 1191, RFC 8201, black-hole detection). */
+  get pmtuDrops(): number {
+    return this.#pmtu.drops;
+  }
+
+  /** Of those, the ones black-hole detection made (no ICMP came). */
+  get blackHoleDrops(): number {
+    return this.#pmtu.blackHoleDrops;
+  }
+
+  /** When to try the MSS the handshake allowed again after a path MTU drop, or Infinity. */
+  get mtuProbeAt(): number {
+    return this.#pmtu.raiseAt;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -666,54 +617,22 @@ export class TcpConnection {
       this.icmpRejected++;
       return false;
     }
-    const pmtu = Math.max(mtu, floorMtu);
-    this.pmtu = Math.min(this.pmtu, pmtu);
-    this.#mssCause = "icmp";
-    this.#setPathMss(pmtu - headerBytes, now);
+    const mss = this.#pmtu.fromIcmp(mtu, headerBytes, floorMtu);
+    if (mss > 0) this.#lowerMss(mss, now);
     return true;
   }
 
   /**
-   * Lowers the MSS to `mss` (options excluded); what was sent larger is cut into segments of
-   * the new size, marked lost and sent again (RFC 1191 §6.5: retransmit at once; as Linux's
-   * tcp_simple_retransmit, without taking it as congestion).
+   * Lowers the MSS to `mss` (path_mtu.ts chose it); what was sent larger is cut into segments
+   * of the new size, marked lost and sent again (RFC 1191 §6.5: retransmit at once; as
+   * Linux's tcp_simple_retransmit, without taking it as congestion).
    */
-  #setPathMss(mss: number, now: number): boolean {
-    const eff = Math.max(64, Math.min(mss, this.peerMss) - (this.tsOk ? 12 : 0));
-    if (eff >= this.sndMss) return false;
-    this.sndMss = eff;
-    this.cc.setMss(eff);
-    this.pmtuDrops++;
-    if (this.tracer) {
-      this.tracer({ ev: "mss", mss: eff, cause: this.#mssCause }, now);
-    }
-    // RFC 1191 §6.3, RFC 8201 §4: try the larger size again after a while (10 minutes).
-    this.mtuProbeAt = now + PMTU_RAISE_MS;
-    if (this.#sb.resegment(eff) > 0 && this.#synchronized()) this.#output(now);
-    return true;
-  }
-
-  /** The MSS the handshake allowed, before any path MTU reduction. */
-  #negotiatedMss(): number {
-    return Math.max(64, Math.min(this.peerMss, this.opts.mss) - (this.tsOk ? 12 : 0));
-  }
-
-  /**
-   * Black-hole detection (in the spirit of RFC 4821 and RFC 8899: no ICMP arrives, but large
-   * segments vanish): after the second timeout of one full-sized segment, segments shrink
-   * to half (not below the floor of `pmtuFloorMss`) and the loss is tried again at that size.
-   */
-  #blackHoleCheck(head: TxRecord, now: number): void {
-    if (this.#retries < 2 || !this.#synchronized()) return;
-    const data = head.len - ((head.ctl & FIN) ? 1 : 0);
-    const floor = this.opts.pmtuFloorMss - (this.tsOk ? 12 : 0);
-    if (data < this.sndMss || this.sndMss <= floor) return;
-    this.blackHoleDrops++;
-    this.#mssCause = "blackhole";
-    this.#setPathMss(
-      Math.max(floor + (this.tsOk ? 12 : 0), (this.sndMss >> 1) + (this.tsOk ? 12 : 0)),
-      now,
-    );
+  #lowerMss(mss: number, now: number): void {
+    this.sndMss = mss;
+    this.cc.setMss(mss);
+    this.#pmtu.lowered(now);
+    if (this.tracer) this.tracer({ ev: "mss", mss, cause: this.#pmtu.cause }, now);
+    if (this.#sb.resegment(mss) > 0 && this.#synchronized()) this.#output(now);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -743,7 +662,7 @@ export class TcpConnection {
    */
   setKeepAlive(ka: KeepAliveOptions | null, now: number): void {
     this.#writableOpts().keepAlive = resolveKeepAlive(ka);
-    this.keepAliveAt = NO_DEADLINE;
+    this.#probes.keepAliveAt = NO_DEADLINE;
     this.#armKeepAlive(now);
   }
 
@@ -903,14 +822,14 @@ export class TcpConnection {
   nextDeadline(): number {
     return Math.min(
       this.rtoAt,
-      this.ptoAt,
-      this.persistAt,
+      this.#rec.ptoAt,
+      this.#probes.persistAt,
       this.delAckAt,
       this.timeWaitAt,
-      this.keepAliveAt,
+      this.#probes.keepAliveAt,
       this.finWait2At,
       this.bufReleaseAt,
-      this.mtuProbeAt,
+      this.#pmtu.raiseAt,
     );
   }
 
@@ -929,8 +848,8 @@ export class TcpConnection {
         return;
       }
     }
-    if (this.ptoAt <= now) {
-      this.ptoAt = NO_DEADLINE;
+    if (this.#rec.ptoAt <= now) {
+      this.#rec.ptoAt = NO_DEADLINE;
       this.#onProbeTimeout(now);
     }
     if (this.rtoAt <= now) {
@@ -938,12 +857,12 @@ export class TcpConnection {
       this.#onRetransmitTimeout(now);
       if (this.state === State.Closed) return;
     }
-    if (this.persistAt <= now) {
-      this.persistAt = NO_DEADLINE;
+    if (this.#probes.persistAt <= now) {
+      this.#probes.persistAt = NO_DEADLINE;
       this.#onPersist(now);
     }
-    if (this.keepAliveAt <= now) {
-      this.keepAliveAt = NO_DEADLINE;
+    if (this.#probes.keepAliveAt <= now) {
+      this.#probes.keepAliveAt = NO_DEADLINE;
       this.#onKeepAlive(now);
       if (this.state === State.Closed) return;
     }
@@ -955,13 +874,10 @@ export class TcpConnection {
       this.bufReleaseAt = NO_DEADLINE;
       this.releaseBuffers();
     }
-    if (this.mtuProbeAt <= now) {
-      // The path may carry larger segments again (RFC 1191 §6.3): try the full size; if it
-      // is still too large, ICMP or black-hole detection will lower it once more.
-      this.mtuProbeAt = NO_DEADLINE;
-      this.pmtu = Infinity;
-      const full = this.#negotiatedMss();
-      if (full > this.sndMss) {
+    if (this.#pmtu.raiseAt <= now) {
+      // The path may carry larger segments again (RFC 1191 §6.3): try the full size.
+      const full = this.#pmtu.raise();
+      if (full > 0) {
         this.sndMss = full;
         this.cc.setMss(full);
         if (this.tracer) this.tracer({ ev: "mss", mss: full, cause: "raise" }, now);
@@ -1016,7 +932,7 @@ export class TcpConnection {
    */
   #peerAlive(now: number): void {
     this.#lastRecvAt = now;
-    this.#unansweredProbes = 0;
+    this.#probes.peerAlive();
     this.#armKeepAlive(now);
   }
 
@@ -1296,11 +1212,11 @@ export class TcpConnection {
       // information, whatever its window (RFC 6675 §2: receivers such as Linux grow the
       // window on every ACK); without SACK, when the window is unchanged (RFC 5681 §2).
       if (this.sackOk ? newlySacked > 0 : wnd === this.sndWnd) {
-        this.dupAcks++;
-        this.#onDupAck(newlySacked, now);
+        // Fast retransmit on the third (RFC 5681 §3.2, RFC 6675 §5).
+        if (this.#rec.onDupAck(newlySacked)) this.#enterRecovery(now);
       }
-    } else if (newlySacked > 0 && this.inRecovery) {
-      this.#sb.markLost(DUP_THRESH, this.sndMss);
+    } else if (newlySacked > 0) {
+      this.#rec.onSack();
     }
     if (newlySacked > 0 || advanced) this.#sb.detectLostRetransmissions();
 
@@ -1338,7 +1254,7 @@ export class TcpConnection {
   /** A cumulative ACK covering new data. */
   #onNewAck(seg: TcpSegment, now: number): void {
     const ack = seg.ack;
-    const flightBefore = this.#pipe();
+    const flightBefore = this.#rec.pipe();
     const acked = seqDiff(ack, this.sndUna);
     const o = seg.options;
 
@@ -1367,40 +1283,20 @@ export class TcpConnection {
     // retransmitted data gives no sample without timestamps (Karn's algorithm, MUST-18).
     this.#retries = 0;
     this.rtoAt = this.sndNxt === this.sndUna ? NO_DEADLINE : now + this.rtt.rto;
-    this.#probeSent = false; // the probe episode ends with new data acknowledged
 
-    if (this.inRecovery) {
-      if (seqGe(ack, this.recover)) {
-        // Full acknowledgment: recovery ends (RFC 6582 §3.2 step 3, RFC 6675 §5).
-        this.inRecovery = false;
-        this.#renoSacked = 0;
-        this.dupAcks = 0;
-        if (this.tracer) {
-          this.tracer({
-            ev: "recovery",
-            phase: "exit",
-            kind: this.sackOk ? "sack" : "newreno",
-            recover: this.recover,
-          }, now);
-        }
-      } else {
-        // Partial acknowledgment (RFC 6582 §3.2 step 4): the next hole is lost too.
-        if (!this.sackOk) {
-          this.#renoSacked = Math.max(0, this.#renoSacked - acked);
-          const head = this.#sb.head();
-          if (head && !(head.marks & (R_LOST | R_SACKED))) this.#sb.mark(head, R_LOST);
-        } else {
-          this.#sb.markLost(DUP_THRESH, this.sndMss);
-        }
-      }
-    } else {
-      this.dupAcks = 0;
-      this.#renoSacked = 0;
-      // Keep "recover" just behind SND.UNA: left far behind, it would read as ahead of
-      // SND.UNA after 2^31 bytes and block the next fast retransmit (RFC 6582 §3.2 step 1).
-      if (seqGt(this.sndUna, this.recover)) this.recover = this.sndUna;
+    // Loss recovery ends with a full acknowledgment, goes on with a partial one (RFC 6582
+    // §3.2, RFC 6675 §5); outside it, the congestion window grows (RFC 5681 §3.1).
+    const r = this.#rec.onNewAck(acked);
+    if (r === NewAck.Normal) {
       this.cc.onAck(Math.max(dataAcked, 0), flightBefore, this.#cwndLimited, now, this.rtt.srtt);
       if (this.tracer) this.#traceCc(now);
+    } else if (r === NewAck.Exited && this.tracer) {
+      this.tracer({
+        ev: "recovery",
+        phase: "exit",
+        kind: this.sackOk ? "sack" : "newreno",
+        recover: this.#rec.recover,
+      }, now);
     }
     if (this.#sendBlocked && this.sendBuf.free > 0 && this.canSend) {
       this.#sendBlocked = false;
@@ -1408,38 +1304,17 @@ export class TcpConnection {
     }
   }
 
-  /** A duplicate ACK: fast retransmit on the third (RFC 5681 §3.2, RFC 6675 §5). */
-  #onDupAck(newlySacked: number, now: number): void {
-    if (!this.sackOk) {
-      // Reno: each duplicate ACK says one segment left the network.
-      const outstanding = seqDiff(this.sndNxt, this.sndUna);
-      this.#renoSacked = Math.min(this.#renoSacked + this.sndMss, Math.max(0, outstanding - 1));
-    }
-    if (this.inRecovery) {
-      if (this.sackOk && newlySacked > 0) this.#sb.markLost(DUP_THRESH, this.sndMss);
-      return;
-    }
-    const lostBySack = this.sackOk && this.#sb.headIsLost(DUP_THRESH, this.sndMss);
-    // RFC 6582 §3.2 step 1: no new recovery before the previous recovery point is acked.
-    if ((this.dupAcks >= DUP_THRESH || lostBySack) && seqGe(this.sndUna, this.recover)) {
-      this.#enterRecovery(now);
-    }
-  }
-
+  /** Loss recovery begins: fast retransmit (RFC 5681 §3.2, RFC 6675 §5, RFC 6582 §3.2). */
   #enterRecovery(now: number): void {
-    this.inRecovery = true;
+    this.#rec.enter();
     if (this.tracer) {
       const kind = this.sackOk ? "sack" : "newreno";
       this.tracer({ ev: "recovery", phase: "enter", kind, recover: this.sndNxt }, now);
     }
-    this.recover = this.sndNxt;
-    this.cc.onCongestionEvent(this.#pipe(), now);
+    this.cc.onCongestionEvent(this.#rec.pipe(), now);
     if (this.tracer) this.#traceCc(now);
-    const head = this.#sb.head();
-    if (head && !(head.marks & R_SACKED) && !(head.marks & R_LOST)) this.#sb.mark(head, R_LOST);
-    if (this.sackOk) this.#sb.markLost(DUP_THRESH, this.sndMss);
-    // The fast retransmit goes out regardless of the pipe (RFC 6675 §5 step 4.3).
-    if (head && (head.marks & R_LOST) && !(head.marks & R_RETRANS)) {
+    const head = this.#rec.markForRetransmit();
+    if (head) {
       this.#retransmit(head, now);
       this.fastRetransmits++;
     }
@@ -1451,7 +1326,7 @@ export class TcpConnection {
     if (cwnd === this.#tracedCwnd && ssthresh === this.#tracedSsthresh) return;
     this.#tracedCwnd = cwnd;
     this.#tracedSsthresh = ssthresh;
-    this.tracer!({ ev: "cc", cwnd, ssthresh, inflight: this.#pipe() }, now);
+    this.tracer!({ ev: "cc", cwnd, ssthresh, inflight: this.#rec.pipe() }, now);
   }
 
   /** Traces a segment, sent (`out`, `s` our own) or received (`in`). */
@@ -1480,14 +1355,6 @@ export class TcpConnection {
     if (this.tracer) {
       this.tracer({ ev: "rtt", sample: ms, srtt: r.srtt, rttvar: r.rttvar, rto: r.rto }, now);
     }
-  }
-
-  /** Bytes estimated in the network (RFC 6675 §4 SetPipe): outstanding − SACKed − lost + retransmitted. */
-  #pipe(): number {
-    const outstanding = seqDiff(this.sndNxt, this.sndUna);
-    const sb = this.#sb;
-    const p = outstanding - sb.sackedOut - sb.lostOut + sb.retransOut - this.#renoSacked;
-    return Math.max(0, p);
   }
 
   /** SND.WND, SND.WL1, SND.WL2 (`seq` and `ack` may come as int32s, see seqI32). */
@@ -1682,11 +1549,10 @@ export class TcpConnection {
 
   #stopTimers(): void {
     this.rtoAt = NO_DEADLINE;
-    this.ptoAt = NO_DEADLINE;
-    this.persistAt = NO_DEADLINE;
+    this.#rec.ptoAt = NO_DEADLINE;
+    this.#probes.stop();
     this.delAckAt = NO_DEADLINE;
     this.timeWaitAt = NO_DEADLINE;
-    this.keepAliveAt = NO_DEADLINE;
     this.finWait2At = NO_DEADLINE;
   }
 
@@ -1727,7 +1593,7 @@ export class TcpConnection {
     }
     const dataEnd = seqAdd(this.#dataStartSeq(), this.sendBuf.length);
     for (let guard = 0; guard < 100_000; guard++) {
-      const pipe = this.#pipe();
+      const pipe = this.#rec.pipe();
       const cwnd = this.cc.cwnd;
       // 1. Retransmit segments marked lost (RFC 6675 NextSeg rule 1).
       if (this.#sb.lostOut > this.#sb.retransOut) {
@@ -1781,56 +1647,19 @@ export class TcpConnection {
       break;
     }
     // Persist timer (§3.8.6.1): data waits, the window is closed and nothing is in flight.
-    if (
-      this.sndNxt === this.sndUna && this.#unsentBytes(dataEnd) > 0 &&
-      this.persistAt === NO_DEADLINE && this.rtoAt === NO_DEADLINE
-    ) {
-      this.persistAt = now + this.#persistInterval();
-    } else if (this.sndNxt !== this.sndUna) {
-      this.persistAt = NO_DEADLINE;
-      this.#persistBackoff = 0;
-    }
-    this.#armProbe(now);
+    this.#probes.armPersist(now, this.#unsentBytes(dataEnd) > 0);
+    // RFC 8985 §7.2: a tail loss probe after new data or an ACK, with data in flight.
+    this.#rec.armProbe(now);
   }
 
   /**
-   * RFC 8985 §7.2: after sending new data or taking an ACK, with data in flight, schedule
-   * a tail loss probe two smoothed RTTs later (plus a delayed-ACK allowance when one
-   * segment is in flight), unless the RTO comes first. Unlike the RFC, a probe is also
-   * allowed during recovery once every segment marked lost has been retransmitted: a
-   * receiver that delays its ACK after a hole is filled (seen with Linux) would otherwise
-   * cost a whole RTO.
-   */
-  #armProbe(now: number): void {
-    const outstanding = seqDiff(this.sndNxt, this.sndUna);
-    if (
-      this.#probeSent || outstanding === 0 || this.rtt.srtt < 0 ||
-      this.#sb.lostOut > this.#sb.retransOut || this.state === State.TimeWait
-    ) {
-      this.ptoAt = NO_DEADLINE;
-      return;
-    }
-    const srtt = this.rtt.srtt;
-    let pto = Math.max(2 * srtt, PTO_MIN_MS);
-    if (outstanding <= this.sndMss) pto = Math.max(pto, 1.5 * srtt + WORST_CASE_DELACK_MS);
-    const at = now + pto;
-    this.ptoAt = at < this.rtoAt ? at : NO_DEADLINE;
-  }
-
-  /**
-   * The probe timer fired (RFC 8985 §7.3). The RFC resends the highest-sequence segment
-   * (or new data); tcptun resends the first unacknowledged, un-SACKed one instead, because
-   * measured against Linux that is what draws an answer: a duplicate below the receiver's
-   * last ACK is answered at once, while a duplicate of the tail may wait out a 200 ms
-   * delayed ACK. If the head was lost the probe repairs it; if only ACKs were lost the
-   * answer acknowledges everything; if the tail was lost each answer moves SND.UNA up and
-   * arms the next probe.
+   * The tail loss probe timer fired (RFC 8985 §7.3): one segment goes out again (which one:
+   * see `LossRecovery.probeTarget`), and the RTO restarts.
    */
   #onProbeTimeout(now: number): void {
-    if (!this.#synchronized() || this.sndNxt === this.sndUna || this.#probeSent) return;
-    const first = this.#sb.firstUnsacked();
+    if (!this.#synchronized()) return;
+    const first = this.#rec.probeTarget();
     if (!first) return;
-    this.#probeSent = true;
     this.lossProbes++;
     if (this.tracer) this.tracer({ ev: "probe", kind: "tlp" }, now);
     this.#retransmit(first, now);
@@ -1926,24 +1755,21 @@ export class TcpConnection {
       this.#fail("timeout", now);
       return;
     }
-    this.#blackHoleCheck(head, now);
+    if (this.#retries >= 2 && this.#synchronized()) {
+      // Black-hole detection: large segments vanish and no ICMP says why (path_mtu.ts).
+      const mss = this.#pmtu.blackHole(head.len - ((head.ctl & FIN) ? 1 : 0));
+      if (mss > 0) this.#lowerMss(mss, now);
+    }
     if (this.#retries === R1_RETRIES && !this.#r1Reported) {
       // R1 (MUST-20, SHLD-9): tell the application that the path or the peer is failing.
       this.#r1Reported = true;
       this.#out.event("stalled");
     }
     if (!synPhase) {
-      this.cc.onTimeout(this.#pipe(), now);
+      this.cc.onTimeout(this.#rec.pipe(), now);
       if (this.tracer) this.#traceCc(now);
-      // Everything outstanding is presumed lost (RFC 6675 §5.1), the SACKed segments too:
-      // "after a retransmit timeout the data sender SHOULD turn off all of the SACKed bits,
-      // since the timeout might indicate that the data receiver has reneged" (RFC 2018 §8).
-      // The next ACK's SACK blocks mark again what the receiver still holds.
-      this.#sb.markAllLost();
-      this.#renoSacked = 0;
-      this.dupAcks = 0;
-      this.inRecovery = false;
-      this.recover = this.sndNxt; // RFC 6582 §3.2 step 1 guard after a timeout
+      // Everything outstanding is presumed lost (RFC 6675 §5.1, RFC 2018 §8).
+      this.#rec.onTimeout();
     }
     this.rtt.backoff(); // §5.5
     if (this.tracer) this.tracer({ ev: "rto", rto: this.rtt.rto, retries: this.#retries }, now);
@@ -1955,67 +1781,44 @@ export class TcpConnection {
   /** Persist timer fired: probe the zero window (RFC 9293 §3.8.6.1). */
   #onPersist(now: number): void {
     if (!this.#synchronized()) return;
-    const dataEnd = seqAdd(this.#dataStartSeq(), this.sendBuf.length);
-    const unsent = this.#unsentBytes(dataEnd);
-    if (unsent === 0 || this.sndNxt !== this.sndUna) {
-      this.#persistBackoff = 0;
-      return;
+    const unsent = this.#unsentBytes(seqAdd(this.#dataStartSeq(), this.sendBuf.length));
+    switch (this.#probes.persistDue(now, unsent)) {
+      case ProbeAction.SendData: {
+        // The SWS override: send what fits although it is small.
+        const usableWnd = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt);
+        const len = Math.min(usableWnd, unsent, this.sndMss);
+        this.#sendNew(len, len === unsent && this.finQueued && this.finSeq < 0, now);
+        return;
+      }
+      case ProbeAction.Probe:
+        this.zeroWindowProbes++;
+        if (this.tracer) this.tracer({ ev: "probe", kind: "zwp" }, now);
+        this.#emit(seqAdd(this.sndUna, -1), ACK, null, now);
+        return;
+      case ProbeAction.GiveUp:
+        this.#fail("timeout", now);
+        return;
     }
-    const usableWnd = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt);
-    if (usableWnd > 0) {
-      // The SWS override: send what fits although it is small.
-      const len = Math.min(usableWnd, unsent, this.sndMss);
-      this.#sendNew(len, len === unsent && this.finQueued && this.finSeq < 0, now);
-      this.#persistBackoff = 0;
-      return;
-    }
-    // A window probe: one old sequence number, no data (as Linux); the peer answers
-    // with its current window. Probes back off exponentially and never give up while
-    // they are answered (§3.8.6.1); unanswered, they count as retransmissions do.
-    if (this.#unansweredProbes >= this.opts.maxRetries) {
-      this.#fail("timeout", now);
-      return;
-    }
-    this.#unansweredProbes++;
-    this.zeroWindowProbes++;
-    if (this.tracer) this.tracer({ ev: "probe", kind: "zwp" }, now);
-    this.#emit(seqAdd(this.sndUna, -1), ACK, null, now);
-    this.#persistBackoff = Math.min(this.#persistBackoff + 1, 16);
-    this.persistAt = now + this.#persistInterval();
-  }
-
-  #persistInterval(): number {
-    const base = Math.max(this.rtt.rto, this.opts.minRtoMs);
-    return Math.min(base * 2 ** this.#persistBackoff, this.opts.maxRtoMs);
   }
 
   #armKeepAlive(now: number): void {
-    const ka = this.opts.keepAlive;
-    if (!ka || this.state !== State.Established && this.state !== State.CloseWait) return;
-    this.#keepAliveProbes = 0;
-    this.keepAliveAt = now + ka.idleMs;
+    if (this.state === State.Established || this.state === State.CloseWait) {
+      this.#probes.armKeepAlive(now);
+    }
   }
 
   /** Keep-alive (RFC 9293 §3.8.4): a probe with SEG.SEQ = SND.NXT − 1 and no data. */
   #onKeepAlive(now: number): void {
-    const ka = this.opts.keepAlive;
-    if (!ka || (this.state !== State.Established && this.state !== State.CloseWait)) return;
-    if (this.sndNxt !== this.sndUna) {
-      this.keepAliveAt = now + ka.idleMs; // the retransmission timer watches the peer
-      return;
+    if (this.state !== State.Established && this.state !== State.CloseWait) return;
+    switch (this.#probes.keepAliveDue(now, this.#lastRecvAt)) {
+      case ProbeAction.Probe:
+        if (this.tracer) this.tracer({ ev: "probe", kind: "keepalive" }, now);
+        this.#emit(seqAdd(this.sndNxt, -1), ACK, null, now);
+        return;
+      case ProbeAction.GiveUp:
+        this.#fail("timeout", now);
+        return;
     }
-    if (now - this.#lastRecvAt < ka.idleMs) {
-      this.keepAliveAt = this.#lastRecvAt + ka.idleMs;
-      return;
-    }
-    if (this.#keepAliveProbes >= ka.count) {
-      this.#fail("timeout", now);
-      return;
-    }
-    this.#keepAliveProbes++;
-    if (this.tracer) this.tracer({ ev: "probe", kind: "keepalive" }, now);
-    this.#emit(seqAdd(this.sndNxt, -1), ACK, null, now);
-    this.keepAliveAt = now + ka.intervalMs;
   }
 
   /** Sends a pure ACK now (and cancels any delayed ACK). */
@@ -2248,53 +2051,6 @@ export class TcpConnection {
 
 const EMPTY = new Uint8Array(0);
 const SCRATCH: TcpSegment = newTcpSegment();
-
-/** `ConnectionOptions` with every default filled in. */
-export type ResolvedOptions = Required<Omit<ConnectionOptions, "keepAlive">> & {
-  keepAlive: Required<KeepAliveOptions> | null;
-};
-
-/** Resolved options by the options object they came from: connections made alike share. */
-const resolved = new WeakMap<ConnectionOptions, ResolvedOptions>();
-
-function resolveKeepAlive(ka: KeepAliveOptions | null | undefined): ResolvedOptions["keepAlive"] {
-  return ka
-    ? { idleMs: ka.idleMs ?? 7_200_000, intervalMs: ka.intervalMs ?? 75_000, count: ka.count ?? 9 }
-    : null;
-}
-
-/** The options with defaults filled in, shared with other connections made from `options`. */
-function resolveOptions(options: ConnectionOptions): ResolvedOptions {
-  let r = resolved.get(options);
-  if (r) return r;
-  r = {
-    mss: options.mss,
-    sendBufferSize: options.sendBufferSize ?? 1024 * 1024,
-    recvBufferSize: options.recvBufferSize ?? 1024 * 1024,
-    congestion: options.congestion ?? "cubic",
-    mslMs: options.mslMs ?? 30_000,
-    noDelay: options.noDelay ?? false,
-    keepAlive: resolveKeepAlive(options.keepAlive),
-    synRetries: options.synRetries ?? 7,
-    maxRetries: options.maxRetries ?? 15,
-    userTimeoutMs: options.userTimeoutMs ?? 0,
-    delayedAckMs: options.delayedAckMs ?? 40,
-    initialRtoMs: options.initialRtoMs ?? 1000,
-    minRtoMs: options.minRtoMs ?? 200,
-    maxRtoMs: options.maxRtoMs ?? 120_000,
-    timestamps: options.timestamps ?? true,
-    windowScaling: options.windowScaling ?? true,
-    sack: options.sack ?? true,
-    finWait2TimeoutMs: options.finWait2TimeoutMs ?? 60_000,
-    invalidReplyIntervalMs: options.invalidReplyIntervalMs ?? 500,
-    ttl: options.ttl ?? 64,
-    tos: options.tos ?? 0,
-    tsoMaxBytes: options.tsoMaxBytes ?? 0,
-    pmtuFloorMss: options.pmtuFloorMss ?? 536,
-  };
-  resolved.set(options, r);
-  return r;
-}
 
 /**
  * The reply to a segment that reached no connection (RFC 9293 §3.10.7.1, CLOSED state;
