@@ -18,12 +18,10 @@ import {
   parseIcmp,
 } from "./wire/icmp.ts";
 import {
-  emitIpv4,
   IPPROTO_ICMP,
   IPPROTO_TCP,
   IPV4_FLAG_MF,
   IPV4_HEADER_LENGTH,
-  type Ipv4EmitFields,
   Ipv4ParseError,
   isUnicastAddress,
   newIpv4Header,
@@ -31,8 +29,6 @@ import {
 } from "./wire/ipv4.ts";
 import {
   ACK,
-  emitTcp,
-  emitTcpWithAddressSum,
   newTcpSegment,
   parseTcp,
   parseTcpWithAddressSum,
@@ -60,15 +56,8 @@ import type { Link } from "./link.ts";
 import type { TraceEvent } from "./tcp/trace.ts";
 import {
   completeVirtioChecksum,
-  emitVirtioNetHdr,
   newVirtioNetHdr,
   parseVirtioNetHdr,
-  resetVirtioNetHdr,
-  TCP_CHECKSUM_OFFSET,
-  VIRTIO_NET_HDR_F_NEEDS_CSUM,
-  VIRTIO_NET_HDR_GSO_NONE,
-  VIRTIO_NET_HDR_GSO_TCPV4,
-  VIRTIO_NET_HDR_GSO_TCPV6,
   VIRTIO_NET_HDR_LENGTH,
   virtioChecksumTrusted,
   VirtioParseError,
@@ -77,13 +66,10 @@ import {
 import { TimerQueue } from "./timer_queue.ts";
 import { internetChecksum } from "./wire/checksum.ts";
 import {
-  emitIpv6,
-  IPPROTO_FRAGMENT,
   IPPROTO_ICMPV6,
   IPV6_HEADER_LENGTH,
   IPV6_MIN_MTU,
   ipv6AddressSum,
-  type Ipv6EmitFields,
   ipv6ErrorAllowed,
   Ipv6ExtError,
   Ipv6ParseError,
@@ -127,6 +113,7 @@ import {
   type ReassemblyOptions,
 } from "./ip/reassembly.ts";
 import { ViewCache } from "./wire/views.ts";
+import { IpOutput } from "./ip/output.ts";
 import { CONNECTION_OVERHEAD_BYTES, ConnHandle, CoreListener } from "./conn_handle.ts";
 
 /** Connection tunables a stack applies to every connection (see `ConnectionOptions`). */
@@ -385,20 +372,8 @@ export class StackCore {
   readonly #ext6 = newIpv6Extensions();
   readonly #icmp6 = newIcmpv6Message();
   readonly #quote6 = newIcmpv6Quote();
-  /** The TCP part of `#outFrame` when the packet is IPv6 (after a 40-byte header). */
-  readonly #tcp6Out: Uint8Array;
-  readonly #ip6Fields: Ipv6EmitFields = {
-    src: ipv6Address(),
-    dst: ipv6Address(),
-    nextHeader: 0,
-    hopLimit: 64,
-    payloadLength: 0,
-    trafficClass: 0,
-  };
   /** Keys IPv6 peers into numbers (see `TupleHasher.addressKey6`). */
   readonly #peerKeys: TupleHasher;
-  /** Our own IPv6 address's key (for the ISN and cookie hashes of IPv6 connections). */
-  #addr6Key = 0;
   /** The last IPv6 source keyed, and its key: a stream of packets keys its peer once. */
   readonly #lastPeer6 = ipv6Address();
   #lastPeer6Key = -1;
@@ -407,10 +382,6 @@ export class StackCore {
   readonly #fragKey = new FragmentKey();
   /** The quote of an ICMP error: an IP header (up to 60 bytes) and 8 bytes of its payload. */
   readonly #quote = new Uint8Array(68);
-  /** Identification of the last IPv6 packet we fragmented. */
-  #fragId6 = 0;
-  /** Room for an ICMP echo reply larger than the MTU (allocated on first use). */
-  #bigOut: Uint8Array | null = null;
   /** The source of an expired IPv6 datagram, as an address. */
   readonly #expiredSrc6 = ipv6Address();
   /** `now` of the poll that expires datagrams, for its callback. */
@@ -420,30 +391,14 @@ export class StackCore {
   readonly #icmp = newIcmpMessage();
   /** Views of the buffers packets are read from and written out of, made once each. */
   readonly #views = new ViewCache(16);
-  /** The one output buffer: room for a virtio-net header, then the IP packet. */
-  readonly #outFrame: Uint8Array;
-  /** The IP packet in `#outFrame`, and its transport payload. */
-  readonly #ipOut: Uint8Array;
-  readonly #tcpOut: Uint8Array;
   /** The link carries virtio-net headers: frames in and out, offloads allowed. */
   readonly #frames: boolean;
   readonly #vnetIn = newVirtioNetHdr();
-  readonly #vnetOut = newVirtioNetHdr();
+  /** Packet output: IP headers, fragments, virtio-net headers, the tap, the link. */
+  readonly #out: IpOutput;
   /** While a frame is processed: its checksum needs no check; the segments it stands for. */
   #trustChecksum = false;
   #inSegments = 1;
-  /** The segments the packet being sent stands for (a super-segment: several). */
-  #outSegments = 1;
-  readonly #ipFields: Ipv4EmitFields = {
-    src: 0,
-    dst: 0,
-    protocol: IPPROTO_TCP,
-    ttl: 64,
-    id: 0,
-    payloadLength: 0,
-    tos: 0,
-  };
-  #ipId = 0;
 
   /** Creates a core; see `CoreOptions`. */
   constructor(opts: CoreOptions) {
@@ -490,23 +445,18 @@ export class StackCore {
     this.#icmpBucket = new TokenBucket(lm.icmpRate, Math.max(1, lm.icmpRate / 10));
     this.#replyBucket = new TokenBucket(lm.challengeAckRate, Math.max(1, lm.challengeAckRate / 5));
     this.#frames = !!opts.link.frameOffloads && typeof opts.link.writeFrame === "function";
-    // A super-segment can be as large as an IP packet can (64 KiB).
-    const room = this.#frames ? 65535 : Math.max(this.mtu, 576) + 64;
-    this.#outFrame = new Uint8Array(VIRTIO_NET_HDR_LENGTH + room);
-    this.#ipOut = this.#outFrame.subarray(VIRTIO_NET_HDR_LENGTH);
-    this.#tcpOut = this.#outFrame.subarray(VIRTIO_NET_HDR_LENGTH + IPV4_HEADER_LENGTH);
-    this.#tcp6Out = this.#outFrame.subarray(VIRTIO_NET_HDR_LENGTH + IPV6_HEADER_LENGTH);
     this.#peerKeys = new TupleHasher(derive(4));
-    if (this.addr6) {
-      this.#ip6Fields.src = this.addr6;
-      this.#addr6Key = this.#peerKeys.addressKey6(
-        this.addr6.w0,
-        this.addr6.w1,
-        this.addr6.w2,
-        this.addr6.w3,
-      );
-    }
-    this.#ipId = this.#random() & 0xffff;
+    this.#out = new IpOutput({
+      link: opts.link,
+      frames: this.#frames,
+      addr: this.addr,
+      addr6: this.addr6,
+      mtu: this.mtu,
+      ipId: this.#random() & 0xffff,
+      tap: this.#tap,
+      counters: this.#c,
+      views: this.#views,
+    });
     const hashKey = derive(3);
     this.#frag = new FragmentReassembler({
       ...this.#limits.reassembly,
@@ -820,14 +770,14 @@ export class StackCore {
     this.#c.icmpEchoReplies++;
     const dst = this.#ip6.src;
     if (IPV6_HEADER_LENGTH + 8 + m.data.length <= this.mtu) {
-      const n = emitIcmpv6EchoReply(m, this.#tcp6Out, sum);
-      this.#sendIp6(dst, IPPROTO_ICMPV6, n, 64, 0, now);
+      const n = emitIcmpv6EchoReply(m, this.#out.payload6, sum);
+      this.#out.sendIp6(dst, IPPROTO_ICMPV6, n, 64, 0, now);
       return;
     }
     // Larger than the link: the whole reply in fragments (RFC 8200 §4.5 source fragmentation).
-    const big = this.#bigOut ??= new Uint8Array(65535);
+    const big = this.#out.bigBuffer;
     const n = emitIcmpv6EchoReply(m, big, sum);
-    this.#sendFragments6(dst, IPPROTO_ICMPV6, big.subarray(0, n), now);
+    this.#out.sendFragments6(dst, IPPROTO_ICMPV6, big.subarray(0, n), now);
   }
 
   /**
@@ -876,10 +826,10 @@ export class StackCore {
       return;
     }
     const sum = ipv6AddressSum(this.addr6!, ip.src);
-    const n = emitIcmpv6Error(this.#tcp6Out, type, code, param, packet, sum, this.mtu);
+    const n = emitIcmpv6Error(this.#out.payload6, type, code, param, packet, sum, this.mtu);
     this.#c.icmpErrorsSent++;
     if (type === ICMPV6_PARAMETER_PROBLEM) this.#c.paramProblemsSent++;
-    this.#sendIp6(ip.src, IPPROTO_ICMPV6, n, 64, 0, now);
+    this.#out.sendIp6(ip.src, IPPROTO_ICMPV6, n, 64, 0, now);
   }
 
   /**
@@ -923,33 +873,16 @@ export class StackCore {
     }
     this.#c.icmpEchoReplies++;
     if (IPV4_HEADER_LENGTH + body.length <= this.mtu) {
-      const n = emitIcmpEchoReply(m, this.#tcpOut);
-      this.#sendIp(src, IPPROTO_ICMP, n, 64, 0, now);
+      const n = emitIcmpEchoReply(m, this.#out.payload4);
+      this.#out.sendIp(src, IPPROTO_ICMP, n, 64, 0, now);
       return;
     }
     // RFC 1122 §3.2.2.6: the reply MUST carry all the request's data; a request that came in
     // fragments is answered in fragments (RFC 791 §3.2). No amplification: the reply is as
     // large as the request.
-    const big = this.#bigOut ??= new Uint8Array(65535);
+    const big = this.#out.bigBuffer;
     const n = emitIcmpEchoReply(m, big);
-    this.#sendFragments(src, IPPROTO_ICMP, big.subarray(0, n), now);
-  }
-
-  /**
-   * Sends `data` as the payload of one IPv4 datagram cut into fragments that fit the MTU
-   * (RFC 791 §3.2: every fragment but the last carries a multiple of 8 bytes, all share the
-   * identification, More Fragments is set on all but the last). Only ICMP replies need this:
-   * TCP sizes its segments to the path and sets DF.
-   */
-  #sendFragments(dst: number, protocol: number, data: Uint8Array, now: number): void {
-    const step = (this.mtu - IPV4_HEADER_LENGTH) & ~7;
-    this.#ipId = (this.#ipId + 1) & 0xffff;
-    for (let off = 0; off < data.length; off += step) {
-      const len = Math.min(step, data.length - off);
-      this.#tcpOut.set(data.subarray(off, off + len));
-      const more = off + len < data.length ? IPV4_FLAG_MF << 13 : 0;
-      this.#sendIp(dst, protocol, len, 64, 0, now, more | (off >>> 3));
-    }
+    this.#out.sendFragments(src, IPPROTO_ICMP, big.subarray(0, n), now);
   }
 
   /**
@@ -1032,7 +965,7 @@ export class StackCore {
       switch (this.#timeWait.handle(tw, seg, now, canReopen, out)) {
         case TimeWaitAction.Reply:
           if (this.#replyBucket.take(now)) {
-            this.#transmitSegment(out, src, src6, tw.ttl, tw.tos, now);
+            this.#out.transmitSegment(out, src, src6, tw.ttl, tw.tos, now);
           } else {
             this.#c.challengeAcksRateLimited++;
           }
@@ -1070,7 +1003,7 @@ export class StackCore {
     if ((f & (SYN | ACK | RST)) === SYN) {
       const out = this.#reply;
       if (this.#listenQueue.onSyn(l, seg, src, now, out, src6)) {
-        this.#transmitSegment(out, src, src6, l.ttl, l.tos, now);
+        this.#out.transmitSegment(out, src, src6, l.ttl, l.tos, now);
       } else {
         this.#c.backlogDrops++;
       }
@@ -1118,7 +1051,7 @@ export class StackCore {
       return;
     }
     this.#c.resetsSent++;
-    this.#transmitSegment(out, src, src6, 64, 0, now);
+    this.#out.transmitSegment(out, src, src6, 64, 0, now);
   }
 
   // -------------------------------------------------------------------------------------
@@ -1141,7 +1074,7 @@ export class StackCore {
     if (this.#listenQueue.nextDeadline() <= now) {
       this.#listenQueue.poll(now, this.#reply, (dst, seg, l, dst6) => {
         const cl = l as CoreListener;
-        this.#transmitSegment(seg, dst, dst6, cl.ttl, cl.tos, now);
+        this.#out.transmitSegment(seg, dst, dst6, cl.ttl, cl.tos, now);
       });
     }
     this.#c.connectionsClosed += this.#timeWait.expire(now);
@@ -1166,12 +1099,12 @@ export class StackCore {
       dst.w1 = k.src1;
       dst.w2 = k.src2;
       dst.w3 = k.src3;
-      const quote = this.#bigOut ??= new Uint8Array(65535);
+      const quote = this.#out.bigBuffer;
       quote.set(d.header, 0);
       const extra = Math.min(d.firstPayload.length, IPV6_MIN_MTU);
       quote.set(d.firstPayload.subarray(0, extra), d.header.length);
       const n = emitIcmpv6Error(
-        this.#tcp6Out,
+        this.#out.payload6,
         ICMPV6_TIME_EXCEEDED,
         ICMPV6_TIME_REASSEMBLY,
         0,
@@ -1180,7 +1113,7 @@ export class StackCore {
         this.mtu,
       );
       this.#c.icmpErrorsSent++;
-      this.#sendIp6(dst, IPPROTO_ICMPV6, n, 64, 0, this.#pollNow);
+      this.#out.sendIp6(dst, IPPROTO_ICMPV6, n, 64, 0, this.#pollNow);
       return;
     }
     const quote = this.#quote;
@@ -1189,12 +1122,12 @@ export class StackCore {
     const extra = Math.min(8, d.firstPayload.length);
     quote.set(d.firstPayload.subarray(0, extra), ihl);
     const n = emitIcmpTimeExceeded(
-      this.#tcpOut,
+      this.#out.payload4,
       ICMP_TIME_REASSEMBLY,
       quote.subarray(0, ihl + extra),
     );
     this.#c.icmpErrorsSent++;
-    this.#sendIp(d.key.src0, IPPROTO_ICMP, n, 64, 0, this.#pollNow);
+    this.#out.sendIp(d.key.src0, IPPROTO_ICMP, n, 64, 0, this.#pollNow);
   };
 
   /** The earliest deadline of anything the core holds (absolute ms), or Infinity. */
@@ -1395,7 +1328,7 @@ export class StackCore {
     const c = h.conn;
     // The time only stamps the capture: no clock read (nor a boxed number) per segment without one.
     const now = this.#tap ? this.now() : 0;
-    this.#transmitSegment(seg, c.remoteAddr, h.remote6, c.opts.ttl, c.opts.tos, now, c.sndMss);
+    this.#out.transmitSegment(seg, c.remoteAddr, h.remote6, c.opts.ttl, c.opts.tos, now, c.sndMss);
   }
 
   /**
@@ -1507,167 +1440,6 @@ export class StackCore {
       const q = h.listener.acceptQueue;
       const i = q.indexOf(h);
       if (i >= 0) q.splice(i, 1);
-    }
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Packets out
-
-  /**
-   * Emits a TCP segment. On a frame link its checksum is left to the kernel (NEEDS_CSUM) and
-   * a payload above `mss` goes as one super-segment the kernel cuts into `mss`-byte segments
-   * (TSO): the state machine accounts for it as those segments.
-   */
-  #transmitSegment(
-    seg: TcpSegment,
-    dst: number,
-    dst6: Ipv6Address | null,
-    ttl: number,
-    tos: number,
-    now: number,
-    mss = 0,
-  ): void {
-    const frames = this.#frames;
-    const ipHeader = dst6 === null ? IPV4_HEADER_LENGTH : IPV6_HEADER_LENGTH;
-    const n = dst6 === null
-      ? emitTcp(seg, this.addr, dst, this.#tcpOut, frames)
-      : emitTcpWithAddressSum(seg, ipv6AddressSum(this.addr6!, dst6), this.#tcp6Out, frames);
-    if (frames) {
-      const h = this.#vnetOut;
-      h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-      h.csumStart = ipHeader;
-      h.csumOffset = TCP_CHECKSUM_OFFSET;
-      h.hdrLen = ipHeader + n - seg.payload.length;
-      if (mss > 0 && seg.payload.length > mss) {
-        h.gsoType = dst6 === null ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6;
-        h.gsoSize = mss;
-        this.#outSegments = Math.ceil(seg.payload.length / mss);
-        this.#c.superSegmentsOut++;
-      } else {
-        h.gsoType = VIRTIO_NET_HDR_GSO_NONE;
-        h.gsoSize = 0;
-        this.#outSegments = 1;
-      }
-    }
-    if (dst6 === null) this.#sendIp(dst, IPPROTO_TCP, n, ttl, tos, now);
-    else this.#sendIp6(dst6, IPPROTO_TCP, n, ttl, tos, now);
-  }
-
-  /**
-   * Sends the IPv6 packet whose payload is in `#tcp6Out` (RFC 8200 §3; flow label 0, RFC 6437
-   * §3). `fragment`: the Fragment header's offset-and-M field, with `#fragId6`, when this is a
-   * fragment (then the payload, after an 8-byte Fragment header, is in `#tcp6Out` at 8).
-   */
-  #sendIp6(
-    dst: Readonly<Ipv6Address>,
-    nextHeader: number,
-    payloadLength: number,
-    hopLimit: number,
-    trafficClass: number,
-    now: number,
-    fragment = -1,
-  ): void {
-    const f = this.#ip6Fields;
-    f.dst = dst;
-    f.hopLimit = hopLimit;
-    f.trafficClass = trafficClass;
-    const b = this.#ipOut;
-    if (fragment >= 0) {
-      // RFC 8200 §4.5: Next Header, reserved, offset and M, identification.
-      f.nextHeader = IPPROTO_FRAGMENT;
-      f.payloadLength = 8 + payloadLength;
-      const t = this.#tcp6Out;
-      t[0] = nextHeader;
-      t[1] = 0;
-      t[2] = fragment >>> 8;
-      t[3] = fragment;
-      t[4] = this.#fragId6 >>> 24;
-      t[5] = this.#fragId6 >>> 16;
-      t[6] = this.#fragId6 >>> 8;
-      t[7] = this.#fragId6;
-    } else {
-      f.nextHeader = nextHeader;
-      f.payloadLength = payloadLength;
-    }
-    emitIpv6(b, f);
-    const tcp = nextHeader === IPPROTO_TCP && fragment < 0;
-    if (!tcp) this.#outSegments = 1;
-    this.#writeOut(IPV6_HEADER_LENGTH + f.payloadLength, tcp, now);
-  }
-
-  /**
-   * Sends `data` as one IPv6 packet's payload in fragments that fit the MTU (RFC 8200 §4.5:
-   * every fragment but the last carries a multiple of 8 bytes, all share the identification).
-   * Only echo replies larger than the link need it.
-   */
-  #sendFragments6(dst: Ipv6Address, nextHeader: number, data: Uint8Array, now: number): void {
-    const step = (this.mtu - IPV6_HEADER_LENGTH - 8) & ~7;
-    this.#fragId6 = (this.#fragId6 + 1) >>> 0;
-    for (let off = 0; off < data.length; off += step) {
-      const len = Math.min(step, data.length - off);
-      this.#tcp6Out.set(data.subarray(off, off + len), 8);
-      const more = off + len < data.length ? 1 : 0;
-      this.#sendIp6(dst, nextHeader, len, 64, 0, now, off | more);
-    }
-  }
-
-  #sendIp(
-    dst: number,
-    protocol: number,
-    payloadLength: number,
-    ttl: number,
-    tos: number,
-    now: number,
-    fragment = -1,
-  ): void {
-    const f = this.#ipFields;
-    f.src = this.addr;
-    f.dst = dst;
-    f.protocol = protocol;
-    f.ttl = ttl;
-    f.tos = tos;
-    // A fragment shares the identification its first fragment's caller drew.
-    f.id = fragment >= 0 ? this.#ipId : (this.#ipId = (this.#ipId + 1) & 0xffff);
-    f.payloadLength = payloadLength;
-    const ipLength = IPV4_HEADER_LENGTH + payloadLength;
-    const b = this.#ipOut;
-    emitIpv4(b, f);
-    if (fragment >= 0) {
-      // Flags (DF clear, MF as given) and offset, then the header checksum again.
-      b[6] = fragment >>> 8;
-      b[7] = fragment;
-      b[10] = 0;
-      b[11] = 0;
-      const sum = internetChecksum(b, 0, IPV4_HEADER_LENGTH);
-      b[10] = sum >>> 8;
-      b[11] = sum;
-    }
-    this.#writeOut(ipLength, protocol === IPPROTO_TCP, now);
-  }
-
-  /**
-   * Writes the IP packet of `ipLength` bytes at `#ipOut` to the link (behind the virtio-net
-   * header of `#vnetOut` on a frame link; reset unless `tcp`), through the tap.
-   */
-  #writeOut(ipLength: number, tcp: boolean, now: number): void {
-    this.#c.packetsOut++;
-    const segments = this.#outSegments;
-    this.#outSegments = 1;
-    if (this.#tap) {
-      let packet = this.#ipOut.subarray(0, ipLength);
-      if (this.#frames && tcp) {
-        // The capture shows a complete checksum where the kernel will compute one.
-        packet = packet.slice();
-        completeVirtioChecksum(packet, ipLength, this.#vnetOut);
-      }
-      this.#tap("out", packet, now, segments);
-    }
-    if (this.#frames) {
-      if (!tcp) resetVirtioNetHdr(this.#vnetOut);
-      emitVirtioNetHdr(this.#outFrame, this.#vnetOut);
-      this.link.writeFrame!(this.#outFrame, VIRTIO_NET_HDR_LENGTH + ipLength);
-    } else {
-      this.link.write(this.#views.get(this.#ipOut, 0, ipLength));
     }
   }
 }
