@@ -42,6 +42,7 @@ import {
   VIRTIO_NET_HDR_LENGTH,
 } from "../wire/virtio.ts";
 import type { ViewCache } from "../wire/views.ts";
+import type { IpCounters } from "./counters.ts";
 
 /** Where packets go: a `Link` (`src/link.ts`) is one. */
 export interface PacketSink {
@@ -62,14 +63,6 @@ export type PacketTap = (
   segments: number,
 ) => void;
 
-/** The counters packet output keeps (a part of the stack's). */
-export interface IpOutputCounters {
-  /** IP packets written to the link. */
-  packetsOut: number;
-  /** TCP super-segments written (TSO: the kernel cuts them). */
-  superSegmentsOut: number;
-}
-
 /** What an {@link IpOutput} is made with. */
 export interface IpOutputOptions {
   /** Where packets go. */
@@ -87,7 +80,7 @@ export interface IpOutputOptions {
   /** Sees every packet written, or undefined. */
   tap: PacketTap | undefined;
   /** Counted into. */
-  counters: IpOutputCounters;
+  counters: Pick<IpCounters, "packetsOut" | "superSegmentsOut">;
   /** Reused views of the output buffer. */
   views: ViewCache;
 }
@@ -127,7 +120,7 @@ export class IpOutput {
   readonly #addr6: Ipv6Address | null;
   readonly #mtu: number;
   readonly #tap: PacketTap | undefined;
-  readonly #c: IpOutputCounters;
+  readonly #c: Pick<IpCounters, "packetsOut" | "superSegmentsOut">;
   readonly #views: ViewCache;
   /** The one output buffer: room for a virtio-net header, then the IP packet. */
   readonly #outFrame: Uint8Array;
