@@ -1,136 +1,49 @@
 /**
- * The synchronous heart of a stack: demultiplexing, listeners (with the listen queue of
- * `src/tcp/listen_queue.ts`), TIME-WAIT records, timers, RST for closed ports, ICMP echo,
- * and the rate limits in front of every reply. It is handed packets and the time, and
- * writes packets to its link; it reads no clock and does no other I/O, so it runs the same
- * under a fake clock. `TcpStack` (`stack.ts`) drives it from a real link in real time.
+ * The synchronous heart of a stack, and its TCP transport: demultiplexing by 4-tuple (RFC 9293
+ * §3.10.7), listeners (with the listen queue of `src/tcp/listen_queue.ts`), TIME-WAIT records
+ * (`src/tcp/time_wait.ts`, RFC 6191 reopening), every connection's deadline in one timer queue,
+ * RST for closed ports (§3.10.7.1), active opens with RFC 6056 ephemeral ports, stretch ACKs
+ * per batch, and the rate limits in front of every reply (RFC 5961 §7). Below it, the IP layer
+ * of `src/ip/` (`IpLayer`: IPv4, IPv6, ICMP, ICMPv6, fragments, packet output) hands it parsed
+ * TCP segments and the ICMP errors that quote them (`IpTransport`); connection handles are in
+ * `conn_handle.ts`. It is handed packets and the time, and writes packets to its link; it reads
+ * no clock and does no other I/O, so it runs the same under a fake clock. `TcpStack`
+ * (`stack.ts`) drives it from a real link in real time.
  * @module
  */
 
-import {
-  emitIcmpEchoReply,
-  emitIcmpTimeExceeded,
-  ICMP_ECHO_REQUEST,
-  ICMP_TIME_REASSEMBLY,
-  type IcmpMessage,
-  IcmpParseError,
-  newIcmpMessage,
-  parseIcmp,
-} from "./wire/icmp.ts";
-import {
-  emitIpv4,
-  formatIpv4Address,
-  IPPROTO_ICMP,
-  IPPROTO_TCP,
-  IPV4_FLAG_MF,
-  IPV4_HEADER_LENGTH,
-  type Ipv4EmitFields,
-  Ipv4ParseError,
-  isUnicastAddress,
-  newIpv4Header,
-  parseIpv4,
-} from "./wire/ipv4.ts";
-import {
-  ACK,
-  emitTcp,
-  emitTcpWithAddressSum,
-  newTcpSegment,
-  parseTcp,
-  parseTcpWithAddressSum,
-  RST,
-  SYN,
-  TcpParseError,
-} from "./wire/tcp.ts";
-import type { TcpSegment } from "./wire/tcp.ts";
+import type { Link } from "./link.ts";
+import { TimerQueue } from "./timer_queue.ts";
+import { CONNECTION_OVERHEAD_BYTES, ConnHandle, CoreListener } from "./conn_handle.ts";
+import type { IpCounters } from "./ip/counters.ts";
+import { IpLayer } from "./ip/layer.ts";
+import type { IpOutput } from "./ip/output.ts";
+import type { ReassemblyOptions } from "./ip/reassembly.ts";
+import type { IpTransport, QuotedTcpError } from "./ip/transport.ts";
 import {
   type ConnectionOptions,
-  type ConnectionOutput,
   type ConnError,
   type ConnEvent,
-  type ConnStats,
-  type IcmpError,
-  type KeepAliveOptions,
   resetFor,
   State,
   TcpConnection,
 } from "./tcp/connection.ts";
 import { IsnGenerator, TupleHasher } from "./tcp/isn.ts";
-import { type Handshake, ListenQueue, PassiveListener } from "./tcp/listen_queue.ts";
-import { TimeWaitAction, type TimeWaitRecord, TimeWaitTable } from "./tcp/time_wait.ts";
+import { type Handshake, ListenQueue } from "./tcp/listen_queue.ts";
 import { TokenBucket } from "./tcp/rate_limit.ts";
-import { TupleMap } from "./tcp/tuple_map.ts";
 import { seqDiff } from "./tcp/seq.ts";
-import type { Link } from "./link.ts";
+import { TimeWaitAction, type TimeWaitRecord, TimeWaitTable } from "./tcp/time_wait.ts";
 import type { TraceEvent } from "./tcp/trace.ts";
-import {
-  completeVirtioChecksum,
-  emitVirtioNetHdr,
-  newVirtioNetHdr,
-  parseVirtioNetHdr,
-  resetVirtioNetHdr,
-  TCP_CHECKSUM_OFFSET,
-  VIRTIO_NET_HDR_F_NEEDS_CSUM,
-  VIRTIO_NET_HDR_GSO_NONE,
-  VIRTIO_NET_HDR_GSO_TCPV4,
-  VIRTIO_NET_HDR_GSO_TCPV6,
-  VIRTIO_NET_HDR_LENGTH,
-  virtioChecksumTrusted,
-  VirtioParseError,
-  virtioSegmentCount,
-} from "./wire/virtio.ts";
-import { TimerQueue } from "./timer_queue.ts";
-import { internetChecksum } from "./wire/checksum.ts";
-import {
-  emitIpv6,
-  IPPROTO_FRAGMENT,
-  IPPROTO_ICMPV6,
-  IPV6_HEADER_LENGTH,
-  IPV6_MIN_MTU,
-  ipv6AddressSum,
-  type Ipv6EmitFields,
-  ipv6ErrorAllowed,
-  Ipv6ExtError,
-  Ipv6ParseError,
-  newIpv6Extensions,
-  newIpv6Header,
-  parseIpv6,
-  walkIpv6Extensions,
-} from "./wire/ipv6.ts";
+import { TupleMap } from "./tcp/tuple_map.ts";
+import { IPV4_HEADER_LENGTH, isUnicastAddress } from "./wire/ipv4.ts";
+import { IPV6_MIN_MTU } from "./wire/ipv6.ts";
 import {
   cloneIpv6Address,
-  copyIpv6Address,
-  formatIpv6Address,
   type Ipv6Address,
-  ipv6Address,
   ipv6Equals,
   isIpv6UnicastAddress,
 } from "./wire/ipv6_address.ts";
-import {
-  emitIcmpv6EchoReply,
-  emitIcmpv6Error,
-  ICMPV6_DEST_UNREACHABLE,
-  ICMPV6_ECHO_REQUEST,
-  ICMPV6_PACKET_TOO_BIG,
-  ICMPV6_PARAMETER_PROBLEM,
-  ICMPV6_TIME_EXCEEDED,
-  ICMPV6_TIME_REASSEMBLY,
-  Icmpv6Category,
-  type Icmpv6Message,
-  Icmpv6ParseError,
-  Icmpv6QuoteError,
-  newIcmpv6Message,
-  newIcmpv6Quote,
-  parseIcmpv6,
-  parseIcmpv6Quote,
-} from "./wire/icmpv6.ts";
-import {
-  type ExpiredDatagram,
-  FragmentKey,
-  FragmentReassembler,
-  FragmentVerdict,
-  type ReassemblyCounters,
-  type ReassemblyOptions,
-} from "./ip/reassembly.ts";
+import { ACK, newTcpSegment, RST, SYN, type TcpSegment } from "./wire/tcp.ts";
 import { ViewCache } from "./wire/views.ts";
 
 /** Connection tunables a stack applies to every connection (see `ConnectionOptions`). */
@@ -200,62 +113,11 @@ export interface CoreOptions {
 /** Where trace events go: the connection's number, the event, and the time (ms). */
 export type TraceSink = (conn: number, event: TraceEvent, nowMs: number) => void;
 
-/** Why packets were dropped, and other counters and gauges of a stack. */
-export interface StackCounters {
-  /** IP packets read from the link. */
-  packetsIn: number;
-  /** IP packets written to the link. */
-  packetsOut: number;
-  /** Packets of no IP version the stack speaks (IPv6 too when IPv6 is off). */
-  notIpv4: number;
-  /** IPv6 packets read (RFC 8200). */
-  ipv6PacketsIn: number;
-  /** IPv6 header rejected (bad length, multicast source, jumbogram). */
-  badIpv6: number;
-  /**
-   * IPv6 packets dropped while walking their extension headers (RFC 8200 §4): truncated or
-   * unrecognized headers and options, a routing header to forward, IPsec, too long a chain.
-   */
-  ipv6ExtensionDrops: number;
-  /** ICMPv6 neighbour discovery, router advertisements and multicast listener messages, ignored. */
-  ndIgnored: number;
-  /** ICMPv6 Parameter Problem messages sent (RFC 8200 §4, RFC 4443 §3.4), rate-limited. */
-  paramProblemsSent: number;
-  /** IPv4 header rejected (bad length or checksum). */
-  badIp: number;
-  /** IPv4 fragments received (reassembled per RFC 791/815; see `reassembly`). */
-  fragments: number;
-  /** Packets to an address that is not ours. */
-  notForUs: number;
-  /** Segments from an address no peer can have: broadcast, multicast, 0/8, 127/8 (MUST-63). */
-  badSourceAddress: number;
-  /** Protocols other than TCP and ICMP. */
-  otherProtocol: number;
-  /** TCP header rejected (length, offset, options). */
-  badTcp: number;
-  /** TCP checksum mismatch. */
-  badTcpChecksum: number;
-  /** Frames whose virtio-net header did not fit their packet. */
-  badVirtioHeader: number;
-  /** TCP super-segments read (GSO: one frame for several segments). */
-  superSegmentsIn: number;
-  /** TCP super-segments written (TSO: the kernel cuts them). */
-  superSegmentsOut: number;
-  /** ICMP rejected or not an echo request. */
-  icmpIgnored: number;
-  /** Echo replies sent (RFC 1122 §3.2.2.6). */
-  icmpEchoReplies: number;
-  /** ICMP errors believed and handed to the connection they quote (RFC 5927). */
-  icmpErrors: number;
-  /** ICMP "fragmentation needed" that lowered a connection's MSS (RFC 1191). */
-  pmtuUpdates: number;
-  /** Echo requests left unanswered by the rate limit. */
-  icmpRateLimited: number;
-  /**
-   * ICMP and ICMPv6 errors sent: Time Exceeded for a datagram whose fragments expired (RFC
-   * 792, RFC 8200 §4.5), Parameter Problem for an IPv6 packet we cannot process (RFC 4443).
-   */
-  icmpErrorsSent: number;
+/**
+ * Why packets were dropped, and other counters and gauges of a stack: those of the IP layer
+ * (`IpCounters`), then those of TCP above it.
+ */
+export interface StackCounters extends IpCounters {
   /** RSTs sent for segments that reached no connection. */
   resetsSent: number;
   /** RSTs withheld by the rate limit. */
@@ -293,229 +155,17 @@ export interface StackCounters {
    * estimate of each connection's own objects, half-open and TIME-WAIT records.
    */
   memoryBytes: number;
-  /**
-   * Fragment reassembly: datagrams reassembled and, for each reason, fragments and datagrams
-   * dropped (overlap, bad end or length, too big, budgets, timeout), with its memory gauge.
-   */
-  reassembly: Readonly<ReassemblyCounters>;
 }
 
-/** What a connection handle reports to its user (the socket layer, or a test). */
-export interface ConnHandler {
-  /** In-order bytes arrived: `ConnHandle.read` returns them. */
-  onReadable(): void;
-  /** A state event; `error` set for "error". */
-  onEvent(ev: ConnEvent, error?: ConnError): void;
-}
-
-/**
- * What a connection's objects cost beyond its buffers (the state machine, its handle, its
- * socket and streams), counted in `memoryBytes`. Measured with a heap snapshot of 10,000
- * idle connections (see `bench/`).
- */
-export const CONNECTION_OVERHEAD_BYTES = 2048;
-
-/**
- * A connection as the application sees it inside the core: bytes in, bytes out. Each call
- * runs the state machine at the core's current time and flushes what it produces.
- */
-export class ConnHandle implements ConnectionOutput {
-  /** The state machine; set once, right after the handle is made. */
-  conn!: TcpConnection;
-  readonly #core: StackCore;
-  /** Receives data and events; replaceable (the socket layer attaches on accept). */
-  handler: ConnHandler | null = null;
-  /** Events reported before a handler was attached (data simply waits in the buffer). */
-  #earlyEvents: [ConnEvent, ConnError | undefined][] | null = null;
-  /** Set once the application has taken this connection from its listener's accept queue. */
-  accepted = false;
-  /** @internal Its deadline in the core's timer queue (see timer_queue.ts). */
-  timerAt = Infinity;
-  /** @internal Its place in the core's timer queue. */
-  timerIndex = -1;
-  listener: CoreListener | null = null;
-  /**
-   * The peer's IPv6 address, or null for an IPv4 connection (whose peer is
-   * `conn.remoteAddr`; for IPv6 that number is only a key).
-   */
-  remote6: Ipv6Address | null = null;
-
-  /** @internal */
-  constructor(core: StackCore) {
-    this.#core = core;
-  }
-
-  /** The connection's IP version. */
-  get family(): 4 | 6 {
-    return this.remote6 === null ? 4 : 6;
-  }
-
-  /** Our address on this connection, as text ("10.0.0.1", "fdac:1194:20dc::1"). */
-  get localHostname(): string {
-    return this.remote6 === null
-      ? formatIpv4Address(this.#core.addr)
-      : formatIpv6Address(this.#core.addr6!);
-  }
-
-  /** The peer's address, as text. */
-  get remoteHostname(): string {
-    return this.remote6 === null
-      ? formatIpv4Address(this.conn.remoteAddr)
-      : formatIpv6Address(this.remote6);
-  }
-
-  // The connection's output port (ConnectionOutput): methods, not closures, so that a
-  // connection costs no function objects.
-
-  /** @internal */
-  transmit(seg: TcpSegment): void {
-    this.#core._transmit(this, seg);
-  }
-
-  /** @internal */
-  readable(): void {
-    this.handler?.onReadable();
-  }
-
-  /** @internal */
-  event(ev: ConnEvent, err?: ConnError): void {
-    this.#core._onEvent(this, ev, err);
-  }
-
-  /** @internal */
-  replyBudget(): boolean {
-    return this.#core._replyBudget();
-  }
-
-  /** @internal */
-  deferAck(): boolean {
-    return this.#core._deferAck(this);
-  }
-
-  /** @internal Queued for the end-of-batch ACK flush. */
-  ackQueued = false;
-
-  /** Attaches the receiver of data and events, replaying anything that came before. */
-  attach(handler: ConnHandler): void {
-    this.handler = handler;
-    const events = this.#earlyEvents;
-    this.#earlyEvents = null;
-    if (this.conn.rcvQueued > 0) handler.onReadable();
-    if (events) { for (const [ev, err] of events) handler.onEvent(ev, err); }
-  }
-
-  /** @internal */
-  dispatchEvent(ev: ConnEvent, err?: ConnError): void {
-    if (this.handler) this.handler.onEvent(ev, err);
-    else (this.#earlyEvents ??= []).push([ev, err]);
-  }
-
-  /** The application takes this connection from its listener's accept queue. */
-  take(): void {
-    if (this.accepted) return;
-    this.accepted = true;
-    const q = this.listener?.acceptQueue;
-    if (q) {
-      const i = q.indexOf(this);
-      if (i >= 0) q.splice(i, 1);
-    }
-  }
-
-  /**
-   * Queues bytes to send; returns how many the send buffer took. `urgent` marks them as
-   * urgent data (RFC 9293 §3.8.5).
-   */
-  write(bytes: Uint8Array, urgent = false): number {
-    const n = this.conn.send(bytes, this.#core.now(), urgent);
-    this.#core.afterCall(this);
-    return n;
-  }
-
-  /** Copies received bytes into `into` (freeing buffer space); returns how many. */
-  read(into: Uint8Array): number {
-    const n = this.conn.read(into, this.#core.now());
-    if (n > 0) this.#core.afterCall(this);
-    return n;
-  }
-
-  /** The application reads nothing more: held and future input is acknowledged and dropped. */
-  discardInput(): void {
-    this.conn.discardInput(this.#core.now());
-    this.#core.afterCall(this);
-  }
-
-  /** Turns Nagle's algorithm off (`true`) or on. */
-  setNoDelay(noDelay: boolean): void {
-    this.conn.setNoDelay(noDelay, this.#core.now());
-    this.#core.afterCall(this);
-  }
-
-  /** Turns keep-alive on (with these settings) or off (`null`). */
-  setKeepAlive(ka: KeepAliveOptions | null): void {
-    this.conn.setKeepAlive(ka, this.#core.now());
-    this.#core.afterCall(this);
-  }
-
-  /** Sends FIN after the queued data. */
-  closeWrite(): void {
-    this.conn.closeWrite(this.#core.now());
-    this.#core.afterCall(this);
-  }
-
-  /** Full close: FIN, and nothing more is read. */
-  close(): void {
-    this.conn.close(this.#core.now());
-    this.#core.afterCall(this);
-  }
-
-  /** Resets the connection. */
-  abort(): void {
-    this.conn.abort(this.#core.now());
-    this.#core.afterCall(this);
-  }
-
-  /** Counters of the connection. */
-  stats(): ConnStats {
-    return this.conn.stats();
-  }
-}
-
-/** A listening port inside the core (the LISTEN state, RFC 9293 §3.10.7.2). */
-export class CoreListener extends PassiveListener<ConnHandle> {
-  /** Called when a connection completes its handshake and joins the accept queue. */
-  onConnection: (h: ConnHandle) => void;
-  /** Options of every connection it accepts (beyond the stack's defaults). */
-  readonly options: ConnectionDefaults;
-  /** TTL and TOS of its SYN,ACKs (those of the connections to be). */
-  readonly ttl: number;
-  readonly tos: number;
-  /** The IP versions it accepts: 4, 6, or 0 for both. */
-  readonly family: 0 | 4 | 6;
-
-  /** @internal */
-  constructor(
-    port: number,
-    backlog: number,
-    maxHalfOpen: number,
-    synCookies: boolean,
-    settings: ConstructorParameters<typeof PassiveListener>[4],
-    onConnection: (h: ConnHandle) => void,
-    options: ConnectionDefaults,
-    ttl: number,
-    tos: number,
-    family: 0 | 4 | 6 = 0,
-  ) {
-    super(port, backlog, maxHalfOpen, synCookies, settings);
-    this.onConnection = onConnection;
-    this.options = options;
-    this.ttl = ttl;
-    this.tos = tos;
-    this.family = family;
-  }
-}
+export {
+  CONNECTION_OVERHEAD_BYTES,
+  ConnHandle,
+  type ConnHandler,
+  CoreListener,
+} from "./conn_handle.ts";
 
 /** The synchronous heart of a stack. */
-export class StackCore {
+export class StackCore implements IpTransport {
   readonly addr: number;
   /** The IPv6 address, or null when IPv6 is off. */
   readonly addr6: Ipv6Address | null;
@@ -591,70 +241,17 @@ export class StackCore {
   readonly #rstBucket: TokenBucket;
   readonly #icmpBucket: TokenBucket;
   readonly #replyBucket: TokenBucket;
-  readonly #ip = newIpv4Header();
-  readonly #ip6 = newIpv6Header();
-  readonly #ext6 = newIpv6Extensions();
-  readonly #icmp6 = newIcmpv6Message();
-  readonly #quote6 = newIcmpv6Quote();
-  /** The TCP part of `#outFrame` when the packet is IPv6 (after a 40-byte header). */
-  readonly #tcp6Out: Uint8Array;
-  readonly #ip6Fields: Ipv6EmitFields = {
-    src: ipv6Address(),
-    dst: ipv6Address(),
-    nextHeader: 0,
-    hopLimit: 64,
-    payloadLength: 0,
-    trafficClass: 0,
-  };
   /** Keys IPv6 peers into numbers (see `TupleHasher.addressKey6`). */
   readonly #peerKeys: TupleHasher;
-  /** Our own IPv6 address's key (for the ISN and cookie hashes of IPv6 connections). */
-  #addr6Key = 0;
-  /** The last IPv6 source keyed, and its key: a stream of packets keys its peer once. */
-  readonly #lastPeer6 = ipv6Address();
-  #lastPeer6Key = -1;
-  /** IP fragment reassembly (RFC 791 §3.2, RFC 815), and the key filled per fragment. */
-  readonly #frag: FragmentReassembler;
-  readonly #fragKey = new FragmentKey();
-  /** The quote of an ICMP error: an IP header (up to 60 bytes) and 8 bytes of its payload. */
-  readonly #quote = new Uint8Array(68);
-  /** Identification of the last IPv6 packet we fragmented. */
-  #fragId6 = 0;
-  /** Room for an ICMP echo reply larger than the MTU (allocated on first use). */
-  #bigOut: Uint8Array | null = null;
-  /** The source of an expired IPv6 datagram, as an address. */
-  readonly #expiredSrc6 = ipv6Address();
-  /** `now` of the poll that expires datagrams, for its callback. */
-  #pollNow = 0;
-  readonly #seg = newTcpSegment();
   readonly #reply = newTcpSegment();
-  readonly #icmp = newIcmpMessage();
   /** Views of the buffers packets are read from and written out of, made once each. */
   readonly #views = new ViewCache(16);
-  /** The one output buffer: room for a virtio-net header, then the IP packet. */
-  readonly #outFrame: Uint8Array;
-  /** The IP packet in `#outFrame`, and its transport payload. */
-  readonly #ipOut: Uint8Array;
-  readonly #tcpOut: Uint8Array;
   /** The link carries virtio-net headers: frames in and out, offloads allowed. */
   readonly #frames: boolean;
-  readonly #vnetIn = newVirtioNetHdr();
-  readonly #vnetOut = newVirtioNetHdr();
-  /** While a frame is processed: its checksum needs no check; the segments it stands for. */
-  #trustChecksum = false;
-  #inSegments = 1;
-  /** The segments the packet being sent stands for (a super-segment: several). */
-  #outSegments = 1;
-  readonly #ipFields: Ipv4EmitFields = {
-    src: 0,
-    dst: 0,
-    protocol: IPPROTO_TCP,
-    ttl: 64,
-    id: 0,
-    payloadLength: 0,
-    tos: 0,
-  };
-  #ipId = 0;
+  /** The IP layer below: packets in, ICMP, fragments, packets out (`src/ip/`). */
+  readonly #ip: IpLayer;
+  /** Packet output (`#ip.output`). */
+  readonly #out: IpOutput;
 
   /** Creates a core; see `CoreOptions`. */
   constructor(opts: CoreOptions) {
@@ -701,32 +298,30 @@ export class StackCore {
     this.#icmpBucket = new TokenBucket(lm.icmpRate, Math.max(1, lm.icmpRate / 10));
     this.#replyBucket = new TokenBucket(lm.challengeAckRate, Math.max(1, lm.challengeAckRate / 5));
     this.#frames = !!opts.link.frameOffloads && typeof opts.link.writeFrame === "function";
-    // A super-segment can be as large as an IP packet can (64 KiB).
-    const room = this.#frames ? 65535 : Math.max(this.mtu, 576) + 64;
-    this.#outFrame = new Uint8Array(VIRTIO_NET_HDR_LENGTH + room);
-    this.#ipOut = this.#outFrame.subarray(VIRTIO_NET_HDR_LENGTH);
-    this.#tcpOut = this.#outFrame.subarray(VIRTIO_NET_HDR_LENGTH + IPV4_HEADER_LENGTH);
-    this.#tcp6Out = this.#outFrame.subarray(VIRTIO_NET_HDR_LENGTH + IPV6_HEADER_LENGTH);
     this.#peerKeys = new TupleHasher(derive(4));
-    if (this.addr6) {
-      this.#ip6Fields.src = this.addr6;
-      this.#addr6Key = this.#peerKeys.addressKey6(
-        this.addr6.w0,
-        this.addr6.w1,
-        this.addr6.w2,
-        this.addr6.w3,
-      );
-    }
-    this.#ipId = this.#random() & 0xffff;
     const hashKey = derive(3);
-    this.#frag = new FragmentReassembler({
-      ...this.#limits.reassembly,
-      hashKey: [
-        (hashKey[0] | (hashKey[1] << 8) | (hashKey[2] << 16) | (hashKey[3] << 24)) >>> 0,
-        (hashKey[4] | (hashKey[5] << 8) | (hashKey[6] << 16) | (hashKey[7] << 24)) >>> 0,
-      ],
+    this.#ip = new IpLayer({
+      addr: this.addr,
+      addr6: this.addr6,
+      mtu: this.mtu,
+      link: opts.link,
+      frames: this.#frames,
+      ipId: this.#random() & 0xffff,
+      tap: this.#tap,
+      counters: this.#c,
+      views: this.#views,
+      transport: this,
+      icmpBucket: this.#icmpBucket,
+      peerKeys: this.#peerKeys,
+      reassembly: {
+        ...this.#limits.reassembly,
+        hashKey: [
+          (hashKey[0] | (hashKey[1] << 8) | (hashKey[2] << 16) | (hashKey[3] << 24)) >>> 0,
+          (hashKey[4] | (hashKey[5] << 8) | (hashKey[6] << 16) | (hashKey[7] << 24)) >>> 0,
+        ],
+      },
     });
-    this.#c.reassembly = this.#frag.counters;
+    this.#out = this.#ip.output;
   }
 
   /** Counters and gauges (the gauges are computed on each read). */
@@ -745,7 +340,7 @@ export class StackCore {
     c.timeWaitOverflows = this.#timeWait.overflows;
     let mem = this.#listenQueue.memoryBytes + this.#timeWait.memoryBytes;
     for (const h of this.#active) mem += CONNECTION_OVERHEAD_BYTES + h.conn.memoryBytes;
-    mem += this.#frag.counters.memoryBytes;
+    mem += c.reassembly.memoryBytes;
     c.memoryBytes = mem;
     return c;
   }
@@ -769,30 +364,7 @@ export class StackCore {
    * input: a header that does not fit its packet is counted and dropped.
    */
   inputFrame(frame: Uint8Array, length: number, now: number): void {
-    const hdr = this.#vnetIn;
-    const err = parseVirtioNetHdr(frame, length, hdr);
-    if (err !== VirtioParseError.None) {
-      this.#c.packetsIn++;
-      this.#c.badVirtioHeader++;
-      return;
-    }
-    // Checksum offload: a partial (NEEDS_CSUM) or already checked (DATA_VALID) checksum is
-    // not verified again (it is no checksum yet, or the kernel checked it).
-    this.#trustChecksum = virtioChecksumTrusted(hdr);
-    this.#inSegments = virtioSegmentCount(
-      hdr,
-      tcpPayloadLength(frame, VIRTIO_NET_HDR_LENGTH, length),
-    );
-    if (this.#inSegments > 1) this.#c.superSegmentsIn++;
-    // The packet after the header, as a view the next frame in the same buffer reuses.
-    const packet = this.#views.get(frame, VIRTIO_NET_HDR_LENGTH, frame.length);
-    const packetLength = length - VIRTIO_NET_HDR_LENGTH;
-    // The capture shows a complete checksum where the kernel left a partial one (in place:
-    // the checksum is not verified any more).
-    if (this.#tap) completeVirtioChecksum(packet, packetLength, hdr);
-    this.input(packet, now, packetLength);
-    this.#trustChecksum = false;
-    this.#inSegments = 1;
+    this.#ip.inputFrame(frame, length, now);
   }
 
   /**
@@ -800,275 +372,28 @@ export class StackCore {
    * driver passes its one receive buffer and the length read). Never throws on bad input.
    */
   input(packet: Uint8Array, now: number, length: number = packet.length): void {
-    const c = this.#c;
-    c.packetsIn++;
-    if (this.#tap) this.#tap("in", packet.subarray(0, length), now, this.#inSegments);
-    if (length > 0 && packet[0] >>> 4 === 6) {
-      this.#input6(length === packet.length ? packet : packet.subarray(0, length), now);
-      return;
-    }
-    const ip = this.#ip;
-    const err = parseIpv4(packet, length, ip);
-    if (err !== Ipv4ParseError.None && err !== Ipv4ParseError.Fragment) {
-      if (err === Ipv4ParseError.BadVersion) c.notIpv4++;
-      else c.badIp++;
-      return;
-    }
-    if (ip.dst !== this.addr) {
-      c.notForUs++; // broadcast and multicast destinations included (MUST-57)
-      return;
-    }
-    if (!isUnicastAddress(ip.src) || ip.src === this.addr) {
-      c.badSourceAddress++; // RFC 1122 §3.2.1.3, MUST-63: never answered
-      return;
-    }
-    if (err === Ipv4ParseError.Fragment) {
-      c.fragments++;
-      this.#inputFragment(packet, now);
-      return;
-    }
-    this.#inputDatagram(packet, now);
+    this.#ip.input(packet, now, length);
   }
 
   /**
-   * An IPv4 fragment for us (RFC 791 §3.2): held until its datagram is whole (RFC 815), within
-   * the bounds of `StackLimits.reassembly`; the whole datagram then goes on as if it had
-   * arrived in one piece. Its checksum is verified then, whatever the frame header said.
+   * @internal `IpTransport`: an ICMP or ICMPv6 error quoting one of our segments reaches its
+   * connection (RFC 1122 §3.2.2, MUST-54), which believes it only if the quoted sequence number
+   * is in flight (RFC 5927 §4.1); "packet too big" lowers its path MTU (RFC 1191, RFC 8201).
    */
-  #inputFragment(packet: Uint8Array, now: number): void {
-    const ip = this.#ip;
-    const key = this.#fragKey.setV4(ip.src, ip.dst, ip.id, ip.protocol);
-    const offset = ip.fragOffset * 8;
-    const more = (ip.flags & IPV4_FLAG_MF) !== 0;
-    const payload = packet.subarray(ip.ihl, ip.totalLength);
-    const header = offset === 0 ? packet.subarray(0, ip.ihl) : undefined;
-    if (this.#frag.insert(key, offset, more, payload, now, header) !== FragmentVerdict.Complete) {
-      return;
-    }
-    const d = this.#frag.completed;
-    const b = d.bytes;
-    const total = d.headerLength + d.payloadLength;
-    // The header of the first fragment now describes the whole datagram.
-    b[2] = total >>> 8;
-    b[3] = total;
-    b[6] = 0;
-    b[7] = 0;
-    b[10] = 0;
-    b[11] = 0;
-    const sum = internetChecksum(b, 0, d.headerLength);
-    b[10] = sum >>> 8;
-    b[11] = sum;
-    if (parseIpv4(b, total, ip) !== Ipv4ParseError.None) {
-      this.#c.badIp++; // cannot happen: the header was valid and is now unfragmented
-      return;
-    }
-    const trust = this.#trustChecksum;
-    const segments = this.#inSegments;
-    this.#trustChecksum = false;
-    this.#inSegments = 1;
-    this.#inputDatagram(b.subarray(0, total), now);
-    this.#trustChecksum = trust;
-    this.#inSegments = segments;
-  }
-
-  /** A whole IPv4 datagram for us, its header parsed into `#ip`. */
-  // -------------------------------------------------------------------------------------
-  // IPv6 in (RFC 8200)
-
-  /**
-   * An IPv6 packet: the fixed header, then the extension headers walked per RFC 8200 §4 (an
-   * unrecognized one or an option whose action bits say so draws a rate-limited Parameter
-   * Problem), fragments reassembled with the IPv4 bounds, then TCP or ICMPv6.
-   */
-  #input6(packet: Uint8Array, now: number): void {
+  icmpError(e: Readonly<QuotedTcpError>, now: number): void {
     const c = this.#c;
-    const a6 = this.addr6;
-    if (a6 === null) {
-      c.notIpv4++;
-      return;
-    }
-    c.ipv6PacketsIn++;
-    const ip = this.#ip6;
-    if (parseIpv6(packet, packet.length, ip) !== Ipv6ParseError.None) {
-      c.badIpv6++;
-      return;
-    }
-    if (!ipv6Equals(ip.dst, a6)) {
-      // Neighbour discovery and router messages go to multicast groups: on a point-to-point
-      // TUN link they mean nothing to us, and are ignored without harm.
-      if (ip.dst.w0 >>> 24 === 0xff && ip.nextHeader === IPPROTO_ICMPV6) c.ndIgnored++;
-      else c.notForUs++;
-      return;
-    }
-    if (!isIpv6UnicastAddress(ip.src) || ipv6Equals(ip.src, a6)) {
-      c.badSourceAddress++; // RFC 9293 MUST-63, RFC 4291: never answered
-      return;
-    }
-    const ext = this.#ext6;
-    if (walkIpv6Extensions(packet, ip, ext) !== Ipv6ExtError.None) {
-      c.ipv6ExtensionDrops++;
-      if (ext.icmpCode >= 0) {
-        this.#icmp6ErrorOut(packet, ICMPV6_PARAMETER_PROBLEM, ext.icmpCode, ext.icmpPointer, now);
-      }
-      return;
-    }
-    if (ext.fragment) {
-      c.fragments++;
-      this.#inputFragment6(packet, now);
-      return;
-    }
-    this.#inputDatagram6(packet, now);
-  }
-
-  /**
-   * An IPv6 fragment (RFC 8200 §4.5): reassembled with the same bounds as IPv4's. The header
-   * kept is the first fragment's fixed header and unfragmentable part; once whole, its
-   * Payload Length and the Next Header that named the Fragment header are patched, and the
-   * packet is walked again as if it had arrived in one piece.
-   */
-  #inputFragment6(packet: Uint8Array, now: number): void {
-    const ext = this.#ext6;
-    const key = this.#fragKey.setV6(packet, 8, packet, 24, ext.fragmentId, ext.fragmentNextHeader);
-    const first = ext.fragmentOffset === 0;
-    const v = this.#frag.insert(
-      key,
-      ext.fragmentOffset,
-      ext.moreFragments,
-      packet.subarray(ext.fragmentHeaderOffset + 8, ext.end),
-      now,
-      first ? packet.subarray(0, ext.fragmentHeaderOffset) : undefined,
-      ext.fragmentLinkOffset,
-    );
-    if (v === FragmentVerdict.TooBig) {
-      // RFC 8200 §4.5: Parameter Problem code 0 pointing at the Fragment Offset field.
-      this.#icmp6ErrorOut(packet, ICMPV6_PARAMETER_PROBLEM, 0, ext.fragmentHeaderOffset + 2, now);
-      return;
-    }
-    if (v !== FragmentVerdict.Complete) return;
-    const d = this.#frag.completed;
-    const b = d.bytes;
-    const total = d.headerLength + d.payloadLength;
-    b[4] = (total - IPV6_HEADER_LENGTH) >>> 8;
-    b[5] = total - IPV6_HEADER_LENGTH;
-    b[d.headerMark] = d.protocol;
-    const ip = this.#ip6;
-    const whole = b.subarray(0, total);
-    if (
-      parseIpv6(whole, total, ip) !== Ipv6ParseError.None ||
-      walkIpv6Extensions(whole, ip, ext) !== Ipv6ExtError.None || ext.fragment
-    ) {
-      this.#c.ipv6ExtensionDrops++; // a reassembled packet whose chain is bad, or fragmented again
-      return;
-    }
-    const trust = this.#trustChecksum;
-    const segments = this.#inSegments;
-    this.#trustChecksum = false;
-    this.#inSegments = 1;
-    this.#inputDatagram6(whole, now);
-    this.#trustChecksum = trust;
-    this.#inSegments = segments;
-  }
-
-  /** A whole IPv6 packet for us, parsed into `#ip6` and walked into `#ext6`. */
-  #inputDatagram6(packet: Uint8Array, now: number): void {
-    const ext = this.#ext6;
-    const body = packet.subarray(ext.offset, ext.end);
-    if (ext.protocol === IPPROTO_TCP) {
-      const ip = this.#ip6;
-      const seg = this.#seg;
-      const sum = ipv6AddressSum(ip.src, ip.dst);
-      const err = parseTcpWithAddressSum(body, sum, seg, !this.#trustChecksum);
-      if (err !== TcpParseError.None) {
-        if (err === TcpParseError.BadChecksum) this.#c.badTcpChecksum++;
-        else this.#c.badTcp++;
-        return;
-      }
-      this.#demux(seg, this.#peerKey6(ip.src), ip.src, now);
-    } else if (ext.protocol === IPPROTO_ICMPV6) {
-      this.#inputIcmp6(body, now);
-    } else {
-      this.#c.otherProtocol++;
-      // RFC 8200 §4: an unrecognized Next Header draws Parameter Problem code 1. UDP is known
-      // (and a closed UDP port is no parameter problem): it is dropped in silence.
-      if (ext.protocol !== 17) {
-        this.#icmp6ErrorOut(packet, ICMPV6_PARAMETER_PROBLEM, 1, ext.nextHeaderOffset, now);
-      }
-    }
-  }
-
-  #inputIcmp6(body: Uint8Array, now: number): void {
-    const c = this.#c;
-    const ip = this.#ip6;
-    const m = this.#icmp6;
-    const sum = ipv6AddressSum(ip.src, ip.dst);
-    if (parseIcmpv6(body, sum, m) !== Icmpv6ParseError.None) {
-      c.icmpIgnored++;
-      return;
-    }
-    switch (m.category) {
-      case Icmpv6Category.Echo:
-        if (m.type === ICMPV6_ECHO_REQUEST) this.#echo6(m, sum, now);
-        else c.icmpIgnored++;
-        return;
-      case Icmpv6Category.Error:
-        this.#icmp6Error(m, now);
-        return;
-      case Icmpv6Category.NeighborDiscovery:
-      case Icmpv6Category.MulticastListener:
-        c.ndIgnored++;
-        return;
-      default:
-        c.icmpIgnored++; // RFC 4443 §2.4(b): unknown informational messages are discarded
-    }
-  }
-
-  /** RFC 4443 §4.2: an echo reply carries the request's identifier, sequence and data. */
-  #echo6(m: Icmpv6Message, sum: number, now: number): void {
-    if (!this.#icmpBucket.take(now)) {
-      this.#c.icmpRateLimited++;
-      return;
-    }
-    this.#c.icmpEchoReplies++;
-    const dst = this.#ip6.src;
-    if (IPV6_HEADER_LENGTH + 8 + m.data.length <= this.mtu) {
-      const n = emitIcmpv6EchoReply(m, this.#tcp6Out, sum);
-      this.#sendIp6(dst, IPPROTO_ICMPV6, n, 64, 0, now);
-      return;
-    }
-    // Larger than the link: the whole reply in fragments (RFC 8200 §4.5 source fragmentation).
-    const big = this.#bigOut ??= new Uint8Array(65535);
-    const n = emitIcmpv6EchoReply(m, big, sum);
-    this.#sendFragments6(dst, IPPROTO_ICMPV6, big.subarray(0, n), now);
-  }
-
-  /**
-   * An ICMPv6 error (RFC 4443 §3) quoting one of our TCP segments reaches its connection, which
-   * believes it only if the quoted sequence number is in flight (RFC 5927 §4.1). Packet Too Big
-   * lowers the path MTU (RFC 8201), never below IPv6's 1280.
-   */
-  #icmp6Error(m: Icmpv6Message, now: number): void {
-    const c = this.#c;
-    const q = this.#quote6;
-    if (
-      parseIcmpv6Quote(m, q) !== Icmpv6QuoteError.None || q.protocol !== IPPROTO_TCP ||
-      !ipv6Equals(q.src, this.addr6!)
-    ) {
-      c.icmpIgnored++;
-      return;
-    }
-    const h = this.#conns.get(this.#peerKey6(q.dst), q.dstPort, q.srcPort);
-    if (!h || h.remote6 === null || !ipv6Equals(h.remote6, q.dst)) {
+    const h = this.#conns.get(e.remote, e.remotePort, e.localPort);
+    if (!h || (e.remote6 !== null && (h.remote6 === null || !ipv6Equals(h.remote6, e.remote6)))) {
       c.icmpIgnored++;
       return;
     }
     let believed: boolean;
-    if (m.type === ICMPV6_PACKET_TOO_BIG) {
+    if (e.kind === "packet-too-big") {
       const before = h.conn.sndMss;
-      believed = h.conn.pathMtu(m.rest, q.seq, 60, IPV6_MIN_MTU, now);
+      believed = h.conn.pathMtu(e.mtu, e.seq, e.headerBytes, e.floorMtu, now);
       if (h.conn.sndMss !== before) c.pmtuUpdates++;
     } else {
-      const kind = icmp6ErrorKind(m.type, m.code);
-      believed = kind !== null && h.conn.icmpError(kind, q.seq, now);
+      believed = h.conn.icmpError(e.kind, e.seq, now);
     }
     if (believed) c.icmpErrors++;
     else c.icmpIgnored++;
@@ -1076,159 +401,21 @@ export class StackCore {
   }
 
   /**
-   * Sends an ICMPv6 error about the packet being processed (`#ip6`) to its source, quoting as
-   * much of it as fits in 1280 bytes (RFC 4443 §2.4(c)), rate-limited (RFC 4443 §2.4(f)).
+   * @internal `IpTransport`: a valid TCP segment from `src` (an IPv4 address, or the key of
+   * IPv6 address `src6`), standing for `segments` segments, to a connection, a TIME-WAIT
+   * record, a listener, or CLOSED (RFC 9293 §3.10.7).
    */
-  #icmp6ErrorOut(packet: Uint8Array, type: number, code: number, param: number, now: number): void {
-    const ip = this.#ip6;
-    if (!ipv6ErrorAllowed(ip.src, ip.dst, false)) return;
-    if (!this.#icmpBucket.take(now)) {
-      this.#c.icmpRateLimited++;
-      return;
-    }
-    const sum = ipv6AddressSum(this.addr6!, ip.src);
-    const n = emitIcmpv6Error(this.#tcp6Out, type, code, param, packet, sum, this.mtu);
-    this.#c.icmpErrorsSent++;
-    if (type === ICMPV6_PARAMETER_PROBLEM) this.#c.paramProblemsSent++;
-    this.#sendIp6(ip.src, IPPROTO_ICMPV6, n, 64, 0, now);
-  }
-
-  /**
-   * The number standing for IPv6 address `a` wherever an IPv4 peer is its uint32 (maps of
-   * 4-tuples, hashes): see `TupleHasher.addressKey6`. A lookup by key is always confirmed
-   * against the whole address kept with what it finds.
-   */
-  #peerKey6(a: Ipv6Address): number {
-    const last = this.#lastPeer6;
-    if (this.#lastPeer6Key >= 0 && ipv6Equals(last, a)) return this.#lastPeer6Key;
-    copyIpv6Address(a, last);
-    return this.#lastPeer6Key = this.#peerKeys.addressKey6(a.w0, a.w1, a.w2, a.w3);
-  }
-
-  #inputDatagram(packet: Uint8Array, now: number): void {
-    const ip = this.#ip;
-    const c = this.#c;
-    if (ip.protocol === IPPROTO_TCP) {
-      this.#inputTcp(packet, ip.ihl, ip.totalLength, ip.src, now);
-    } else if (ip.protocol === IPPROTO_ICMP) {
-      this.#inputIcmp(packet.subarray(ip.ihl, ip.totalLength), ip.src, now);
-    } else {
-      c.otherProtocol++;
-    }
-  }
-
-  #inputIcmp(body: Uint8Array, src: number, now: number): void {
-    const m = this.#icmp;
-    if (parseIcmp(body, m) !== IcmpParseError.None) {
-      this.#c.icmpIgnored++;
-      return;
-    }
-    if (m.type !== ICMP_ECHO_REQUEST) {
-      this.#icmpError(m, now);
-      return;
-    }
-    // RFC 1122 §3.2.2.6: answer echo requests (rate-limited: a reply is a reflection).
-    if (!this.#icmpBucket.take(now)) {
-      this.#c.icmpRateLimited++;
-      return;
-    }
-    this.#c.icmpEchoReplies++;
-    if (IPV4_HEADER_LENGTH + body.length <= this.mtu) {
-      const n = emitIcmpEchoReply(m, this.#tcpOut);
-      this.#sendIp(src, IPPROTO_ICMP, n, 64, 0, now);
-      return;
-    }
-    // RFC 1122 §3.2.2.6: the reply MUST carry all the request's data; a request that came in
-    // fragments is answered in fragments (RFC 791 §3.2). No amplification: the reply is as
-    // large as the request.
-    const big = this.#bigOut ??= new Uint8Array(65535);
-    const n = emitIcmpEchoReply(m, big);
-    this.#sendFragments(src, IPPROTO_ICMP, big.subarray(0, n), now);
-  }
-
-  /**
-   * Sends `data` as the payload of one IPv4 datagram cut into fragments that fit the MTU
-   * (RFC 791 §3.2: every fragment but the last carries a multiple of 8 bytes, all share the
-   * identification, More Fragments is set on all but the last). Only ICMP replies need this:
-   * TCP sizes its segments to the path and sets DF.
-   */
-  #sendFragments(dst: number, protocol: number, data: Uint8Array, now: number): void {
-    const step = (this.mtu - IPV4_HEADER_LENGTH) & ~7;
-    this.#ipId = (this.#ipId + 1) & 0xffff;
-    for (let off = 0; off < data.length; off += step) {
-      const len = Math.min(step, data.length - off);
-      this.#tcpOut.set(data.subarray(off, off + len));
-      const more = off + len < data.length ? IPV4_FLAG_MF << 13 : 0;
-      this.#sendIp(dst, protocol, len, 64, 0, now, more | (off >>> 3));
-    }
-  }
-
-  /**
-   * An ICMP error (RFC 792, RFC 1122 §4.2.3.9): it quotes the IP header and the first 8 bytes
-   * of one of our segments. The connection it names gets it (RFC 1122 §3.2.2, MUST-54), and
-   * believes it only if the quoted sequence number is in flight (RFC 5927 §4.1).
-   */
-  #icmpError(m: IcmpMessage, now: number): void {
-    const c = this.#c;
-    const kind = icmpErrorKind(m.type, m.code);
-    const q = m.data;
-    if (kind === null || q.length < 28 || q[0] >>> 4 !== 4) {
-      c.icmpIgnored++;
-      return;
-    }
-    const ihl = (q[0] & 0x0f) << 2;
-    if (ihl < 20 || q.length < ihl + 8 || q[9] !== IPPROTO_TCP) {
-      c.icmpIgnored++;
-      return;
-    }
-    const qsrc = ((q[12] << 24) | (q[13] << 16) | (q[14] << 8) | q[15]) >>> 0;
-    const qdst = ((q[16] << 24) | (q[17] << 16) | (q[18] << 8) | q[19]) >>> 0;
-    const localPort = (q[ihl] << 8) | q[ihl + 1];
-    const remotePort = (q[ihl + 2] << 8) | q[ihl + 3];
-    const seq = ((q[ihl + 4] << 24) | (q[ihl + 5] << 16) | (q[ihl + 6] << 8) | q[ihl + 7]) >>> 0;
-    const h = qsrc === this.addr ? this.#conns.get(qdst, remotePort, localPort) : undefined;
-    if (!h) {
-      c.icmpIgnored++;
-      return;
-    }
-    let believed: boolean;
-    if (kind === "fragmentation-needed") {
-      // RFC 1191 §4: the next-hop MTU is in the low 16 bits; an old router sends 0, and
-      // then the next plateau below the quoted packet's size is assumed (RFC 1191 §5).
-      const quotedLength = (q[2] << 8) | q[3];
-      const mtu = (m.rest & 0xffff) || plateauBelow(quotedLength);
-      const before = h.conn.sndMss;
-      believed = h.conn.pathMtu(mtu, seq, 40, IPV4_MIN_MTU, now);
-      if (h.conn.sndMss !== before) c.pmtuUpdates++;
-    } else {
-      believed = h.conn.icmpError(kind, seq, now);
-    }
-    if (believed) c.icmpErrors++;
-    else c.icmpIgnored++;
-    this.#settle(h);
-  }
-
-  /** The TCP segment in `packet[start..end)`. */
-  #inputTcp(packet: Uint8Array, start: number, end: number, src: number, now: number): void {
-    const seg = this.#seg;
-    const err = parseTcp(packet, src, this.addr, seg, !this.#trustChecksum, start, end);
-    if (err !== TcpParseError.None) {
-      if (err === TcpParseError.BadChecksum) this.#c.badTcpChecksum++;
-      else this.#c.badTcp++;
-      return;
-    }
-    this.#demux(seg, src, null, now);
-  }
-
-  /**
-   * A valid TCP segment from `src` (an IPv4 address, or the key of IPv6 address `src6`) to a
-   * connection, a TIME-WAIT record, a listener, or CLOSED (RFC 9293 §3.10.7).
-   */
-  #demux(seg: TcpSegment, src: number, src6: Ipv6Address | null, now: number): void {
+  tcpInput(
+    seg: TcpSegment,
+    src: number,
+    src6: Ipv6Address | null,
+    segments: number,
+    now: number,
+  ): void {
     const h = this.#conns.get(src, seg.srcPort, seg.dstPort);
     if (h && (src6 === null || ipv6Equals(h.remote6!, src6))) {
       h.conn.handle(seg, now);
-      h.conn.segmentsReceived += this.#inSegments - 1; // a super-segment counts as its parts
+      h.conn.segmentsReceived += segments - 1; // a super-segment counts as its parts
       this.#settle(h);
       return;
     }
@@ -1243,7 +430,7 @@ export class StackCore {
       switch (this.#timeWait.handle(tw, seg, now, canReopen, out)) {
         case TimeWaitAction.Reply:
           if (this.#replyBucket.take(now)) {
-            this.#transmitSegment(out, src, src6, tw.ttl, tw.tos, now);
+            this.#out.transmitSegment(out, src, src6, tw.ttl, tw.tos, now);
           } else {
             this.#c.challengeAcksRateLimited++;
           }
@@ -1263,7 +450,7 @@ export class StackCore {
       return; // as above: a key collision
     }
     if (l && !l.closed) {
-      this.#listenInput(l, seg, src, src6, now);
+      this.#listenInput(l, seg, src, src6, segments, now);
       return;
     }
     this.#reset(seg, src, src6, now); // RFC 9293 §3.10.7.1: CLOSED
@@ -1275,13 +462,14 @@ export class StackCore {
     seg: TcpSegment,
     src: number,
     src6: Ipv6Address | null,
+    segments: number,
     now: number,
   ): void {
     const f = seg.flags;
     if ((f & (SYN | ACK | RST)) === SYN) {
       const out = this.#reply;
       if (this.#listenQueue.onSyn(l, seg, src, now, out, src6)) {
-        this.#transmitSegment(out, src, src6, l.ttl, l.tos, now);
+        this.#out.transmitSegment(out, src, src6, l.ttl, l.tos, now);
       } else {
         this.#c.backlogDrops++;
       }
@@ -1298,11 +486,17 @@ export class StackCore {
       this.#reset(seg, src, src6, now); // second check of LISTEN: <SEQ=SEG.ACK><CTL=RST>
       return;
     }
-    this.#completeHandshake(l, r, seg, now);
+    this.#completeHandshake(l, r, seg, segments, now);
   }
 
   /** The final ACK of a passive open: the connection is made now, and takes the segment. */
-  #completeHandshake(l: CoreListener, hs: Handshake, seg: TcpSegment, now: number): void {
+  #completeHandshake(
+    l: CoreListener,
+    hs: Handshake,
+    seg: TcpSegment,
+    segments: number,
+    now: number,
+  ): void {
     const h = this.#newConnection(
       hs.remoteAddr,
       hs.remotePort,
@@ -1317,7 +511,7 @@ export class StackCore {
     h.conn.adoptHandshake(hs, now);
     this.#register(h);
     h.conn.handle(seg, now);
-    h.conn.segmentsReceived += this.#inSegments - 1; // the final ACK may ride a super-segment
+    h.conn.segmentsReceived += segments - 1; // the final ACK may ride a super-segment
     this.#settle(h);
   }
 
@@ -1329,7 +523,7 @@ export class StackCore {
       return;
     }
     this.#c.resetsSent++;
-    this.#transmitSegment(out, src, src6, 64, 0, now);
+    this.#out.transmitSegment(out, src, src6, 64, 0, now);
   }
 
   // -------------------------------------------------------------------------------------
@@ -1352,61 +546,12 @@ export class StackCore {
     if (this.#listenQueue.nextDeadline() <= now) {
       this.#listenQueue.poll(now, this.#reply, (dst, seg, l, dst6) => {
         const cl = l as CoreListener;
-        this.#transmitSegment(seg, dst, dst6, cl.ttl, cl.tos, now);
+        this.#out.transmitSegment(seg, dst, dst6, cl.ttl, cl.tos, now);
       });
     }
     this.#c.connectionsClosed += this.#timeWait.expire(now);
-    if (this.#frag.nextDeadline() <= now) {
-      this.#pollNow = now;
-      this.#frag.poll(now, this.#onFragmentsExpired);
-    }
+    this.#ip.poll(now); // fragments whose datagram expired
   }
-
-  /**
-   * An incomplete datagram's lifetime ended: if its first fragment arrived, its source hears
-   * ICMP Time Exceeded, "fragment reassembly time exceeded" (RFC 792; RFC 1122 §3.3.2 SHOULD),
-   * rate-limited like every ICMP reply.
-   */
-  readonly #onFragmentsExpired = (d: Readonly<ExpiredDatagram>): void => {
-    if (!d.firstFragmentReceived || !this.#icmpBucket.take(this.#pollNow)) return;
-    if (d.key.family === 6) {
-      // RFC 8200 §4.5: Time Exceeded code 1 to the source of the first fragment, quoting it.
-      const k = d.key;
-      const dst = this.#expiredSrc6;
-      dst.w0 = k.src0;
-      dst.w1 = k.src1;
-      dst.w2 = k.src2;
-      dst.w3 = k.src3;
-      const quote = this.#bigOut ??= new Uint8Array(65535);
-      quote.set(d.header, 0);
-      const extra = Math.min(d.firstPayload.length, IPV6_MIN_MTU);
-      quote.set(d.firstPayload.subarray(0, extra), d.header.length);
-      const n = emitIcmpv6Error(
-        this.#tcp6Out,
-        ICMPV6_TIME_EXCEEDED,
-        ICMPV6_TIME_REASSEMBLY,
-        0,
-        quote.subarray(0, d.header.length + extra),
-        ipv6AddressSum(this.addr6!, dst),
-        this.mtu,
-      );
-      this.#c.icmpErrorsSent++;
-      this.#sendIp6(dst, IPPROTO_ICMPV6, n, 64, 0, this.#pollNow);
-      return;
-    }
-    const quote = this.#quote;
-    const ihl = d.header.length;
-    quote.set(d.header, 0);
-    const extra = Math.min(8, d.firstPayload.length);
-    quote.set(d.firstPayload.subarray(0, extra), ihl);
-    const n = emitIcmpTimeExceeded(
-      this.#tcpOut,
-      ICMP_TIME_REASSEMBLY,
-      quote.subarray(0, ihl + extra),
-    );
-    this.#c.icmpErrorsSent++;
-    this.#sendIp(d.key.src0, IPPROTO_ICMP, n, 64, 0, this.#pollNow);
-  };
 
   /** The earliest deadline of anything the core holds (absolute ms), or Infinity. */
   nextDeadline(): number {
@@ -1414,7 +559,7 @@ export class StackCore {
       this.#timers.next(),
       this.#listenQueue.nextDeadline(),
       this.#timeWait.nextDeadline(),
-      this.#frag.nextDeadline(),
+      this.#ip.nextDeadline(),
     );
   }
 
@@ -1606,7 +751,7 @@ export class StackCore {
     const c = h.conn;
     // The time only stamps the capture: no clock read (nor a boxed number) per segment without one.
     const now = this.#tap ? this.now() : 0;
-    this.#transmitSegment(seg, c.remoteAddr, h.remote6, c.opts.ttl, c.opts.tos, now, c.sndMss);
+    this.#out.transmitSegment(seg, c.remoteAddr, h.remote6, c.opts.ttl, c.opts.tos, now, c.sndMss);
   }
 
   /**
@@ -1720,273 +865,9 @@ export class StackCore {
       if (i >= 0) q.splice(i, 1);
     }
   }
-
-  // -------------------------------------------------------------------------------------
-  // Packets out
-
-  /**
-   * Emits a TCP segment. On a frame link its checksum is left to the kernel (NEEDS_CSUM) and
-   * a payload above `mss` goes as one super-segment the kernel cuts into `mss`-byte segments
-   * (TSO): the state machine accounts for it as those segments.
-   */
-  #transmitSegment(
-    seg: TcpSegment,
-    dst: number,
-    dst6: Ipv6Address | null,
-    ttl: number,
-    tos: number,
-    now: number,
-    mss = 0,
-  ): void {
-    const frames = this.#frames;
-    const ipHeader = dst6 === null ? IPV4_HEADER_LENGTH : IPV6_HEADER_LENGTH;
-    const n = dst6 === null
-      ? emitTcp(seg, this.addr, dst, this.#tcpOut, frames)
-      : emitTcpWithAddressSum(seg, ipv6AddressSum(this.addr6!, dst6), this.#tcp6Out, frames);
-    if (frames) {
-      const h = this.#vnetOut;
-      h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-      h.csumStart = ipHeader;
-      h.csumOffset = TCP_CHECKSUM_OFFSET;
-      h.hdrLen = ipHeader + n - seg.payload.length;
-      if (mss > 0 && seg.payload.length > mss) {
-        h.gsoType = dst6 === null ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6;
-        h.gsoSize = mss;
-        this.#outSegments = Math.ceil(seg.payload.length / mss);
-        this.#c.superSegmentsOut++;
-      } else {
-        h.gsoType = VIRTIO_NET_HDR_GSO_NONE;
-        h.gsoSize = 0;
-        this.#outSegments = 1;
-      }
-    }
-    if (dst6 === null) this.#sendIp(dst, IPPROTO_TCP, n, ttl, tos, now);
-    else this.#sendIp6(dst6, IPPROTO_TCP, n, ttl, tos, now);
-  }
-
-  /**
-   * Sends the IPv6 packet whose payload is in `#tcp6Out` (RFC 8200 §3; flow label 0, RFC 6437
-   * §3). `fragment`: the Fragment header's offset-and-M field, with `#fragId6`, when this is a
-   * fragment (then the payload, after an 8-byte Fragment header, is in `#tcp6Out` at 8).
-   */
-  #sendIp6(
-    dst: Readonly<Ipv6Address>,
-    nextHeader: number,
-    payloadLength: number,
-    hopLimit: number,
-    trafficClass: number,
-    now: number,
-    fragment = -1,
-  ): void {
-    const f = this.#ip6Fields;
-    f.dst = dst;
-    f.hopLimit = hopLimit;
-    f.trafficClass = trafficClass;
-    const b = this.#ipOut;
-    if (fragment >= 0) {
-      // RFC 8200 §4.5: Next Header, reserved, offset and M, identification.
-      f.nextHeader = IPPROTO_FRAGMENT;
-      f.payloadLength = 8 + payloadLength;
-      const t = this.#tcp6Out;
-      t[0] = nextHeader;
-      t[1] = 0;
-      t[2] = fragment >>> 8;
-      t[3] = fragment;
-      t[4] = this.#fragId6 >>> 24;
-      t[5] = this.#fragId6 >>> 16;
-      t[6] = this.#fragId6 >>> 8;
-      t[7] = this.#fragId6;
-    } else {
-      f.nextHeader = nextHeader;
-      f.payloadLength = payloadLength;
-    }
-    emitIpv6(b, f);
-    const tcp = nextHeader === IPPROTO_TCP && fragment < 0;
-    if (!tcp) this.#outSegments = 1;
-    this.#writeOut(IPV6_HEADER_LENGTH + f.payloadLength, tcp, now);
-  }
-
-  /**
-   * Sends `data` as one IPv6 packet's payload in fragments that fit the MTU (RFC 8200 §4.5:
-   * every fragment but the last carries a multiple of 8 bytes, all share the identification).
-   * Only echo replies larger than the link need it.
-   */
-  #sendFragments6(dst: Ipv6Address, nextHeader: number, data: Uint8Array, now: number): void {
-    const step = (this.mtu - IPV6_HEADER_LENGTH - 8) & ~7;
-    this.#fragId6 = (this.#fragId6 + 1) >>> 0;
-    for (let off = 0; off < data.length; off += step) {
-      const len = Math.min(step, data.length - off);
-      this.#tcp6Out.set(data.subarray(off, off + len), 8);
-      const more = off + len < data.length ? 1 : 0;
-      this.#sendIp6(dst, nextHeader, len, 64, 0, now, off | more);
-    }
-  }
-
-  #sendIp(
-    dst: number,
-    protocol: number,
-    payloadLength: number,
-    ttl: number,
-    tos: number,
-    now: number,
-    fragment = -1,
-  ): void {
-    const f = this.#ipFields;
-    f.src = this.addr;
-    f.dst = dst;
-    f.protocol = protocol;
-    f.ttl = ttl;
-    f.tos = tos;
-    // A fragment shares the identification its first fragment's caller drew.
-    f.id = fragment >= 0 ? this.#ipId : (this.#ipId = (this.#ipId + 1) & 0xffff);
-    f.payloadLength = payloadLength;
-    const ipLength = IPV4_HEADER_LENGTH + payloadLength;
-    const b = this.#ipOut;
-    emitIpv4(b, f);
-    if (fragment >= 0) {
-      // Flags (DF clear, MF as given) and offset, then the header checksum again.
-      b[6] = fragment >>> 8;
-      b[7] = fragment;
-      b[10] = 0;
-      b[11] = 0;
-      const sum = internetChecksum(b, 0, IPV4_HEADER_LENGTH);
-      b[10] = sum >>> 8;
-      b[11] = sum;
-    }
-    this.#writeOut(ipLength, protocol === IPPROTO_TCP, now);
-  }
-
-  /**
-   * Writes the IP packet of `ipLength` bytes at `#ipOut` to the link (behind the virtio-net
-   * header of `#vnetOut` on a frame link; reset unless `tcp`), through the tap.
-   */
-  #writeOut(ipLength: number, tcp: boolean, now: number): void {
-    this.#c.packetsOut++;
-    const segments = this.#outSegments;
-    this.#outSegments = 1;
-    if (this.#tap) {
-      let packet = this.#ipOut.subarray(0, ipLength);
-      if (this.#frames && tcp) {
-        // The capture shows a complete checksum where the kernel will compute one.
-        packet = packet.slice();
-        completeVirtioChecksum(packet, ipLength, this.#vnetOut);
-      }
-      this.#tap("out", packet, now, segments);
-    }
-    if (this.#frames) {
-      if (!tcp) resetVirtioNetHdr(this.#vnetOut);
-      emitVirtioNetHdr(this.#outFrame, this.#vnetOut);
-      this.link.writeFrame!(this.#outFrame, VIRTIO_NET_HDR_LENGTH + ipLength);
-    } else {
-      this.link.write(this.#views.get(this.#ipOut, 0, ipLength));
-    }
-  }
-}
-
-/** The smallest IPv4 MTU every host must handle (RFC 791, RFC 1122 §3.3.3): PMTU floor. */
-const IPV4_MIN_MTU = 576;
-
-/** RFC 1191 §7 table of common MTU plateaus, largest first. */
-const MTU_PLATEAUS = [65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
-
-/** The largest plateau below `size` (RFC 1191 §5), for a router that sent no MTU. */
-function plateauBelow(size: number): number {
-  for (const p of MTU_PLATEAUS) if (p < size) return p;
-  return 68;
-}
-
-/**
- * What an ICMP error means for TCP (RFC 1122 §4.2.3.9, RFC 792), or null for a message TCP
- * does not act on.
- */
-function icmpErrorKind(type: number, code: number): IcmpError | "fragmentation-needed" | null {
-  switch (type) {
-    case 3: // destination unreachable
-      switch (code) {
-        case 0:
-        case 6:
-        case 11:
-          return "network-unreachable";
-        case 2:
-          return "protocol-unreachable";
-        case 3:
-          return "port-unreachable";
-        case 4:
-          return "fragmentation-needed";
-        case 9:
-        case 10:
-        case 13:
-          return "prohibited";
-        default:
-          return "host-unreachable";
-      }
-      // (every code returns above)
-      // falls through
-    case 4:
-      return "source-quench";
-    case 11:
-      return "time-exceeded";
-    case 12:
-      return "parameter-problem";
-    default:
-      return null;
-  }
-}
-
-/**
- * The TCP payload length of the IP packet at `p[start..end)`, read from its headers (IPv4 or
- * IPv6 without extension headers); 0 when it is no such TCP packet. A super-segment stands for
- * as many segments as its payload, not its headers, fills MSS-sized pieces.
- */
-function tcpPayloadLength(p: Uint8Array, start: number, end: number): number {
-  const v = p[start] >>> 4;
-  let ipLen: number;
-  let ipHeader: number;
-  if (v === 4 && end - start >= 20 && p[start + 9] === IPPROTO_TCP) {
-    ipHeader = (p[start] & 0x0f) << 2;
-    ipLen = Math.min(end - start, (p[start + 2] << 8) | p[start + 3]);
-  } else if (v === 6 && end - start >= 40 && p[start + 6] === IPPROTO_TCP) {
-    ipHeader = 40;
-    ipLen = Math.min(end - start, 40 + ((p[start + 4] << 8) | p[start + 5]));
-  } else {
-    return 0;
-  }
-  if (ipLen < ipHeader + 20) return 0;
-  const tcpHeader = (p[start + ipHeader + 12] >>> 4) << 2;
-  return Math.max(0, ipLen - ipHeader - tcpHeader);
 }
 
 /** `host:port`, with the host bracketed when it is an IPv6 address (RFC 3986 §3.2.2). */
 function hostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/**
- * What an ICMPv6 error other than Packet Too Big means for TCP (RFC 4443 §3, RFC 5461), or
- * null for one TCP does not act on.
- */
-function icmp6ErrorKind(type: number, code: number): IcmpError | null {
-  switch (type) {
-    case ICMPV6_DEST_UNREACHABLE:
-      switch (code) {
-        case 0: // no route to destination
-          return "network-unreachable";
-        case 1: // administratively prohibited
-        case 5: // source address failed ingress/egress policy
-        case 6: // reject route to destination
-          return "prohibited";
-        case 4:
-          return "port-unreachable";
-        default: // 2 beyond scope of source address, 3 address unreachable, others
-          return "host-unreachable";
-      }
-      // (every code returns above)
-      // falls through
-    case ICMPV6_TIME_EXCEEDED:
-      return "time-exceeded";
-    case ICMPV6_PARAMETER_PROBLEM:
-      return "parameter-problem";
-    default:
-      return null;
-  }
 }

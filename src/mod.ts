@@ -60,4 +60,5 @@ export {
   type TraceEvent,
 } from "./tcp/trace.ts";
 export type { TraceSink } from "./core.ts";
+export type { IpCounters } from "./ip/counters.ts";
 export type { ReassemblyCounters, ReassemblyOptions } from "./ip/reassembly.ts";
