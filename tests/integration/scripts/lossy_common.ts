@@ -125,6 +125,17 @@ export function kernelTcpCounters(): Record<string, number> {
   const names = lines[0].split(/\s+/).slice(1);
   const values = lines[1].split(/\s+/).slice(1);
   for (let i = 0; i < names.length; i++) out[names[i]] = Number(values[i]);
+  // TcpExt (/proc/net/netstat): the D-SACKs the kernel sent for duplicate data (RFC 2883).
+  const ext = Deno.readTextFileSync("/proc/net/netstat").split("\n").filter((l) =>
+    l.startsWith("TcpExt:")
+  );
+  if (ext.length >= 2) {
+    const n = ext[0].split(/\s+/).slice(1);
+    const v = ext[1].split(/\s+/).slice(1);
+    for (let i = 0; i < n.length; i++) {
+      if (n[i].startsWith("TCPDSACK")) out[n[i]] = Number(v[i]);
+    }
+  }
   return out;
 }
 
@@ -133,7 +144,16 @@ export function kernelDelta(
   before: Record<string, number>,
   after: Record<string, number>,
 ): Record<string, number> {
-  const keys = ["RetransSegs", "OutRsts", "EstabResets", "InErrs", "InCsumErrors", "AttemptFails"];
+  const keys = [
+    "RetransSegs",
+    "OutRsts",
+    "EstabResets",
+    "InErrs",
+    "InCsumErrors",
+    "AttemptFails",
+    "TCPDSACKOldSent",
+    "TCPDSACKOfoSent",
+  ];
   const d: Record<string, number> = {};
   for (const k of keys) d[k] = (after[k] ?? 0) - (before[k] ?? 0);
   return d;
