@@ -46,7 +46,12 @@ async function open(tunIp: string): Promise<TcpStack> {
 // other end of the point-to-point link (10.0.0.2 for 10.0.0.1).
 const stack = await open(values["tun-ip"]);
 const listener = stack.listen({ port });
-console.error(`listening on ${listener.addr.hostname}:${listener.addr.port}`);
+// One line per address: IPv4 first, then IPv6 when the device has it (brackets around IPv6).
+for (const a of listener.addrs) {
+  console.error(
+    `listening on ${a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname}:${a.port}`,
+  );
+}
 
 // The first SIGINT/SIGTERM stops accepting; the accept loop below then ends.
 let stopping = false;
