@@ -56,11 +56,28 @@ function tunDeviceName(): string {
   return Deno.build.os === "darwin" ? "the utun device" : "/dev/net/tun";
 }
 
+/** The capacity asked for a stdin pipe (Linux's default /proc/sys/fs/pipe-max-size). */
+const STDIN_PIPE_BYTES = 1 << 20;
+
 async function loadOpenStack(): Promise<OpenStack> {
   // Loaded on demand: `--help` and usage errors never load the stack or its FFI bindings.
   const mod = await import("./src/stack.ts");
   const openStack: OpenStack = mod.openStack;
   return openStack;
+}
+
+/**
+ * The process's stdin as a stream. When it is a pipe (`head -c … | tcptun connect`), the pipe is
+ * first grown to 1 MiB, so that each read brings up to 1 MiB instead of 64 KiB.
+ */
+async function processStdin(): Promise<ReadableStream<Uint8Array>> {
+  try {
+    const { growPipe } = await import("./ffi/libc.ts");
+    growPipe(0, STDIN_PIPE_BYTES);
+  } catch {
+    // Best effort: no FFI (permission) or no libc; the pipe keeps its size.
+  }
+  return Deno.stdin.readable;
 }
 
 /** Parses `args`, or prints the one-line error and the usage hint and returns undefined. */
@@ -133,7 +150,7 @@ export async function main(args: string[], overrides: MainOverrides = {}): Promi
   try {
     const env: CliEnv = {
       openStack: overrides.openStack ?? await loadOpenStack(),
-      stdin: overrides.stdin ?? Deno.stdin.readable,
+      stdin: overrides.stdin ?? await processStdin(),
       stdout: overrides.stdout ?? Deno.stdout.writable,
       logger,
       announce: stderrLine,

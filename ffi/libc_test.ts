@@ -6,6 +6,7 @@ import {
   E,
   errnoName,
   fcntl,
+  growPipe,
   LINUX_ERRNO,
   openFd,
   pipe,
@@ -83,4 +84,27 @@ Deno.test("libc: hot-path read/write return -errno instead of throwing", () => {
     closeFd(r);
     closeFd(w);
   }
+});
+
+Deno.test({
+  name: "libc: growPipe makes a pipe hold 1 MiB, and leaves anything else alone",
+  ignore: Deno.build.os !== "linux",
+  fn: () => {
+    const [r, w] = pipe();
+    try {
+      assert.equal(fcntl(r, 1032, /* F_GETPIPE_SZ */ 0), 65536, "a new pipe holds 64 KiB");
+      assert.equal(growPipe(r, 1 << 20), 1 << 20);
+      assert.equal(fcntl(w, 1032, 0), 1 << 20, "one pipe: both ends see the new size");
+      assert.equal(growPipe(r, 4096), 1 << 20, "never shrunk");
+    } finally {
+      closeFd(r);
+      closeFd(w);
+    }
+    const fd = openFd("/dev/null", 0);
+    try {
+      assert.equal(growPipe(fd, 1 << 20), -1, "not a pipe");
+    } finally {
+      closeFd(fd);
+    }
+  },
 });

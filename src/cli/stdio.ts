@@ -17,8 +17,8 @@ export type InputResult =
   | { done: false; value: Uint8Array }
   | { done: true; value?: undefined; error?: unknown };
 
-/** Bytes read from the input at most per chunk. */
-const INPUT_CHUNK = 256 * 1024;
+/** Bytes read from the input at most per chunk (a stdin pipe is grown to 1 MiB by main.ts). */
+const INPUT_CHUNK = 1024 * 1024;
 
 /**
  * One reader over stdin shared by successive connections.
