@@ -93,9 +93,6 @@ export type { OpenedTun, TunIpv6Facts, TunOffloads, TunOpenOptions };
  */
 export type TunFraming = "raw" | "vnet" | "utun";
 
-/** Bytes of virtio-net header before the packet in `readFrame`/`writeFrame` buffers. */
-export const FRAME_HEADROOM = VNET_HDR_SIZE;
-
 /**
  * A `readFrame` buffer of this size never truncates: the header plus the largest IPv6 packet
  * without jumbograms (40 + 65535 bytes), which also covers any IPv4 packet.

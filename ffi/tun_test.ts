@@ -1,27 +1,16 @@
 import assert from "node:assert/strict";
-import { TunDevice } from "./tun.ts";
-import { closeQuietly, readFd, socketpair, writeFd } from "./libc.ts";
-import { AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK } from "./linux.ts";
+import type { TunDevice } from "./tun.ts";
+import { closeQuietly, readFd, writeFd } from "./libc.ts";
+import { socketpairTun } from "./_socketpair_tun.ts";
 
-// A TunDevice over one end of an AF_UNIX datagram socketpair behaves like a TUN fd (one packet
-// per read, non-blocking): the test plays the kernel on the other end. No root needed.
+// A TunDevice over a socketpair (see _socketpair_tun.ts): the test plays the kernel. No root.
 const linuxOnly = Deno.build.os !== "linux";
 
 function pair(
   framing: "raw" | "utun" = "raw",
   wakeKind?: "eventfd" | "pipe",
 ): { dev: TunDevice; peer: number } {
-  const [a, b] = socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  const dev = new TunDevice({
-    fd: a,
-    name: "pair0",
-    mtu: 1500,
-    tunIp: "10.0.0.1",
-    localIp: "10.0.0.2",
-    framing,
-    wakeKind,
-  });
-  return { dev, peer: b };
+  return socketpairTun({ framing, wakeKind });
 }
 
 function fdIsOpen(fd: number): boolean {

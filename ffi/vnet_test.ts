@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { completePartialChecksum, GsoSplitter, vnetIsPlain } from "./vnet.ts";
-import { TunDevice } from "./tun.ts";
-import { closeQuietly, readFd, socketpair, writeFd } from "./libc.ts";
-import { AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK } from "./linux.ts";
+import type { TunDevice } from "./tun.ts";
+import { closeQuietly, readFd, writeFd } from "./libc.ts";
+import { socketpairTun } from "./_socketpair_tun.ts";
 // The codecs of src/wire build the frames a stack would send and check what comes out: these
 // tests are where the two halves (device and codec) meet.
 import { checksumAdd, checksumFinish } from "../src/wire/checksum.ts";
@@ -226,22 +226,15 @@ Deno.test("vnet: the splitter refuses what it cannot cut", () => {
   assert.equal(split.remaining, 2);
 });
 
-// A TunDevice over one end of an AF_UNIX datagram socketpair: the test plays the kernel.
+// A TunDevice over a socketpair (see _socketpair_tun.ts): the test plays the kernel.
 const linuxOnly = Deno.build.os !== "linux";
 
 function pair(framing: "raw" | "vnet" | "utun"): { dev: TunDevice; peer: number } {
-  const [a, b] = socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  const dev = new TunDevice({
-    fd: a,
-    name: "pair0",
-    mtu: 1500,
-    tunIp: "10.0.0.1",
-    localIp: "10.0.0.2",
+  return socketpairTun({
     vnetHdr: framing === "vnet",
     offloads: { csum: true, tso4: true, tso6: false },
     framing: framing === "vnet" ? undefined : framing,
   });
-  return { dev, peer: b };
 }
 
 function send(peer: number, bytes: Uint8Array): void {

@@ -30,6 +30,7 @@ import {
 } from "./tcp/connection.ts";
 import { IsnGenerator, TupleHasher } from "./tcp/isn.ts";
 import { type Handshake, ListenQueue } from "./tcp/listen_queue.ts";
+import { resolveOptions } from "./tcp/options.ts";
 import { TokenBucket } from "./tcp/rate_limit.ts";
 import { seqDiff } from "./tcp/seq.ts";
 import { TimeWaitAction, type TimeWaitRecord, TimeWaitTable } from "./tcp/time_wait.ts";
@@ -231,7 +232,7 @@ export class StackCore implements IpTransport {
   readonly #trace: TraceSink | undefined;
   #traceIds = 0;
   readonly #conns = new TupleMap<ConnHandle>();
-  /** Connections not in TIME-WAIT: scanned for due timers on every wake-up. */
+  /** Connections not in TIME-WAIT (their deadlines are in `#timers`). */
   readonly #active = new Set<ConnHandle>();
   /** Every connection's next deadline. */
   readonly #timers = new TimerQueue<ConnHandle>();
@@ -581,23 +582,25 @@ export class StackCore implements IpTransport {
     if (family === 6 && this.addr6 === null) {
       throw new TypeError("IPv6 is off: the stack has no IPv6 address");
     }
-    const o = { ...this.#defaults, ...options };
+    // What its SYN,ACKs offer: the options of the connections to be, with the defaults the
+    // connections themselves will resolve to (`resolveOptions`), not a second copy of them.
+    const o = resolveOptions({ ...this.#defaults, ...options, mss: this.mtu - 40 });
     const l = new CoreListener(
       port,
       backlog,
       this.#limits.maxHalfOpen,
       this.#limits.synCookies,
       {
-        mss: this.mtu - 40,
-        recvBufferSize: o.recvBufferSize ?? 1024 * 1024,
-        windowScaling: o.windowScaling ?? true,
-        sack: o.sack ?? true,
-        timestamps: o.timestamps ?? true,
+        mss: o.mss,
+        recvBufferSize: o.recvBufferSize,
+        windowScaling: o.windowScaling,
+        sack: o.sack,
+        timestamps: o.timestamps,
       },
       onConnection,
       options,
-      o.ttl ?? 64,
-      o.tos ?? 0,
+      o.ttl,
+      o.tos,
       family,
     );
     this.#listeners.set(port, l);

@@ -57,6 +57,7 @@ import {
   parseIcmp,
 } from "../../src/wire/icmp.ts";
 import { parseIpv4Address } from "../../src/wire/ipv4.ts";
+import { assertFreshNamespace, disableIpv6, run } from "./netns_guard.ts";
 
 const TUN_IP = "10.0.0.1";
 const LOCAL_IP = "10.0.0.2";
@@ -68,35 +69,6 @@ const STACK = parseIpv4Address(TUN_IP)!;
 const KERNEL = parseIpv4Address(LOCAL_IP)!;
 
 const decoder = new TextDecoder();
-
-function run(cmd: string, ...args: string[]): { code: number; out: string } {
-  const r = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).outputSync();
-  return { code: r.code, out: decoder.decode(r.stdout) + decoder.decode(r.stderr) };
-}
-
-/** Refuses to run unless inside the namespace the runner created for us. */
-function assertFreshNamespace(): void {
-  if (Deno.env.get("TCPTUN_IN_NETNS") !== "1") {
-    console.error("refusing to run: not started by runInNetns (TCPTUN_IN_NETNS != 1)");
-    Deno.exit(2);
-  }
-  const links = run("ip", "-o", "link", "show").out.trim().split("\n").filter((l) => l !== "");
-  if (links.length !== 1 || !/^\d+: lo:/.test(links[0])) {
-    console.error(`refusing to run: this is not a fresh network namespace:\n${links.join("\n")}`);
-    Deno.exit(2);
-  }
-}
-
-/** Keeps the kernel quiet: no IPv6 router solicitations or MLD reports on new interfaces. */
-function disableIpv6(): void {
-  for (const scope of ["all", "default"]) {
-    try {
-      Deno.writeTextFileSync(`/proc/sys/net/ipv6/conf/${scope}/disable_ipv6`, "1");
-    } catch {
-      // no IPv6 in this kernel: nothing to quiet
-    }
-  }
-}
 
 function check(name: string, detail = ""): void {
   console.log(`ok ${name}${detail ? ` (${detail})` : ""}`);

@@ -17,6 +17,7 @@ import { openTun, type TunDevice } from "../tun.ts";
 import { SyscallError } from "../libc.ts";
 import { configureLinuxIpv6, readIpv6Conf } from "../linux.ts";
 import { parseIpv6 } from "../layout.ts";
+import { assertFreshNamespace, disableIpv6, run } from "./netns_guard.ts";
 
 const TUN_IP = "10.0.0.1";
 const LOCAL_IP = "10.0.0.2";
@@ -25,40 +26,6 @@ const MTU = 1400;
 const PROBE_PORT = 9999;
 const TUN_IP6 = "fdac:1194:20dc::1";
 const LOCAL_IP6 = "fdac:1194:20dc::2";
-
-const decoder = new TextDecoder();
-
-function ipCmd(...args: string[]): { code: number; out: string } {
-  const r = new Deno.Command("ip", { args, stdout: "piped", stderr: "piped" }).outputSync();
-  return { code: r.code, out: decoder.decode(r.stdout) + decoder.decode(r.stderr) };
-}
-
-/** Refuses to run unless inside the namespace the runner created for us. */
-function assertFreshNamespace(): void {
-  if (Deno.env.get("TCPTUN_IN_NETNS") !== "1") {
-    console.error("refusing to run: not started by runInNetns (TCPTUN_IN_NETNS != 1)");
-    Deno.exit(2);
-  }
-  const links = ipCmd("-o", "link", "show").out.trim().split("\n").filter((l) => l !== "");
-  if (links.length !== 1 || !/^\d+: lo:/.test(links[0])) {
-    console.error(`refusing to run: this is not a fresh network namespace:\n${links.join("\n")}`);
-    Deno.exit(2);
-  }
-}
-
-/**
- * IPv6 off by default in the namespace, as on some hosts: `openTun` must cope (enable it on its
- * own interface when it configures IPv6; leave it off with `tunIp6: false`).
- */
-function disableIpv6(): void {
-  for (const scope of ["all", "default"]) {
-    try {
-      Deno.writeTextFileSync(`/proc/sys/net/ipv6/conf/${scope}/disable_ipv6`, "1");
-    } catch {
-      // no IPv6 in this kernel: nothing to quiet
-    }
-  }
-}
 
 function ipv4Checksum(b: Uint8Array, len: number): number {
   let sum = 0;
@@ -170,7 +137,7 @@ async function runAll(): Promise<void> {
   assert.ok(tun.fd >= 0);
   check("openTun returns name, addresses and mtu");
 
-  const show = ipCmd("-4", "addr", "show", "dev", IFNAME);
+  const show = run("ip", "-4", "addr", "show", "dev", IFNAME);
   assert.equal(show.code, 0, show.out);
   assert.match(show.out, /inet 10\.0\.0\.2 peer 10\.0\.0\.1\/32 /);
   assert.match(show.out, / mtu 1400 /);
@@ -183,9 +150,9 @@ async function runAll(): Promise<void> {
   assert.match(auto.name, /^tun[0-9]+$/);
   assert.equal(auto.localIp, "10.0.1.254");
   const autoName = auto.name;
-  assert.equal(ipCmd("link", "show", "dev", autoName).code, 0);
+  assert.equal(run("ip", "link", "show", "dev", autoName).code, 0);
   auto.close();
-  assert.notEqual(ipCmd("link", "show", "dev", autoName).code, 0, "interface gone after close");
+  assert.notEqual(run("ip", "link", "show", "dev", autoName).code, 0, "interface gone after close");
   check("kernel-chosen name is read back; close removes the interface");
 
   try {
@@ -234,7 +201,7 @@ async function runAll(): Promise<void> {
   assert.ok(await timed(tun.waitReadable(-1)) < 100);
   tun.wake();
   tun.close();
-  assert.notEqual(ipCmd("link", "show", "dev", IFNAME).code, 0, "interface gone after close");
+  assert.notEqual(run("ip", "link", "show", "dev", IFNAME).code, 0, "interface gone after close");
   check("close() ends a pending wait; then reads give 0, writes drop, waits end at once");
 }
 
@@ -368,7 +335,7 @@ async function expectSilence(tun: TunDevice, buf: Uint8Array, ms: number): Promi
 
 /** The `inet6` lines of `ip -6 addr show dev <name>`. */
 function inet6Lines(name: string): string[] {
-  const show = ipCmd("-6", "addr", "show", "dev", name);
+  const show = run("ip", "-6", "addr", "show", "dev", name);
   assert.equal(show.code, 0, show.out);
   return show.out.split("\n").map((l) => l.trim()).filter((l) => l.startsWith("inet6 "));
 }
@@ -390,7 +357,7 @@ async function runIpv6(): Promise<void> {
       assert.ok(global !== undefined, lines.join("\n"));
       assert.match(global, /scope global/);
       assert.doesNotMatch(global, /tentative/, "no DAD: usable at once");
-      const routes = ipCmd("-6", "route", "show", "dev", IFNAME);
+      const routes = run("ip", "-6", "route", "show", "dev", IFNAME);
       assert.equal(routes.code, 0, routes.out);
       assert.match(routes.out, new RegExp(`^${TUN_IP6} metric 1024 `, "m"), routes.out);
       for (const [key, value] of [["disable_ipv6", "0"], ["accept_dad", "0"]]) {
@@ -423,7 +390,7 @@ async function runIpv6(): Promise<void> {
           () => openTun({ tunIp: "10.0.1.1", ifname: "tcptun1", tunIp6: TUN_IP6 }),
           (e: unknown) => e instanceof SyscallError && e.code === "EADDRINUSE",
         );
-        assert.notEqual(ipCmd("link", "show", "dev", "tcptun1").code, 0, "closed on failure");
+        assert.notEqual(run("ip", "link", "show", "dev", "tcptun1").code, 0, "closed on failure");
         check("a second device with the default pair stays IPv4-only; an explicit one throws");
       }
     } finally {
