@@ -134,9 +134,11 @@ async function open(tunIp: string): Promise<TcpStack> {
 
 const stack = await open(values["tun-ip"]);
 const listener = stack.listen({ port: listenPort });
-console.error(
-  `listening on ${listener.addr.hostname}:${listener.addr.port}, forwarding to ${values.to}`,
-);
+// One line per address (IPv4 first, then IPv6 in brackets when the device has it).
+for (const a of listener.addrs) {
+  const host = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname;
+  console.error(`listening on ${host}:${a.port}, forwarding to ${values.to}`);
+}
 
 const stop = () => {
   if (stopping) return;

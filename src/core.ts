@@ -292,7 +292,8 @@ export class StackCore implements IpTransport {
     });
     this.#timeWait = new TimeWaitTable(
       this.#limits.maxTimeWait,
-      2 * (this.#defaults.mslMs ?? 30_000),
+      // The stack's MSL, resolved as every connection resolves it (options.ts).
+      2 * resolveOptions({ ...this.#defaults, mss: this.mtu - 40 }).mslMs,
     );
     const lm = this.#limits;
     this.#rstBucket = new TokenBucket(lm.rstRate, Math.max(1, lm.rstRate / 10));

@@ -13,6 +13,7 @@ import {
   parseIpv6Address,
 } from "./wire/ipv6_address.ts";
 import { IPV6_MIN_MTU } from "./wire/ipv6.ts";
+import { VIRTIO_NET_HDR_LENGTH } from "./wire/virtio.ts";
 import { State } from "./tcp/connection.ts";
 import { setImmediate } from "node:timers";
 import type { Link } from "./link.ts";
@@ -328,7 +329,7 @@ export class TcpStack {
   readonly ipv6Problem: string | undefined;
   /** The TUN interface name ("" for other links). */
   readonly ifname: string;
-  /** MTU of the link; the MSS offered is MTU − 40. */
+  /** MTU of the link; the MSS offered is MTU − 40 over IPv4 and MTU − 60 over IPv6. */
   readonly mtu: number;
   /** @internal The synchronous core (demultiplexing, connections, timers). */
   readonly core: StackCore;
@@ -398,7 +399,8 @@ export class TcpStack {
     const link = this.#link;
     // A frame link hands in a virtio-net header and up to a 64 KiB super-segment per read.
     const frames = !!link.frameOffloads && typeof link.readFrame === "function";
-    const buf = new Uint8Array(frames ? 10 + 40 + 65535 : 65536);
+    // Room for a virtio-net header, an IPv6 header and the largest payload it can announce.
+    const buf = new Uint8Array(frames ? VIRTIO_NET_HDR_LENGTH + 40 + 65535 : 65536);
     try {
       while (!this.#closing) {
         let count = 0;
