@@ -25,7 +25,7 @@ import {
   type TcpSegment,
   URG,
 } from "../wire/tcp.ts";
-import { seqAdd, seqDiff, seqGe, seqGt, seqI32, seqLe, seqLt, seqMax } from "./seq.ts";
+import { seqAdd, seqDiff, seqGe, seqGt, seqI32, seqLe, seqLt, seqMax, tsClock } from "./seq.ts";
 import { RttEstimator } from "./rtt.ts";
 import { RecvBuffer } from "./recv_buffer.ts";
 import { SendBuffer } from "./send_buffer.ts";
@@ -1881,12 +1881,8 @@ export class TcpConnection {
 
   /** An RTT sample from a timestamp echo (`tsEcr` may come as an int32, see seqI32). */
   #rttSampleFromTs(tsEcr: number, now: number): void {
-    const rtt = seqDiff(this.#tsNow(now), tsEcr);
+    const rtt = seqDiff(tsClock(this.tsOffset, now), tsEcr);
     if (rtt >= 0 && rtt < this.opts.maxRtoMs * 4) this.#sampleRtt(rtt, now);
-  }
-
-  #tsNow(now: number): number {
-    return (Math.floor(now) + this.tsOffset) >>> 0;
   }
 
   #synchronized(): boolean {
@@ -1976,12 +1972,12 @@ export class TcpConnection {
       if (this.opts.sack && (!passive || this.sackOk)) o.sackPermitted = true;
       if (this.opts.timestamps && (!passive || this.tsOk)) {
         o.hasTimestamps = true;
-        o.tsVal = this.#tsNow(now);
+        o.tsVal = tsClock(this.tsOffset, now);
         o.tsEcr = passive ? this.tsRecent : 0;
       }
     } else if (this.tsOk && !(flags & RST)) {
       o.hasTimestamps = true;
-      o.tsVal = this.#tsNow(now);
+      o.tsVal = tsClock(this.tsOffset, now);
       o.tsEcr = this.tsRecent;
     }
     if (this.sackOk && !syn && !(flags & RST) && this.rcvBuf.hasOutOfOrder) {

@@ -15,7 +15,7 @@
  */
 
 import { ACK, resetTcpOptions, RST, SYN, type TcpSegment } from "../wire/tcp.ts";
-import { seqAdd, seqGt, seqLt } from "./seq.ts";
+import { seqAdd, seqGt, seqLt, tsClock } from "./seq.ts";
 import type { IsnGenerator, TupleHasher } from "./isn.ts";
 import { TupleMap } from "./tuple_map.ts";
 import { cloneIpv6Address, type Ipv6Address } from "../wire/ipv6_address.ts";
@@ -281,7 +281,7 @@ export class ListenQueue {
         existing.retransmitted = true;
         existing.sentAt = now;
         this.counters.synAckRetransmits++;
-        this.#fillSynAck(existing, l.settings, existing.tsOffset + Math.floor(now), out);
+        this.#fillSynAck(existing, l.settings, tsClock(existing.tsOffset, now), out);
         return true;
       }
       this.#drop(existing); // a new SYN: the peer started over
@@ -294,7 +294,7 @@ export class ListenQueue {
     // RFC 9293 §3.7.1 (MUST-15): without the option, 536 over IPv4; 1220 over IPv6 (RFC 8200 §8.3).
     const peerMss = o.mss > 0 ? o.mss : src6 ? 1220 : 536;
     const tsOffset = this.tsOffset(l.port, src, seg.srcPort);
-    const tsNow = (tsOffset + Math.floor(now)) >>> 0;
+    const tsNow = tsClock(tsOffset, now);
     if (l.halfOpen < l.maxHalfOpen) {
       const rec: HalfOpen = {
         listener: l,
@@ -485,7 +485,7 @@ export class ListenQueue {
       rec.deadline = now + this.#initialRtoMs * 2 ** rec.retries;
       timers.push({ time: rec.deadline, seq: this.#timerSeq++, rec });
       this.counters.synAckRetransmits++;
-      this.#fillSynAck(rec, rec.listener.settings, rec.tsOffset + Math.floor(now), out);
+      this.#fillSynAck(rec, rec.listener.settings, tsClock(rec.tsOffset, now), out);
       send(rec.remoteAddr, out, rec.listener, rec.remote6);
     }
   }
@@ -527,7 +527,7 @@ export class ListenQueue {
     if (h.sackOk) o.sackPermitted = true;
     if (h.tsOk) {
       o.hasTimestamps = true;
-      o.tsVal = tsVal >>> 0;
+      o.tsVal = tsVal;
       o.tsEcr = h.tsRecent;
     }
   }
