@@ -31,7 +31,7 @@ import { RecvBuffer } from "./recv_buffer.ts";
 import { SendBuffer } from "./send_buffer.ts";
 import type { CongestionControl } from "./congestion/types.ts";
 import { createCongestionControl } from "./congestion/mod.ts";
-import type { Handshake } from "./listen_queue.ts";
+import { type Handshake, windowShift } from "./listen_queue.ts";
 import {
   type ConnectionOptions,
   type KeepAliveOptions,
@@ -428,11 +428,8 @@ export class TcpConnection {
       maxRtoMs: this.opts.maxRtoMs,
     });
     this.cc = createCongestionControl(this.opts.congestion, this.sndMss);
-    // RFC 7323 §2.3: the smallest shift that lets the buffer fit in 16 bits.
-    let shift = 0;
-    if (this.opts.windowScaling) {
-      while (shift < 14 && (this.opts.recvBufferSize >> shift) > MAX_WINDOW) shift++;
-    }
+    // RFC 7323 §2.3, as the listen queue's SYN,ACK offers it (adoptHandshake relies on that).
+    const shift = this.opts.windowScaling ? windowShift(this.opts.recvBufferSize) : 0;
     this.rcvWscale = shift;
     // The ring holds the whole buffer plus room for the window's rounding up to a scale unit
     // (see #windowField): the advertised right edge never moves left, so it may creep past
