@@ -1853,8 +1853,7 @@ export class TcpConnection {
     }
     this.sackOk = this.opts.sack && sackPermitted;
     this.tsOk = this.opts.timestamps && ts;
-    const mss = Math.min(this.peerMss, this.opts.mss);
-    this.sndMss = Math.max(64, mss - (this.tsOk ? 12 : 0));
+    this.sndMss = this.#pmtu.negotiatedMss(); // RFC 9293 §3.7.1, less the options (RFC 7323)
     this.cc.setMss(this.sndMss);
   }
 
