@@ -42,7 +42,7 @@ import {
 import { LossRecovery, NewAck } from "./recovery.ts";
 import { ProbeAction, Probes } from "./probes.ts";
 import { PathMtu } from "./path_mtu.ts";
-import { flagLetters, type SegEvent, type Tracer } from "./trace.ts";
+import { flagLetters, type SegEvent, STATE_NAMES, type Tracer } from "./trace.ts";
 import { R_EVER_RETRANS, Scoreboard, type TxRecord } from "./scoreboard.ts";
 
 /** The eleven states of RFC 9293 §3.3.2. */
@@ -60,20 +60,8 @@ export enum State {
   TimeWait = 10,
 }
 
-/** RFC names of the states, indexed by `State`. */
-export const STATE_NAMES: readonly string[] = [
-  "CLOSED",
-  "LISTEN",
-  "SYN-SENT",
-  "SYN-RECEIVED",
-  "ESTABLISHED",
-  "FIN-WAIT-1",
-  "FIN-WAIT-2",
-  "CLOSE-WAIT",
-  "CLOSING",
-  "LAST-ACK",
-  "TIME-WAIT",
-];
+/** RFC names of the states, indexed by `State` (trace.ts holds them: traces carry them). */
+export { STATE_NAMES };
 
 /** Why a connection failed. */
 export type ConnError =
