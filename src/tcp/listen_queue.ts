@@ -295,61 +295,37 @@ export class ListenQueue {
     const peerMss = o.mss > 0 ? o.mss : src6 ? 1220 : 536;
     const tsOffset = this.tsOffset(l.port, src, seg.srcPort);
     const tsNow = tsClock(tsOffset, now);
-    if (l.halfOpen < l.maxHalfOpen) {
-      const rec: HalfOpen = {
-        listener: l,
-        localPort: l.port,
-        remoteAddr: src,
-        remote6: src6 ? cloneIpv6Address(src6) : null,
-        remotePort: seg.srcPort,
-        iss: this.#isn.next(this.#localAddr, l.port, src, seg.srcPort, now),
-        irs: seg.seq,
-        peerMss,
-        peerWscale,
-        sackOk,
-        tsOk,
-        tsRecent: tsOk ? o.tsVal : 0,
-        peerWindow: seg.window,
-        synWindow: Math.min(s.recvBufferSize, MAX_WINDOW),
-        tsOffset,
-        sentAt: now,
-        retransmitted: false,
-        retries: 0,
-        deadline: now + this.#initialRtoMs,
-      };
-      this.#table.set(src, seg.srcPort, l.port, rec);
-      l.halfOpen++;
-      this.#timers.push({ time: rec.deadline, seq: this.#timerSeq++, rec });
-      this.counters.synReceived++;
-      this.#fillSynAck(rec, s, tsNow, out);
-      return true;
-    }
-    if (!l.synCookies || !this.#cookieBucket.take(now)) {
+    // With the half-open table full, a SYN cookie answers and nothing is kept (RFC 4987 §3.6).
+    const cookie = l.halfOpen >= l.maxHalfOpen;
+    if (cookie && (!l.synCookies || !this.#cookieBucket.take(now))) {
       this.counters.synDropped++;
       return false;
     }
-    // SYN cookies: nothing is kept. Without timestamps, the options that a cookie cannot
-    // carry (window scale, SACK) are not offered.
-    const iss = makeCookie(
-      this.#cookieHash,
-      this.#localAddr,
-      l.port,
-      src,
-      seg.srcPort,
-      seg.seq,
-      peerMss,
-      now,
-    );
-    const handshake: Handshake = {
+    // Without timestamps, the options that a cookie cannot carry (window scale, SACK) are
+    // not offered.
+    const cookieLimits = cookie && !tsOk;
+    const rec: HalfOpen = {
+      listener: l,
       localPort: l.port,
       remoteAddr: src,
-      remote6: src6,
+      remote6: src6 !== null && !cookie ? cloneIpv6Address(src6) : src6,
       remotePort: seg.srcPort,
-      iss,
+      iss: cookie
+        ? makeCookie(
+          this.#cookieHash,
+          this.#localAddr,
+          l.port,
+          src,
+          seg.srcPort,
+          seg.seq,
+          peerMss,
+          now,
+        )
+        : this.#isn.next(this.#localAddr, l.port, src, seg.srcPort, now),
       irs: seg.seq,
       peerMss,
-      peerWscale: tsOk ? peerWscale : -1,
-      sackOk: tsOk && sackOk,
+      peerWscale: cookieLimits ? -1 : peerWscale,
+      sackOk: sackOk && !cookieLimits,
       tsOk,
       tsRecent: tsOk ? o.tsVal : 0,
       peerWindow: seg.window,
@@ -357,11 +333,22 @@ export class ListenQueue {
       tsOffset,
       sentAt: now,
       retransmitted: false,
+      retries: 0,
+      deadline: now + this.#initialRtoMs,
     };
-    const tsVal = tsOk ? cookieTsVal(tsNow, handshake.peerWscale, handshake.sackOk) : 0;
-    this.#fillSynAck(handshake, s, tsVal, out);
-    l.lastCookieAt = now;
-    this.counters.cookiesSent++;
+    if (cookie) {
+      // The record is not kept: the ISS (and the TSval's low bits) carry what the ACK needs.
+      const tsVal = tsOk ? cookieTsVal(tsNow, rec.peerWscale, rec.sackOk) : 0;
+      this.#fillSynAck(rec, s, tsVal, out);
+      l.lastCookieAt = now;
+      this.counters.cookiesSent++;
+      return true;
+    }
+    this.#table.set(src, seg.srcPort, l.port, rec);
+    l.halfOpen++;
+    this.#timers.push({ time: rec.deadline, seq: this.#timerSeq++, rec });
+    this.counters.synReceived++;
+    this.#fillSynAck(rec, s, tsNow, out);
     return true;
   }
 
