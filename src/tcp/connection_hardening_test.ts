@@ -208,8 +208,12 @@ Deno.test("hardening: a stale out-of-order FIN is forgotten when data arrives be
   h.input({ seq: IRS + 101, ack: ISS + 1, flags: ACK | FIN });
   // ...then data well beyond it: the FIN cannot be the end of the stream.
   h.input({ seq: IRS + 201, ack: ISS + 1, payload: bytes(100) });
-  h.input({ seq: IRS + 1, ack: ISS + 1, payload: bytes(200) });
+  // The data up to the forgotten FIN arrives: RCV.NXT reaches it, and it must not close.
+  h.input({ seq: IRS + 1, ack: ISS + 1, payload: bytes(100) });
   assert.equal(h.conn.state, State.Established, "no FIN was processed");
+  assert.equal(h.conn.rcvNxt, IRS + 101);
+  h.input({ seq: IRS + 101, ack: ISS + 1, payload: bytes(100) });
+  assert.equal(h.conn.state, State.Established);
   assert.equal(h.conn.rcvNxt, IRS + 301);
   assert.equal(h.delivered.length, 300);
 });
@@ -218,7 +222,11 @@ Deno.test("hardening: a FIN below data already held is not taken", () => {
   const h = established();
   h.input({ seq: IRS + 201, ack: ISS + 1, payload: bytes(100) });
   h.input({ seq: IRS + 101, ack: ISS + 1, flags: ACK | FIN });
-  h.input({ seq: IRS + 1, ack: ISS + 1, payload: bytes(200) });
+  // The data up to that FIN arrives: RCV.NXT reaches it, and it must not close.
+  h.input({ seq: IRS + 1, ack: ISS + 1, payload: bytes(100) });
+  assert.equal(h.conn.state, State.Established);
+  assert.equal(h.conn.rcvNxt, IRS + 101);
+  h.input({ seq: IRS + 101, ack: ISS + 1, payload: bytes(100) });
   assert.equal(h.conn.state, State.Established);
   assert.equal(h.conn.rcvNxt, IRS + 301);
 });
