@@ -252,10 +252,12 @@ Deno.test("hardening: an old ACK does not update the window (SND.UNA ≤ SEG.ACK
   const h = established({ noDelay: true }, {}, 10_000);
   h.conn.send(bytes(2000), h.now);
   h.take();
-  h.input({ seq: IRS + 1, ack: ISS + 2001, window: 10_000 });
+  h.input({ seq: IRS + 1, ack: ISS + 2001, window: 10_000, payload: bytes(10) });
   assert.equal(h.conn.sndWnd, 10_000);
-  // A reordered older ACK (newer sequence number, older ack) must not change the window.
-  h.input({ seq: IRS + 1, ack: ISS + 1001, window: 100, payload: bytes(10) });
+  // A reordered older ACK (newer sequence number, older ack) must not change the window:
+  // SND.WL1 < SEG.SEQ alone would let it.
+  h.input({ seq: IRS + 11, ack: ISS + 1001, window: 100, payload: bytes(10) });
+  assert.equal(h.conn.rcvNxt, IRS + 21, "the segment itself was acceptable");
   assert.equal(h.conn.sndWnd, 10_000);
 });
 
