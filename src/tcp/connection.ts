@@ -575,7 +575,6 @@ export class TcpConnection {
       }
     }
     this.#out.event("soft-error");
-    void now;
     return true;
   }
 
