@@ -25,13 +25,13 @@ import {
   type TcpSegment,
   URG,
 } from "../wire/tcp.ts";
-import { seqAdd, seqDiff, seqGe, seqGt, seqI32, seqLe, seqLt, seqMax } from "./seq.ts";
+import { seqAdd, seqDiff, seqGe, seqGt, seqI32, seqLe, seqLt, seqMax, tsClock } from "./seq.ts";
 import { RttEstimator } from "./rtt.ts";
 import { RecvBuffer } from "./recv_buffer.ts";
 import { SendBuffer } from "./send_buffer.ts";
 import type { CongestionControl } from "./congestion/types.ts";
 import { createCongestionControl } from "./congestion/mod.ts";
-import type { Handshake } from "./listen_queue.ts";
+import { type Handshake, windowShift } from "./listen_queue.ts";
 import {
   type ConnectionOptions,
   type KeepAliveOptions,
@@ -42,7 +42,7 @@ import {
 import { LossRecovery, NewAck } from "./recovery.ts";
 import { ProbeAction, Probes } from "./probes.ts";
 import { PathMtu } from "./path_mtu.ts";
-import { flagLetters, type SegEvent, type Tracer } from "./trace.ts";
+import { flagLetters, type SegEvent, STATE_NAMES, type Tracer } from "./trace.ts";
 import { R_EVER_RETRANS, Scoreboard, type TxRecord } from "./scoreboard.ts";
 
 /** The eleven states of RFC 9293 §3.3.2. */
@@ -60,20 +60,8 @@ export enum State {
   TimeWait = 10,
 }
 
-/** RFC names of the states, indexed by `State`. */
-export const STATE_NAMES: readonly string[] = [
-  "CLOSED",
-  "LISTEN",
-  "SYN-SENT",
-  "SYN-RECEIVED",
-  "ESTABLISHED",
-  "FIN-WAIT-1",
-  "FIN-WAIT-2",
-  "CLOSE-WAIT",
-  "CLOSING",
-  "LAST-ACK",
-  "TIME-WAIT",
-];
+/** RFC names of the states, indexed by `State` (trace.ts holds them: traces carry them). */
+export { STATE_NAMES };
 
 /** Why a connection failed. */
 export type ConnError =
@@ -428,11 +416,8 @@ export class TcpConnection {
       maxRtoMs: this.opts.maxRtoMs,
     });
     this.cc = createCongestionControl(this.opts.congestion, this.sndMss);
-    // RFC 7323 §2.3: the smallest shift that lets the buffer fit in 16 bits.
-    let shift = 0;
-    if (this.opts.windowScaling) {
-      while (shift < 14 && (this.opts.recvBufferSize >> shift) > MAX_WINDOW) shift++;
-    }
+    // RFC 7323 §2.3, as the listen queue's SYN,ACK offers it (adoptHandshake relies on that).
+    const shift = this.opts.windowScaling ? windowShift(this.opts.recvBufferSize) : 0;
     this.rcvWscale = shift;
     // The ring holds the whole buffer plus room for the window's rounding up to a scale unit
     // (see #windowField): the advertised right edge never moves left, so it may creep past
@@ -590,7 +575,6 @@ export class TcpConnection {
       }
     }
     this.#out.event("soft-error");
-    void now;
     return true;
   }
 
@@ -1856,8 +1840,7 @@ export class TcpConnection {
     }
     this.sackOk = this.opts.sack && sackPermitted;
     this.tsOk = this.opts.timestamps && ts;
-    const mss = Math.min(this.peerMss, this.opts.mss);
-    this.sndMss = Math.max(64, mss - (this.tsOk ? 12 : 0));
+    this.sndMss = this.#pmtu.negotiatedMss(); // RFC 9293 §3.7.1, less the options (RFC 7323)
     this.cc.setMss(this.sndMss);
   }
 
@@ -1881,12 +1864,8 @@ export class TcpConnection {
 
   /** An RTT sample from a timestamp echo (`tsEcr` may come as an int32, see seqI32). */
   #rttSampleFromTs(tsEcr: number, now: number): void {
-    const rtt = seqDiff(this.#tsNow(now), tsEcr);
+    const rtt = seqDiff(tsClock(this.tsOffset, now), tsEcr);
     if (rtt >= 0 && rtt < this.opts.maxRtoMs * 4) this.#sampleRtt(rtt, now);
-  }
-
-  #tsNow(now: number): number {
-    return (Math.floor(now) + this.tsOffset) >>> 0;
   }
 
   #synchronized(): boolean {
@@ -1976,12 +1955,12 @@ export class TcpConnection {
       if (this.opts.sack && (!passive || this.sackOk)) o.sackPermitted = true;
       if (this.opts.timestamps && (!passive || this.tsOk)) {
         o.hasTimestamps = true;
-        o.tsVal = this.#tsNow(now);
+        o.tsVal = tsClock(this.tsOffset, now);
         o.tsEcr = passive ? this.tsRecent : 0;
       }
     } else if (this.tsOk && !(flags & RST)) {
       o.hasTimestamps = true;
-      o.tsVal = this.#tsNow(now);
+      o.tsVal = tsClock(this.tsOffset, now);
       o.tsEcr = this.tsRecent;
     }
     if (this.sackOk && !syn && !(flags & RST) && this.rcvBuf.hasOutOfOrder) {

@@ -208,8 +208,12 @@ Deno.test("hardening: a stale out-of-order FIN is forgotten when data arrives be
   h.input({ seq: IRS + 101, ack: ISS + 1, flags: ACK | FIN });
   // ...then data well beyond it: the FIN cannot be the end of the stream.
   h.input({ seq: IRS + 201, ack: ISS + 1, payload: bytes(100) });
-  h.input({ seq: IRS + 1, ack: ISS + 1, payload: bytes(200) });
+  // The data up to the forgotten FIN arrives: RCV.NXT reaches it, and it must not close.
+  h.input({ seq: IRS + 1, ack: ISS + 1, payload: bytes(100) });
   assert.equal(h.conn.state, State.Established, "no FIN was processed");
+  assert.equal(h.conn.rcvNxt, IRS + 101);
+  h.input({ seq: IRS + 101, ack: ISS + 1, payload: bytes(100) });
+  assert.equal(h.conn.state, State.Established);
   assert.equal(h.conn.rcvNxt, IRS + 301);
   assert.equal(h.delivered.length, 300);
 });
@@ -218,7 +222,11 @@ Deno.test("hardening: a FIN below data already held is not taken", () => {
   const h = established();
   h.input({ seq: IRS + 201, ack: ISS + 1, payload: bytes(100) });
   h.input({ seq: IRS + 101, ack: ISS + 1, flags: ACK | FIN });
-  h.input({ seq: IRS + 1, ack: ISS + 1, payload: bytes(200) });
+  // The data up to that FIN arrives: RCV.NXT reaches it, and it must not close.
+  h.input({ seq: IRS + 1, ack: ISS + 1, payload: bytes(100) });
+  assert.equal(h.conn.state, State.Established);
+  assert.equal(h.conn.rcvNxt, IRS + 101);
+  h.input({ seq: IRS + 101, ack: ISS + 1, payload: bytes(100) });
   assert.equal(h.conn.state, State.Established);
   assert.equal(h.conn.rcvNxt, IRS + 301);
 });
@@ -244,10 +252,12 @@ Deno.test("hardening: an old ACK does not update the window (SND.UNA ≤ SEG.ACK
   const h = established({ noDelay: true }, {}, 10_000);
   h.conn.send(bytes(2000), h.now);
   h.take();
-  h.input({ seq: IRS + 1, ack: ISS + 2001, window: 10_000 });
+  h.input({ seq: IRS + 1, ack: ISS + 2001, window: 10_000, payload: bytes(10) });
   assert.equal(h.conn.sndWnd, 10_000);
-  // A reordered older ACK (newer sequence number, older ack) must not change the window.
-  h.input({ seq: IRS + 1, ack: ISS + 1001, window: 100, payload: bytes(10) });
+  // A reordered older ACK (newer sequence number, older ack) must not change the window:
+  // SND.WL1 < SEG.SEQ alone would let it.
+  h.input({ seq: IRS + 11, ack: ISS + 1001, window: 100, payload: bytes(10) });
+  assert.equal(h.conn.rcvNxt, IRS + 21, "the segment itself was acceptable");
   assert.equal(h.conn.sndWnd, 10_000);
 });
 

@@ -15,7 +15,7 @@
  */
 
 import { ACK, resetTcpOptions, RST, SYN, type TcpSegment } from "../wire/tcp.ts";
-import { seqAdd, seqGt, seqLt } from "./seq.ts";
+import { seqAdd, seqGt, seqLt, tsClock } from "./seq.ts";
 import type { IsnGenerator, TupleHasher } from "./isn.ts";
 import { TupleMap } from "./tuple_map.ts";
 import { cloneIpv6Address, type Ipv6Address } from "../wire/ipv6_address.ts";
@@ -281,7 +281,7 @@ export class ListenQueue {
         existing.retransmitted = true;
         existing.sentAt = now;
         this.counters.synAckRetransmits++;
-        this.#fillSynAck(existing, l.settings, existing.tsOffset + Math.floor(now), out);
+        this.#fillSynAck(existing, l.settings, tsClock(existing.tsOffset, now), out);
         return true;
       }
       this.#drop(existing); // a new SYN: the peer started over
@@ -294,62 +294,38 @@ export class ListenQueue {
     // RFC 9293 §3.7.1 (MUST-15): without the option, 536 over IPv4; 1220 over IPv6 (RFC 8200 §8.3).
     const peerMss = o.mss > 0 ? o.mss : src6 ? 1220 : 536;
     const tsOffset = this.tsOffset(l.port, src, seg.srcPort);
-    const tsNow = (tsOffset + Math.floor(now)) >>> 0;
-    if (l.halfOpen < l.maxHalfOpen) {
-      const rec: HalfOpen = {
-        listener: l,
-        localPort: l.port,
-        remoteAddr: src,
-        remote6: src6 ? cloneIpv6Address(src6) : null,
-        remotePort: seg.srcPort,
-        iss: this.#isn.next(this.#localAddr, l.port, src, seg.srcPort, now),
-        irs: seg.seq,
-        peerMss,
-        peerWscale,
-        sackOk,
-        tsOk,
-        tsRecent: tsOk ? o.tsVal : 0,
-        peerWindow: seg.window,
-        synWindow: Math.min(s.recvBufferSize, MAX_WINDOW),
-        tsOffset,
-        sentAt: now,
-        retransmitted: false,
-        retries: 0,
-        deadline: now + this.#initialRtoMs,
-      };
-      this.#table.set(src, seg.srcPort, l.port, rec);
-      l.halfOpen++;
-      this.#timers.push({ time: rec.deadline, seq: this.#timerSeq++, rec });
-      this.counters.synReceived++;
-      this.#fillSynAck(rec, s, tsNow, out);
-      return true;
-    }
-    if (!l.synCookies || !this.#cookieBucket.take(now)) {
+    const tsNow = tsClock(tsOffset, now);
+    // With the half-open table full, a SYN cookie answers and nothing is kept (RFC 4987 §3.6).
+    const cookie = l.halfOpen >= l.maxHalfOpen;
+    if (cookie && (!l.synCookies || !this.#cookieBucket.take(now))) {
       this.counters.synDropped++;
       return false;
     }
-    // SYN cookies: nothing is kept. Without timestamps, the options that a cookie cannot
-    // carry (window scale, SACK) are not offered.
-    const iss = makeCookie(
-      this.#cookieHash,
-      this.#localAddr,
-      l.port,
-      src,
-      seg.srcPort,
-      seg.seq,
-      peerMss,
-      now,
-    );
-    const handshake: Handshake = {
+    // Without timestamps, the options that a cookie cannot carry (window scale, SACK) are
+    // not offered.
+    const cookieLimits = cookie && !tsOk;
+    const rec: HalfOpen = {
+      listener: l,
       localPort: l.port,
       remoteAddr: src,
-      remote6: src6,
+      remote6: src6 !== null && !cookie ? cloneIpv6Address(src6) : src6,
       remotePort: seg.srcPort,
-      iss,
+      iss: cookie
+        ? makeCookie(
+          this.#cookieHash,
+          this.#localAddr,
+          l.port,
+          src,
+          seg.srcPort,
+          seg.seq,
+          peerMss,
+          now,
+        )
+        : this.#isn.next(this.#localAddr, l.port, src, seg.srcPort, now),
       irs: seg.seq,
       peerMss,
-      peerWscale: tsOk ? peerWscale : -1,
-      sackOk: tsOk && sackOk,
+      peerWscale: cookieLimits ? -1 : peerWscale,
+      sackOk: sackOk && !cookieLimits,
       tsOk,
       tsRecent: tsOk ? o.tsVal : 0,
       peerWindow: seg.window,
@@ -357,11 +333,22 @@ export class ListenQueue {
       tsOffset,
       sentAt: now,
       retransmitted: false,
+      retries: 0,
+      deadline: now + this.#initialRtoMs,
     };
-    const tsVal = tsOk ? cookieTsVal(tsNow, handshake.peerWscale, handshake.sackOk) : 0;
-    this.#fillSynAck(handshake, s, tsVal, out);
-    l.lastCookieAt = now;
-    this.counters.cookiesSent++;
+    if (cookie) {
+      // The record is not kept: the ISS (and the TSval's low bits) carry what the ACK needs.
+      const tsVal = tsOk ? cookieTsVal(tsNow, rec.peerWscale, rec.sackOk) : 0;
+      this.#fillSynAck(rec, s, tsVal, out);
+      l.lastCookieAt = now;
+      this.counters.cookiesSent++;
+      return true;
+    }
+    this.#table.set(src, seg.srcPort, l.port, rec);
+    l.halfOpen++;
+    this.#timers.push({ time: rec.deadline, seq: this.#timerSeq++, rec });
+    this.counters.synReceived++;
+    this.#fillSynAck(rec, s, tsNow, out);
     return true;
   }
 
@@ -434,8 +421,8 @@ export class ListenQueue {
       remoteAddr: src,
       remote6: src6 ? cloneIpv6Address(src6) : null,
       remotePort: seg.srcPort,
-      iss: (seg.ack - 1) >>> 0,
-      irs: (seg.seq - 1) >>> 0,
+      iss: seqAdd(seg.ack, -1),
+      irs: seqAdd(seg.seq, -1),
       peerMss: mss,
       peerWscale: l.settings.windowScaling ? co.wscale : -1,
       sackOk: l.settings.sack && co.sackOk,
@@ -485,7 +472,7 @@ export class ListenQueue {
       rec.deadline = now + this.#initialRtoMs * 2 ** rec.retries;
       timers.push({ time: rec.deadline, seq: this.#timerSeq++, rec });
       this.counters.synAckRetransmits++;
-      this.#fillSynAck(rec, rec.listener.settings, rec.tsOffset + Math.floor(now), out);
+      this.#fillSynAck(rec, rec.listener.settings, tsClock(rec.tsOffset, now), out);
       send(rec.remoteAddr, out, rec.listener, rec.remote6);
     }
   }
@@ -527,7 +514,7 @@ export class ListenQueue {
     if (h.sackOk) o.sackPermitted = true;
     if (h.tsOk) {
       o.hasTimestamps = true;
-      o.tsVal = tsVal >>> 0;
+      o.tsVal = tsVal;
       o.tsEcr = h.tsRecent;
     }
   }

@@ -18,6 +18,7 @@
 const NONE: number[] = [];
 
 import { givePage, PAGE_SIZE, takePage } from "./page_pool.ts";
+import { seqAdd } from "./seq.ts";
 
 /**
  * The bytes a connection holds on its receiving side.
@@ -224,7 +225,7 @@ export class RecvBuffer {
       }
       if (best < 0) return;
       prev = st[best];
-      out.push((rcvNxt + (rs[best] - this.#end)) >>> 0, (rcvNxt + (re[best] - this.#end)) >>> 0);
+      out.push(seqAdd(rcvNxt, rs[best] - this.#end), seqAdd(rcvNxt, re[best] - this.#end));
     }
   }
 

@@ -11,7 +11,7 @@
  */
 
 import { FIN, SYN } from "../wire/tcp.ts";
-import { seqAdd, seqGe, seqGt, seqLe, seqLt } from "./seq.ts";
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from "./seq.ts";
 
 /** Record marks (RFC 6675 §3). */
 export const R_SACKED = 1;
@@ -159,7 +159,7 @@ export class Scoreboard {
             res.synAcked = true;
             r.ctl &= ~SYN;
           }
-          r.len -= (ack - r.seq) >>> 0;
+          r.len -= seqDiff(ack, r.seq);
           r.seq = ack;
           r.marks &= R_EVER_RETRANS;
         }

@@ -83,3 +83,18 @@ export function seqMin(a: number, b: number): number {
 export function seqInRange(x: number, lo: number, hi: number): boolean {
   return ((x - lo) >>> 0) < ((hi - lo) >>> 0);
 }
+
+/**
+ * Our TSval at `now` (RFC 7323 §5.4): the millisecond clock plus a per-connection offset,
+ * modulo 2^32. Timestamps compare like sequence numbers (RFC 7323 §5.3), with the functions
+ * above.
+ *
+ * @example
+ * ```ts
+ * import { tsClock } from "./seq.ts";
+ * console.log(tsClock(0xffff_fff0, 20.7)); // 4
+ * ```
+ */
+export function tsClock(tsOffset: number, now: number): number {
+  return (tsOffset + Math.floor(now)) >>> 0;
+}

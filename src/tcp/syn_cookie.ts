@@ -21,6 +21,7 @@
  */
 
 import type { TupleHasher } from "./isn.ts";
+import { seqAdd, seqGt } from "./seq.ts";
 
 /** MSS values a cookie can name (3 bits), as Linux's table: the common path MTUs. */
 export const COOKIE_MSS = [536, 1200, 1360, 1400, 1440, 1452, 1460, 8960] as const;
@@ -92,8 +93,8 @@ export function checkCookie(
   segAck: number,
   nowMs: number,
 ): number {
-  const cookie = (segAck - 1) >>> 0;
-  const irs = (segSeq - 1) >>> 0;
+  const cookie = seqAdd(segAck, -1);
+  const irs = seqAdd(segSeq, -1);
   const now = Math.floor(nowMs / COOKIE_TICK_MS);
   const c = cookie >>> 27;
   const idx = (cookie >>> 24) & 7;
@@ -114,7 +115,7 @@ export function checkCookie(
 export function cookieTsVal(tsNow: number, wscale: number, sackOk: boolean): number {
   const opts = ((wscale < 0 ? WS_NONE : Math.min(wscale, 14)) << 1) | (sackOk ? 1 : 0);
   let ts = ((tsNow & ~TS_OPT_MASK) | opts) >>> 0;
-  if (((ts - tsNow) | 0) > 0) ts = (ts - (TS_OPT_MASK + 1)) >>> 0;
+  if (seqGt(ts, tsNow)) ts = seqAdd(ts, -(TS_OPT_MASK + 1));
   return ts;
 }
 

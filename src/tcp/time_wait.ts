@@ -8,7 +8,7 @@
  */
 
 import { ACK, FIN, resetTcpOptions, RST, SYN, type TcpSegment } from "../wire/tcp.ts";
-import { seqGt, seqLt } from "./seq.ts";
+import { seqGt, seqLt, tsClock } from "./seq.ts";
 import { TupleMap } from "./tuple_map.ts";
 import type { Ipv6Address } from "../wire/ipv6_address.ts";
 
@@ -198,7 +198,7 @@ export class TimeWaitTable {
     out.payload = EMPTY;
     if (rec.tsOk) {
       o.hasTimestamps = true;
-      o.tsVal = (rec.tsOffset + Math.floor(now)) >>> 0;
+      o.tsVal = tsClock(rec.tsOffset, now);
       o.tsEcr = rec.tsRecent;
     }
     return TimeWaitAction.Reply;

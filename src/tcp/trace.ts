@@ -173,7 +173,11 @@ export function flagLetters(flags: number): string {
   return s;
 }
 
-const STATES = new Set([
+/**
+ * The RFC 9293 §3.3.2 state names that "state" events carry, indexed by connection.ts's
+ * `State` (CLOSED 0 ... TIME-WAIT 10).
+ */
+export const STATE_NAMES: readonly string[] = [
   "CLOSED",
   "LISTEN",
   "SYN-SENT",
@@ -185,7 +189,7 @@ const STATES = new Set([
   "CLOSING",
   "LAST-ACK",
   "TIME-WAIT",
-]);
+];
 
 /**
  * Checks one parsed trace line (an event with `t` and `c`) against the schema of
@@ -223,7 +227,9 @@ export function validateTraceEvent(e: Record<string, unknown>): string | null {
       if (e.segs !== undefined && !(num("segs") && (e.segs as number) > 1)) return "seg: segs";
       return null;
     case "state":
-      if (!STATES.has(e.from as string) || !STATES.has(e.to as string)) return "state: names";
+      if (!STATE_NAMES.includes(e.from as string) || !STATE_NAMES.includes(e.to as string)) {
+        return "state: names";
+      }
       if (typeof e.cause !== "string" || e.cause === "") return "state: cause";
       return null;
     case "rtt":
