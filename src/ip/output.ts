@@ -12,6 +12,7 @@
  * @module
  */
 
+import { writeU32 } from "../wire/bytes.ts";
 import { internetChecksum } from "../wire/checksum.ts";
 import {
   emitIpv4,
@@ -304,10 +305,7 @@ export class IpOutput {
       t[1] = 0;
       t[2] = fragment >>> 8;
       t[3] = fragment;
-      t[4] = this.#fragId6 >>> 24;
-      t[5] = this.#fragId6 >>> 16;
-      t[6] = this.#fragId6 >>> 8;
-      t[7] = this.#fragId6;
+      writeU32(t, 4, this.#fragId6);
     } else {
       f.nextHeader = nextHeader;
       f.payloadLength = payloadLength;

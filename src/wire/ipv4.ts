@@ -7,6 +7,7 @@
  * @module
  */
 
+import { readU32, writeU32 } from "./bytes.ts";
 import { internetChecksum } from "./checksum.ts";
 
 /** IP protocol number of ICMP (RFC 792). */
@@ -172,8 +173,8 @@ export function parseIpv4(packet: Uint8Array, length: number, out: Ipv4Header): 
   out.ttl = b[8];
   out.protocol = b[9];
   out.checksum = (b[10] << 8) | b[11];
-  out.src = ((b[12] << 24) | (b[13] << 16) | (b[14] << 8) | b[15]) >>> 0;
-  out.dst = ((b[16] << 24) | (b[17] << 16) | (b[18] << 8) | b[19]) >>> 0;
+  out.src = readU32(b, 12);
+  out.dst = readU32(b, 16);
   if (out.version !== 4) return Ipv4ParseError.BadVersion;
   // RFC 791 §3.1: IHL counts 32-bit words; the minimum value for a correct header is 5.
   if (out.ihl < IPV4_HEADER_LENGTH || out.ihl > length) return Ipv4ParseError.BadHeaderLength;
@@ -234,14 +235,8 @@ export function emitIpv4(into: Uint8Array, fields: Ipv4EmitFields): number {
   into[9] = fields.protocol;
   into[10] = 0;
   into[11] = 0;
-  into[12] = src >>> 24;
-  into[13] = src >>> 16;
-  into[14] = src >>> 8;
-  into[15] = src;
-  into[16] = dst >>> 24;
-  into[17] = dst >>> 16;
-  into[18] = dst >>> 8;
-  into[19] = dst;
+  writeU32(into, 12, src);
+  writeU32(into, 16, dst);
   const csum = internetChecksum(into, 0, IPV4_HEADER_LENGTH);
   into[10] = csum >>> 8;
   into[11] = csum;
