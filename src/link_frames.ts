@@ -14,7 +14,7 @@
 
 import { readU16, readU32, writeU16, writeU32 } from "./wire/bytes.ts";
 import { checksumAdd, checksumFinish, checksumFold, pseudoHeaderSum } from "./wire/checksum.ts";
-import { IPPROTO_ICMP, IPPROTO_TCP } from "./wire/ipv4.ts";
+import { fillIpv4Checksum, IPPROTO_ICMP, IPPROTO_TCP } from "./wire/ipv4.ts";
 import { CWR, FIN, PSH } from "./wire/tcp.ts";
 import {
   completeVirtioChecksum,
@@ -72,12 +72,6 @@ export function offloadsFor(
   delivery: FrameDelivery,
 ): { csum: boolean; tso4: boolean; tso6: false } {
   return { csum: delivery !== "cut", tso4: delivery !== "cut", tso6: false };
-}
-
-/** RFC 791 §3.1: the header checksum of the IPv4 header at `p[0..ihl)`, stored in place. */
-function fillIpv4Checksum(p: Uint8Array, ihl: number): void {
-  writeU16(p, 10, 0);
-  writeU16(p, 10, checksumFinish(checksumAdd(0, p, 0, ihl)));
 }
 
 /**

@@ -13,9 +13,9 @@
  */
 
 import { writeU32 } from "../wire/bytes.ts";
-import { internetChecksum } from "../wire/checksum.ts";
 import {
   emitIpv4,
+  fillIpv4Checksum,
   IPPROTO_TCP,
   IPV4_FLAG_MF,
   IPV4_HEADER_LENGTH,
@@ -251,11 +251,7 @@ export class IpOutput {
       // Flags (DF clear, MF as given) and offset, then the header checksum again.
       b[6] = fragment >>> 8;
       b[7] = fragment;
-      b[10] = 0;
-      b[11] = 0;
-      const sum = internetChecksum(b, 0, IPV4_HEADER_LENGTH);
-      b[10] = sum >>> 8;
-      b[11] = sum;
+      fillIpv4Checksum(b, IPV4_HEADER_LENGTH);
     }
     this.#writeOut(ipLength, protocol === IPPROTO_TCP, now);
   }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { readU32, writeU32 } from "./bytes.ts";
+import { readU32, writeU16, writeU32 } from "./bytes.ts";
 import { internetChecksum } from "./checksum.ts";
 
 /** IP protocol number of ICMP (RFC 792). */
@@ -233,14 +233,34 @@ export function emitIpv4(into: Uint8Array, fields: Ipv4EmitFields): number {
   into[7] = 0;
   into[8] = fields.ttl;
   into[9] = fields.protocol;
-  into[10] = 0;
-  into[11] = 0;
   writeU32(into, 12, src);
   writeU32(into, 16, dst);
-  const csum = internetChecksum(into, 0, IPV4_HEADER_LENGTH);
-  into[10] = csum >>> 8;
-  into[11] = csum;
+  fillIpv4Checksum(into, IPV4_HEADER_LENGTH);
   return IPV4_HEADER_LENGTH;
+}
+
+/**
+ * Fills the header checksum of the IPv4 header at `header[0..ihl)`: the one's complement of
+ * the one's complement sum of its 16-bit words, the checksum field taken as zero (RFC 791
+ * §3.1). For a header built or changed in place (a fragment's offset, a reassembled
+ * datagram's length).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { emitIpv4, fillIpv4Checksum, IPPROTO_TCP } from "./ipv4.ts";
+ * import { internetChecksum } from "./checksum.ts";
+ * const h = new Uint8Array(20);
+ * emitIpv4(h, { src: 0x0a000001, dst: 0x0a000002, protocol: IPPROTO_TCP, ttl: 64, id: 1, payloadLength: 0 });
+ * h[8] = 63; // the TTL changes
+ * fillIpv4Checksum(h, 20);
+ * assert(internetChecksum(h, 0, 20) === 0); // a valid header sums to zero
+ * ```
+ */
+export function fillIpv4Checksum(header: Uint8Array, ihl: number): void {
+  header[10] = 0;
+  header[11] = 0;
+  writeU16(header, 10, internetChecksum(header, 0, ihl));
 }
 
 /**

@@ -29,6 +29,7 @@ export {
 } from "./checksum.ts";
 export {
   emitIpv4,
+  fillIpv4Checksum,
   formatIpv4Address,
   IPPROTO_ICMP,
   IPPROTO_TCP,
