@@ -10,7 +10,7 @@
  * @module
  */
 
-import { IPPROTO_TCP } from "../wire/ipv4.ts";
+import { IPPROTO_TCP, IPPROTO_UDP } from "../wire/ipv4.ts";
 import {
   IPPROTO_ICMPV6,
   IPV6_HEADER_LENGTH,
@@ -213,7 +213,7 @@ export class Ipv6Input {
       this.#c.otherProtocol++;
       // RFC 8200 §4: an unrecognized Next Header draws Parameter Problem code 1. UDP is known
       // (and a closed UDP port is no parameter problem): it is dropped in silence.
-      if (ext.protocol !== 17) {
+      if (ext.protocol !== IPPROTO_UDP) {
         const pointer = ext.nextHeaderOffset;
         this.#icmp6.errorOut(packet, this.#ip6, ICMPV6_PARAMETER_PROBLEM, 1, pointer, now);
       }
