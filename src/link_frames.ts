@@ -12,8 +12,9 @@
  * @module
  */
 
+import { readU16, readU32, writeU16, writeU32 } from "./wire/bytes.ts";
 import { checksumAdd, checksumFinish, checksumFold, pseudoHeaderSum } from "./wire/checksum.ts";
-import { IPPROTO_ICMP, IPPROTO_TCP } from "./wire/ipv4.ts";
+import { fillIpv4Checksum, IPPROTO_ICMP, IPPROTO_TCP } from "./wire/ipv4.ts";
 import { CWR, FIN, PSH } from "./wire/tcp.ts";
 import {
   completeVirtioChecksum,
@@ -73,25 +74,6 @@ export function offloadsFor(
   return { csum: delivery !== "cut", tso4: delivery !== "cut", tso6: false };
 }
 
-function u16(b: Uint8Array, i: number): number {
-  return (b[i] << 8) | b[i + 1];
-}
-
-function put16(b: Uint8Array, i: number, v: number): void {
-  b[i] = v >>> 8;
-  b[i + 1] = v;
-}
-
-function u32(b: Uint8Array, i: number): number {
-  return ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
-}
-
-/** RFC 791 §3.1: the header checksum of the IPv4 header at `p[0..ihl)`, stored in place. */
-function fillIpv4Checksum(p: Uint8Array, ihl: number): void {
-  put16(p, 10, 0);
-  put16(p, 10, checksumFinish(checksumAdd(0, p, 0, ihl)));
-}
-
 /**
  * Why the transport checksum of the IPv4 packet `p` (its IP header already checked) does not
  * verify, or "" when it does: TCP over the RFC 9293 §3.1 pseudo-header, ICMP over its message
@@ -100,7 +82,7 @@ function fillIpv4Checksum(p: Uint8Array, ihl: number): void {
 function transportChecksumProblem(p: Uint8Array, ihl: number, total: number): string {
   const protocol = p[9];
   if (protocol === IPPROTO_TCP) {
-    const acc = pseudoHeaderSum(u32(p, 12), u32(p, 16), IPPROTO_TCP, total - ihl);
+    const acc = pseudoHeaderSum(readU32(p, 12), readU32(p, 16), IPPROTO_TCP, total - ihl);
     return checksumFinish(checksumAdd(acc, p, ihl, total)) === 0 ? "" : "TCP checksum";
   }
   if (protocol === IPPROTO_ICMP) {
@@ -150,7 +132,7 @@ export function frameChecksumProblem(
   const p = frame.subarray(VIRTIO_NET_HDR_LENGTH, length);
   if (p.length < 20 || p[0] >>> 4 !== 4) return "not an IPv4 packet";
   const ihl = (p[0] & 0x0f) << 2;
-  const total = u16(p, 2);
+  const total = readU16(p, 2);
   if (ihl < 20 || total < ihl || total > p.length) return "IPv4 lengths";
   if (checksumFinish(checksumAdd(0, p, 0, ihl)) !== 0) return "IPv4 header checksum";
   if ((h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) === 0) {
@@ -202,7 +184,7 @@ export function cutSuperSegment(packet: Uint8Array, h: VirtioNetHdr): Uint8Array
   if (mss === 0 || packet.length < 40 || packet[0] >>> 4 !== 4) return [];
   if (packet[9] !== IPPROTO_TCP) return [];
   const ihl = (packet[0] & 0x0f) << 2;
-  const total = u16(packet, 2);
+  const total = readU16(packet, 2);
   if (ihl < 20 || total > packet.length || ihl + 20 > total) return [];
   const headerLength = ihl + ((packet[ihl + 12] >>> 4) << 2);
   if (headerLength < ihl + 20 || headerLength > total) return [];
@@ -210,8 +192,8 @@ export function cutSuperSegment(packet: Uint8Array, h: VirtioNetHdr): Uint8Array
   const count = Math.max(1, Math.ceil(payload / mss));
   const partial = (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0;
   const oldTcpLength = total - ihl;
-  const seq0 = u32(packet, ihl + 4);
-  const id0 = u16(packet, 4);
+  const seq0 = readU32(packet, ihl + 4);
+  const id0 = readU16(packet, 4);
   const flags0 = packet[ihl + 13];
   const complete = newVirtioNetHdr();
   complete.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
@@ -225,14 +207,10 @@ export function cutSuperSegment(packet: Uint8Array, h: VirtioNetHdr): Uint8Array
     const s = new Uint8Array(len);
     s.set(packet.subarray(0, headerLength));
     s.set(packet.subarray(headerLength + from, headerLength + from + size), headerLength);
-    put16(s, 2, len);
-    put16(s, 4, (id0 + i) & 0xffff);
+    writeU16(s, 2, len);
+    writeU16(s, 4, (id0 + i) & 0xffff);
     fillIpv4Checksum(s, ihl);
-    const seq = (seq0 + from) >>> 0;
-    s[ihl + 4] = seq >>> 24;
-    s[ihl + 5] = seq >>> 16;
-    s[ihl + 6] = seq >>> 8;
-    s[ihl + 7] = seq;
+    writeU32(s, ihl + 4, seq0 + from); // the low 32 bits: sequence space wraps
     let flags = flags0;
     if (i > 0) flags &= ~CWR;
     if (i < count - 1) flags &= ~(FIN | PSH);
@@ -241,9 +219,11 @@ export function cutSuperSegment(packet: Uint8Array, h: VirtioNetHdr): Uint8Array
     // The partial sum covers the pseudo-header with the whole TCP length: swap in this
     // segment's length (one's complement subtraction is adding the complement).
     const seed = partial
-      ? checksumFold(u16(packet, ihl + TCP_CHECKSUM_OFFSET) + (~oldTcpLength & 0xffff) + tcpLength)
-      : checksumFold(pseudoHeaderSum(u32(s, 12), u32(s, 16), IPPROTO_TCP, tcpLength));
-    put16(s, ihl + TCP_CHECKSUM_OFFSET, seed);
+      ? checksumFold(
+        readU16(packet, ihl + TCP_CHECKSUM_OFFSET) + (~oldTcpLength & 0xffff) + tcpLength,
+      )
+      : checksumFold(pseudoHeaderSum(readU32(s, 12), readU32(s, 16), IPPROTO_TCP, tcpLength));
+    writeU16(s, ihl + TCP_CHECKSUM_OFFSET, seed);
     completeVirtioChecksum(s, len, complete);
     out.push(s);
   }

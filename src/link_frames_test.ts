@@ -13,6 +13,7 @@ import type { FaultOptions } from "./fault.ts";
 // The TUN device's own software segmentation: an independent implementation to compare with.
 import { GsoSplitter } from "../ffi/vnet.ts";
 import { Prng } from "./prng.ts";
+import { readU16, readU32 } from "./wire/bytes.ts";
 import { checksumAdd, checksumFinish, pseudoHeaderSum } from "./wire/checksum.ts";
 import { emitIpv4, IPPROTO_TCP } from "./wire/ipv4.ts";
 import { ACK, CWR, emitTcp, FIN, newTcpSegment, PSH } from "./wire/tcp.ts";
@@ -108,10 +109,10 @@ Deno.test("frames: FIN and PSH stay on the last segment, CWR on the first, seque
   const parts = cutSuperSegment(frame.subarray(HDR), header(frame));
   const flags = parts.map((p) => p[20 + 13]);
   assert.deepEqual(flags, [ACK | CWR, ACK, ACK | FIN | PSH]);
-  const seqs = parts.map((p) => ((p[24] << 24) | (p[25] << 16) | (p[26] << 8) | p[27]) >>> 0);
+  const seqs = parts.map((p) => readU32(p, 24));
   assert.deepEqual(seqs, [0xfffffe00, (0xfffffe00 + 1000) >>> 0, (0xfffffe00 + 2000) >>> 0]);
   assert.deepEqual(parts.map((p) => p.length), [1052, 1052, 552]);
-  assert.deepEqual(parts.map((p) => (p[4] << 8) | p[5]), [7, 8, 9]);
+  assert.deepEqual(parts.map((p) => readU16(p, 4)), [7, 8, 9]);
 });
 
 Deno.test("frames: a shaper delivers whole (partial or valid) or cuts, and finds every checksum good", () => {

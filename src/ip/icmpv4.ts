@@ -7,15 +7,24 @@
  * @module
  */
 
+import { readU16 } from "../wire/bytes.ts";
 import {
   emitIcmpEchoReply,
   emitIcmpTimeExceeded,
+  ICMP_DEST_UNREACHABLE,
   ICMP_ECHO_REQUEST,
+  ICMP_PARAMETER_PROBLEM,
+  ICMP_SOURCE_QUENCH,
+  ICMP_TIME_EXCEEDED,
   ICMP_TIME_REASSEMBLY,
+  ICMP_UNREACH_FRAG_NEEDED,
   type IcmpMessage,
   IcmpParseError,
+  IcmpQuoteError,
   newIcmpMessage,
+  newIcmpQuote,
   parseIcmp,
+  parseIcmpError,
 } from "../wire/icmp.ts";
 import { IPPROTO_ICMP, IPPROTO_TCP, IPV4_HEADER_LENGTH } from "../wire/ipv4.ts";
 import type { IcmpError } from "../tcp/connection.ts";
@@ -62,8 +71,9 @@ export class Icmpv4Handler {
   readonly #bucket: TokenBucket;
   readonly #transport: IpTransport;
   readonly #icmp = newIcmpMessage();
+  readonly #quoted = newIcmpQuote();
   readonly #err = newQuotedTcpError();
-  /** The quote of an ICMP error: an IP header (up to 60 bytes) and 8 bytes of its payload. */
+  /** The quote of an ICMP error we send: an IP header (up to 60 bytes) and 8 bytes of payload. */
   readonly #quote = new Uint8Array(68);
 
   /**
@@ -126,38 +136,29 @@ export class Icmpv4Handler {
    * believes it only if the quoted sequence number is in flight (RFC 5927 §4.1).
    */
   #error(m: IcmpMessage, now: number): void {
-    const kind = icmpErrorKind(m.type, m.code);
-    const q = m.data;
-    if (kind === null || q.length < 28 || q[0] >>> 4 !== 4) {
+    const q = this.#quoted;
+    if (
+      parseIcmpError(m, q) !== IcmpQuoteError.None || q.protocol !== IPPROTO_TCP ||
+      q.src !== this.#addr // not a segment of ours
+    ) {
       this.#c.icmpIgnored++;
-      return;
-    }
-    const ihl = (q[0] & 0x0f) << 2;
-    if (ihl < 20 || q.length < ihl + 8 || q[9] !== IPPROTO_TCP) {
-      this.#c.icmpIgnored++;
-      return;
-    }
-    const qsrc = ((q[12] << 24) | (q[13] << 16) | (q[14] << 8) | q[15]) >>> 0;
-    if (qsrc !== this.#addr) {
-      this.#c.icmpIgnored++; // not a segment of ours
       return;
     }
     const e = this.#err;
-    e.remote = ((q[16] << 24) | (q[17] << 16) | (q[18] << 8) | q[19]) >>> 0;
+    e.remote = q.dst;
     e.remote6 = null;
-    e.localPort = (q[ihl] << 8) | q[ihl + 1];
-    e.remotePort = (q[ihl + 2] << 8) | q[ihl + 3];
-    e.seq = ((q[ihl + 4] << 24) | (q[ihl + 5] << 16) | (q[ihl + 6] << 8) | q[ihl + 7]) >>> 0;
-    if (kind === "fragmentation-needed") {
-      // RFC 1191 §4: the next-hop MTU is in the low 16 bits; an old router sends 0, and
-      // then the next plateau below the quoted packet's size is assumed (RFC 1191 §5).
-      const quotedLength = (q[2] << 8) | q[3];
+    e.localPort = q.srcPort;
+    e.remotePort = q.dstPort;
+    e.seq = q.seq;
+    if (q.type === ICMP_DEST_UNREACHABLE && q.code === ICMP_UNREACH_FRAG_NEEDED) {
+      // RFC 1191 §4: the next-hop MTU; an old router sends 0, and then the next plateau below
+      // the quoted packet's Total Length is assumed (RFC 1191 §5).
       e.kind = "packet-too-big";
-      e.mtu = (m.rest & 0xffff) || plateauBelow(quotedLength);
+      e.mtu = q.mtu || plateauBelow(readU16(m.data, 2));
       e.headerBytes = 40;
       e.floorMtu = IPV4_MIN_MTU;
     } else {
-      e.kind = kind;
+      e.kind = icmpErrorKind(q.type, q.code);
     }
     this.#transport.icmpError(e, now);
   }
@@ -193,39 +194,27 @@ function plateauBelow(size: number): number {
 }
 
 /**
- * What an ICMP error means for TCP (RFC 1122 §4.2.3.9, RFC 792), or null for a message TCP
- * does not act on.
+ * What an ICMP error (a type `parseIcmpError` accepts) other than "fragmentation needed"
+ * means for TCP (RFC 1122 §4.2.3.9, RFC 792).
  */
-function icmpErrorKind(type: number, code: number): IcmpError | "fragmentation-needed" | null {
-  switch (type) {
-    case 3: // destination unreachable
-      switch (code) {
-        case 0:
-        case 6:
-        case 11:
-          return "network-unreachable";
-        case 2:
-          return "protocol-unreachable";
-        case 3:
-          return "port-unreachable";
-        case 4:
-          return "fragmentation-needed";
-        case 9:
-        case 10:
-        case 13:
-          return "prohibited";
-        default:
-          return "host-unreachable";
-      }
-      // (every code returns above)
-      // falls through
-    case 4:
-      return "source-quench";
-    case 11:
-      return "time-exceeded";
-    case 12:
-      return "parameter-problem";
-    default:
-      return null;
+function icmpErrorKind(type: number, code: number): IcmpError {
+  if (type === ICMP_SOURCE_QUENCH) return "source-quench";
+  if (type === ICMP_TIME_EXCEEDED) return "time-exceeded";
+  if (type === ICMP_PARAMETER_PROBLEM) return "parameter-problem";
+  switch (code) { // destination unreachable (RFC 792, RFC 1122 §3.2.2.1, RFC 1812 §5.2.7.1)
+    case 0: // net unreachable
+    case 6: // destination network unknown
+    case 11: // network unreachable for type of service
+      return "network-unreachable";
+    case 2:
+      return "protocol-unreachable";
+    case 3:
+      return "port-unreachable";
+    case 9: // network administratively prohibited
+    case 10: // host administratively prohibited
+    case 13: // communication administratively prohibited
+      return "prohibited";
+    default: // 1 host unreachable, 5 source route failed, 7 host unknown, ...
+      return "host-unreachable";
   }
 }

@@ -262,27 +262,19 @@ export class Icmpv6Handler {
  * null for one TCP does not act on.
  */
 function icmp6ErrorKind(type: number, code: number): IcmpError | null {
-  switch (type) {
-    case ICMPV6_DEST_UNREACHABLE:
-      switch (code) {
-        case 0: // no route to destination
-          return "network-unreachable";
-        case 1: // administratively prohibited
-        case 5: // source address failed ingress/egress policy
-        case 6: // reject route to destination
-          return "prohibited";
-        case 4:
-          return "port-unreachable";
-        default: // 2 beyond scope of source address, 3 address unreachable, others
-          return "host-unreachable";
-      }
-      // (every code returns above)
-      // falls through
-    case ICMPV6_TIME_EXCEEDED:
-      return "time-exceeded";
-    case ICMPV6_PARAMETER_PROBLEM:
-      return "parameter-problem";
-    default:
-      return null;
+  if (type === ICMPV6_TIME_EXCEEDED) return "time-exceeded";
+  if (type === ICMPV6_PARAMETER_PROBLEM) return "parameter-problem";
+  if (type !== ICMPV6_DEST_UNREACHABLE) return null;
+  switch (code) {
+    case 0: // no route to destination
+      return "network-unreachable";
+    case 1: // administratively prohibited
+    case 5: // source address failed ingress/egress policy
+    case 6: // reject route to destination
+      return "prohibited";
+    case 4:
+      return "port-unreachable";
+    default: // 2 beyond scope of source address, 3 address unreachable, others
+      return "host-unreachable";
   }
 }

@@ -7,8 +7,9 @@
  * @module
  */
 
-import { internetChecksum } from "../wire/checksum.ts";
+import { writeU16 } from "../wire/bytes.ts";
 import {
+  fillIpv4Checksum,
   IPPROTO_ICMP,
   IPPROTO_TCP,
   IPV4_FLAG_MF,
@@ -131,15 +132,9 @@ export class Ipv4Input {
     const b = d.bytes;
     const total = d.headerLength + d.payloadLength;
     // The header of the first fragment now describes the whole datagram.
-    b[2] = total >>> 8;
-    b[3] = total;
-    b[6] = 0;
-    b[7] = 0;
-    b[10] = 0;
-    b[11] = 0;
-    const sum = internetChecksum(b, 0, d.headerLength);
-    b[10] = sum >>> 8;
-    b[11] = sum;
+    writeU16(b, 2, total);
+    writeU16(b, 6, 0); // flags and fragment offset
+    fillIpv4Checksum(b, d.headerLength);
     if (parseIpv4(b, total, ip) !== Ipv4ParseError.None) {
       this.#c.badIp++; // cannot happen: the header was valid and is now unfragmented
       return;

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { IPPROTO_TCP } from "../wire/ipv4.ts";
+import { IPPROTO_TCP, IPPROTO_UDP } from "../wire/ipv4.ts";
 import {
   IPPROTO_ICMPV6,
   IPV6_HEADER_LENGTH,
@@ -195,12 +195,12 @@ export class Ipv6Input {
   /** A whole IPv6 packet for us, parsed into `#ip6` and walked into `#ext6`. */
   #datagram(packet: Uint8Array, trust: boolean, segments: number, now: number): void {
     const ext = this.#ext6;
-    const body = packet.subarray(ext.offset, ext.end);
     if (ext.protocol === IPPROTO_TCP) {
+      // The TCP segment in `packet[offset..end)`, parsed in place (no view per packet).
       const ip = this.#ip6;
       const seg = this.#seg;
       const sum = ipv6AddressSum(ip.src, ip.dst);
-      const err = parseTcpWithAddressSum(body, sum, seg, !trust);
+      const err = parseTcpWithAddressSum(packet, sum, seg, !trust, ext.offset, ext.end);
       if (err !== TcpParseError.None) {
         if (err === TcpParseError.BadChecksum) this.#c.badTcpChecksum++;
         else this.#c.badTcp++;
@@ -208,12 +208,12 @@ export class Ipv6Input {
       }
       this.#transport.tcpInput(seg, this.#peers.key(ip.src), ip.src, segments, now);
     } else if (ext.protocol === IPPROTO_ICMPV6) {
-      this.#icmp6.input(body, this.#ip6, now);
+      this.#icmp6.input(packet.subarray(ext.offset, ext.end), this.#ip6, now);
     } else {
       this.#c.otherProtocol++;
       // RFC 8200 §4: an unrecognized Next Header draws Parameter Problem code 1. UDP is known
       // (and a closed UDP port is no parameter problem): it is dropped in silence.
-      if (ext.protocol !== 17) {
+      if (ext.protocol !== IPPROTO_UDP) {
         const pointer = ext.nextHeaderOffset;
         this.#icmp6.errorOut(packet, this.#ip6, ICMPV6_PARAMETER_PROBLEM, 1, pointer, now);
       }

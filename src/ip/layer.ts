@@ -198,7 +198,8 @@ export class IpLayer {
         c.notIpv4++;
         return;
       }
-      const p = length === packet.length ? packet : packet.subarray(0, length);
+      // The packet as a view the next one of the same length in the same buffer reuses.
+      const p = length === packet.length ? packet : this.#views.get(packet, 0, length);
       this.#v6.input(p, trust, segments, now);
       return;
     }

@@ -12,9 +12,10 @@
  * @module
  */
 
-import { internetChecksum } from "../wire/checksum.ts";
+import { writeU32 } from "../wire/bytes.ts";
 import {
   emitIpv4,
+  fillIpv4Checksum,
   IPPROTO_TCP,
   IPV4_FLAG_MF,
   IPV4_HEADER_LENGTH,
@@ -250,11 +251,7 @@ export class IpOutput {
       // Flags (DF clear, MF as given) and offset, then the header checksum again.
       b[6] = fragment >>> 8;
       b[7] = fragment;
-      b[10] = 0;
-      b[11] = 0;
-      const sum = internetChecksum(b, 0, IPV4_HEADER_LENGTH);
-      b[10] = sum >>> 8;
-      b[11] = sum;
+      fillIpv4Checksum(b, IPV4_HEADER_LENGTH);
     }
     this.#writeOut(ipLength, protocol === IPPROTO_TCP, now);
   }
@@ -304,10 +301,7 @@ export class IpOutput {
       t[1] = 0;
       t[2] = fragment >>> 8;
       t[3] = fragment;
-      t[4] = this.#fragId6 >>> 24;
-      t[5] = this.#fragId6 >>> 16;
-      t[6] = this.#fragId6 >>> 8;
-      t[7] = this.#fragId6;
+      writeU32(t, 4, this.#fragId6);
     } else {
       f.nextHeader = nextHeader;
       f.payloadLength = payloadLength;

@@ -37,6 +37,8 @@
  * @module
  */
 
+import { readU32 } from "../wire/bytes.ts";
+
 /** Bytes charged for each datagram in progress on top of its data (an estimate of its objects). */
 export const DATAGRAM_OVERHEAD = 256;
 /** Bytes charged for each fragment held on top of its payload. */
@@ -225,22 +227,18 @@ export class FragmentKey {
     nextHeader: number,
   ): this {
     this.family = 6;
-    this.src0 = word(src, srcOffset);
-    this.src1 = word(src, srcOffset + 4);
-    this.src2 = word(src, srcOffset + 8);
-    this.src3 = word(src, srcOffset + 12);
-    this.dst0 = word(dst, dstOffset);
-    this.dst1 = word(dst, dstOffset + 4);
-    this.dst2 = word(dst, dstOffset + 8);
-    this.dst3 = word(dst, dstOffset + 12);
+    this.src0 = readU32(src, srcOffset);
+    this.src1 = readU32(src, srcOffset + 4);
+    this.src2 = readU32(src, srcOffset + 8);
+    this.src3 = readU32(src, srcOffset + 12);
+    this.dst0 = readU32(dst, dstOffset);
+    this.dst1 = readU32(dst, dstOffset + 4);
+    this.dst2 = readU32(dst, dstOffset + 8);
+    this.dst3 = readU32(dst, dstOffset + 12);
     this.id = id >>> 0;
     this.protocol = nextHeader & 0xff;
     return this;
   }
-}
-
-function word(b: Uint8Array, i: number): number {
-  return ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
 }
 
 /** A datagram just reassembled; the fields are overwritten by the next completion. */

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { readU32 } from "./bytes.ts";
 import { internetChecksum } from "./checksum.ts";
 
 /** ICMP type: echo reply (RFC 792). */
@@ -113,7 +114,7 @@ export function parseIcmp(bytes: Uint8Array, out: IcmpMessage): IcmpParseError {
   out.checksum = (b[2] << 8) | b[3];
   out.id = (b[4] << 8) | b[5];
   out.seq = (b[6] << 8) | b[7];
-  out.rest = ((b[4] << 24) | (b[5] << 16) | (b[6] << 8) | b[7]) >>> 0;
+  out.rest = readU32(b, 4);
   // RFC 792: the checksum covers the ICMP message from the type field on.
   if (internetChecksum(b, 0, b.length) !== 0) return IcmpParseError.BadChecksum;
   // RFC 792 "Echo or Echo Reply Message": code is 0.
@@ -329,13 +330,13 @@ export function parseIcmpError(msg: IcmpMessage, out: IcmpQuote): IcmpQuoteError
   // RFC 791 §3.2: only the fragment at offset 0 holds the transport header.
   if ((((q[6] << 8) | q[7]) & 0x1fff) !== 0) return IcmpQuoteError.NotFirstFragment;
   out.protocol = q[9];
-  out.src = ((q[12] << 24) | (q[13] << 16) | (q[14] << 8) | q[15]) >>> 0;
-  out.dst = ((q[16] << 24) | (q[17] << 16) | (q[18] << 8) | q[19]) >>> 0;
+  out.src = readU32(q, 12);
+  out.dst = readU32(q, 16);
   out.headerLength = ihl;
   out.transport = q.subarray(ihl);
   out.srcPort = (q[ihl] << 8) | q[ihl + 1];
   out.dstPort = (q[ihl + 2] << 8) | q[ihl + 3];
-  out.seq = ((q[ihl + 4] << 24) | (q[ihl + 5] << 16) | (q[ihl + 6] << 8) | q[ihl + 7]) >>> 0;
+  out.seq = readU32(q, ihl + 4);
   return IcmpQuoteError.None;
 }
 

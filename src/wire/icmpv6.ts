@@ -12,6 +12,7 @@
  * @module
  */
 
+import { readU32, writeU32 } from "./bytes.ts";
 import { checksumAdd, checksumFinish } from "./checksum.ts";
 import { type Ipv6Address, ipv6Address, readIpv6Address } from "./ipv6_address.ts";
 import {
@@ -215,7 +216,7 @@ export function parseIcmpv6(
   out.category = icmpv6Category(b[0]);
   out.id = (b[4] << 8) | b[5];
   out.seq = (b[6] << 8) | b[7];
-  out.rest = ((b[4] << 24) | (b[5] << 16) | (b[6] << 8) | b[7]) >>> 0;
+  out.rest = readU32(b, 4);
   if (verifyChecksum) {
     const acc = pseudoSum(addressSum, b.length);
     if (checksumFinish(checksumAdd(acc, b, 0, b.length)) !== 0) {
@@ -306,10 +307,7 @@ export function emitIcmpv6Error(
 ): number {
   into[0] = type;
   into[1] = code;
-  into[4] = param >>> 24;
-  into[5] = param >>> 16;
-  into[6] = param >>> 8;
-  into[7] = param;
+  writeU32(into, 4, param);
   const room = Math.min(maxPacket, ICMPV6_ERROR_MAX_PACKET) - IPV6_HEADER_LENGTH -
     ICMPV6_HEADER_LENGTH;
   const quoted = Math.max(0, Math.min(invoking.length, room));
@@ -443,6 +441,6 @@ export function parseIcmpv6Quote(msg: Icmpv6Message, out: Icmpv6Quote): Icmpv6Qu
   out.transport = q.subarray(at);
   out.srcPort = (q[at] << 8) | q[at + 1];
   out.dstPort = (q[at + 2] << 8) | q[at + 3];
-  out.seq = ((q[at + 4] << 24) | (q[at + 5] << 16) | (q[at + 6] << 8) | q[at + 7]) >>> 0;
+  out.seq = readU32(q, at + 4);
   return Icmpv6QuoteError.None;
 }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { readU32, writeU16, writeU32 } from "./bytes.ts";
 import { internetChecksum } from "./checksum.ts";
 
 /** IP protocol number of ICMP (RFC 792). */
@@ -172,8 +173,8 @@ export function parseIpv4(packet: Uint8Array, length: number, out: Ipv4Header): 
   out.ttl = b[8];
   out.protocol = b[9];
   out.checksum = (b[10] << 8) | b[11];
-  out.src = ((b[12] << 24) | (b[13] << 16) | (b[14] << 8) | b[15]) >>> 0;
-  out.dst = ((b[16] << 24) | (b[17] << 16) | (b[18] << 8) | b[19]) >>> 0;
+  out.src = readU32(b, 12);
+  out.dst = readU32(b, 16);
   if (out.version !== 4) return Ipv4ParseError.BadVersion;
   // RFC 791 §3.1: IHL counts 32-bit words; the minimum value for a correct header is 5.
   if (out.ihl < IPV4_HEADER_LENGTH || out.ihl > length) return Ipv4ParseError.BadHeaderLength;
@@ -232,20 +233,34 @@ export function emitIpv4(into: Uint8Array, fields: Ipv4EmitFields): number {
   into[7] = 0;
   into[8] = fields.ttl;
   into[9] = fields.protocol;
-  into[10] = 0;
-  into[11] = 0;
-  into[12] = src >>> 24;
-  into[13] = src >>> 16;
-  into[14] = src >>> 8;
-  into[15] = src;
-  into[16] = dst >>> 24;
-  into[17] = dst >>> 16;
-  into[18] = dst >>> 8;
-  into[19] = dst;
-  const csum = internetChecksum(into, 0, IPV4_HEADER_LENGTH);
-  into[10] = csum >>> 8;
-  into[11] = csum;
+  writeU32(into, 12, src);
+  writeU32(into, 16, dst);
+  fillIpv4Checksum(into, IPV4_HEADER_LENGTH);
   return IPV4_HEADER_LENGTH;
+}
+
+/**
+ * Fills the header checksum of the IPv4 header at `header[0..ihl)`: the one's complement of
+ * the one's complement sum of its 16-bit words, the checksum field taken as zero (RFC 791
+ * §3.1). For a header built or changed in place (a fragment's offset, a reassembled
+ * datagram's length).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { emitIpv4, fillIpv4Checksum, IPPROTO_TCP } from "./ipv4.ts";
+ * import { internetChecksum } from "./checksum.ts";
+ * const h = new Uint8Array(20);
+ * emitIpv4(h, { src: 0x0a000001, dst: 0x0a000002, protocol: IPPROTO_TCP, ttl: 64, id: 1, payloadLength: 0 });
+ * h[8] = 63; // the TTL changes
+ * fillIpv4Checksum(h, 20);
+ * assert(internetChecksum(h, 0, 20) === 0); // a valid header sums to zero
+ * ```
+ */
+export function fillIpv4Checksum(header: Uint8Array, ihl: number): void {
+  header[10] = 0;
+  header[11] = 0;
+  writeU16(header, 10, internetChecksum(header, 0, ihl));
 }
 
 /**

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   emitIpv4,
+  fillIpv4Checksum,
   formatIpv4Address,
   IPPROTO_ICMP,
   IPPROTO_TCP,
@@ -214,4 +215,21 @@ Deno.test("ipv4: malformed headers are rejected with their reason", async (t) =>
     assert.equal(parseIpv4(refreshChecksum(p), p.length, h), Ipv4ParseError.Fragment);
     assert.equal(h.fragOffset, 185);
   });
+});
+
+Deno.test("ipv4: fillIpv4Checksum writes the checksum Linux wrote, whatever the field held", () => {
+  const linux = fromHex(synHex);
+  for (const garbage of [[0, 0], [0xff, 0xff], [linux[10] ^ 1, linux[11]]]) {
+    const p = linux.slice();
+    p.set(garbage, 10);
+    fillIpv4Checksum(p, 20);
+    assert.deepEqual(p, linux);
+  }
+  // A header with options: the sum covers all of IHL, and a valid header sums to zero.
+  const withOptions = new Uint8Array(24);
+  withOptions.set(linux.subarray(0, 20));
+  withOptions[0] = 0x46; // IHL 6 words
+  withOptions.set([1, 1, 1, 0], 20); // NOP NOP NOP EOL
+  fillIpv4Checksum(withOptions, 24);
+  assert.equal(internetChecksum(withOptions, 0, 24), 0);
 });

@@ -15,6 +15,7 @@
  * @module
  */
 
+import { readU32 } from "./bytes.ts";
 import { checksumAdd } from "./checksum.ts";
 import {
   classifyIpv6Address,
@@ -661,8 +662,7 @@ export function walkIpv6Extensions(
         out.fragmentNextHeader = b[at];
         out.fragmentOffset = offset;
         out.moreFragments = more;
-        out.fragmentId = ((b[at + 4] << 24) | (b[at + 5] << 16) | (b[at + 6] << 8) | b[at + 7]) >>>
-          0;
+        out.fragmentId = readU32(b, at + 4);
         if (offset !== 0 || more) {
           const dataLength = end - (at + 8);
           // §4.5: a fragment that is not the last must be a multiple of 8 octets long.

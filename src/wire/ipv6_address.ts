@@ -18,6 +18,7 @@
  * @module
  */
 
+import { readU32, writeU32 } from "./bytes.ts";
 import { formatIpv4Address, parseIpv4Address } from "./ipv4.ts";
 
 /**
@@ -52,17 +53,6 @@ export function ipv6Address(w0 = 0, w1 = 0, w2 = 0, w3 = 0): Ipv6Address {
 export const IPV6_UNSPECIFIED: Readonly<Ipv6Address> = Object.freeze(ipv6Address());
 /** The loopback address `::1` (RFC 4291 §2.5.3). Frozen. */
 export const IPV6_LOOPBACK: Readonly<Ipv6Address> = Object.freeze(ipv6Address(0, 0, 0, 1));
-
-function readU32(b: Uint8Array, i: number): number {
-  return ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
-}
-
-function writeU32(b: Uint8Array, i: number, v: number): void {
-  b[i] = v >>> 24;
-  b[i + 1] = v >>> 16;
-  b[i + 2] = v >>> 8;
-  b[i + 3] = v;
-}
 
 /**
  * Reads the 16 bytes at `bytes[offset..offset+16)` into `out` (no allocation) and returns it.

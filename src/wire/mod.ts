@@ -1,7 +1,8 @@
 /**
  * Wire codecs: the Internet checksum, IPv4 and IPv6 (with its extension headers and
  * addresses), TCP, ICMP and ICMPv6 headers and the virtio-net header of offloading TUN devices,
- * as parsers that fill reused objects and emitters that write into caller-owned buffers.
+ * as parsers that fill reused objects and emitters that write into caller-owned buffers, and
+ * the big-endian field reads and writes they share.
  *
  * @example
  * ```ts
@@ -18,6 +19,7 @@
  * @module
  */
 
+export { readU16, readU32, writeU16, writeU32 } from "./bytes.ts";
 export {
   checksumAdd,
   checksumFinish,
@@ -27,6 +29,7 @@ export {
 } from "./checksum.ts";
 export {
   emitIpv4,
+  fillIpv4Checksum,
   formatIpv4Address,
   IPPROTO_ICMP,
   IPPROTO_TCP,

@@ -18,6 +18,7 @@
  * @module
  */
 
+import { readU32, writeU32 } from "./bytes.ts";
 import { checksumAdd, checksumFinish, checksumFold, ipv4AddressSum } from "./checksum.ts";
 import { IPPROTO_TCP } from "./ipv4.ts";
 import { ViewCache } from "./views.ts";
@@ -192,17 +193,6 @@ export function tcpHeaderLength(options: TcpOptions): number {
   const blocks = sackBlocksToEmit(options, base);
   const len = base + (blocks > 0 ? 4 + 8 * blocks : 0);
   return TCP_HEADER_LENGTH + ((len + 3) & ~3);
-}
-
-function readU32(b: Uint8Array, i: number): number {
-  return ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
-}
-
-function writeU32(b: Uint8Array, i: number, v: number): void {
-  b[i] = v >>> 24;
-  b[i + 1] = v >>> 16;
-  b[i + 2] = v >>> 8;
-  b[i + 3] = v;
 }
 
 /** Parses the options in `b[start + 20..end)` into `o` (already reset). */

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { readU32, writeU32 } from "../../src/wire/bytes.ts";
 import {
   checksumAdd,
   checksumFinish,
@@ -69,8 +70,8 @@ export function fixChecksums(p: Uint8Array): void {
   if (ihl < 20 || ihl > p.length) return;
   const total = (p[2] << 8) | p[3];
   if (p[9] === IPPROTO_TCP && total >= ihl + 18 && total <= p.length) {
-    const src = ((p[12] << 24) | (p[13] << 16) | (p[14] << 8) | p[15]) >>> 0;
-    const dst = ((p[16] << 24) | (p[17] << 16) | (p[18] << 8) | p[19]) >>> 0;
+    const src = readU32(p, 12);
+    const dst = readU32(p, 16);
     const tcpLen = total - ihl;
     p[ihl + 16] = 0;
     p[ihl + 17] = 0;
@@ -113,18 +114,6 @@ function tcpBounds(p: Uint8Array): { start: number; hdrEnd: number } | null {
 /** Interesting values for 8-, 16- and 32-bit fields. */
 const EDGE8 = [0, 1, 2, 3, 4, 5, 8, 10, 0x0f, 0x10, 0x40, 0x7f, 0x80, 0xfe, 0xff];
 const EDGE32 = [0, 1, 0x7fffffff, 0x80000000, 0x80000001, 0xffffffff, 0xfffffffe];
-
-function writeU32(p: Uint8Array, i: number, v: number): void {
-  if (i + 4 > p.length) return;
-  p[i] = v >>> 24;
-  p[i + 1] = v >>> 16;
-  p[i + 2] = v >>> 8;
-  p[i + 3] = v;
-}
-
-function readU32(p: Uint8Array, i: number): number {
-  return ((p[i] << 24) | (p[i + 1] << 16) | (p[i + 2] << 8) | p[i + 3]) >>> 0;
-}
 
 /** Builds the bytes of one random, often malformed, TCP option. */
 function randomOption(r: Prng, near: number): number[] {
