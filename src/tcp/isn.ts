@@ -173,6 +173,9 @@ export class IsnGenerator {
 export class TupleHasher {
   readonly #key: Uint8Array;
   readonly #msg = new Uint8Array(20);
+  /** Views of the message for its three lengths, made once (a hash allocates nothing). */
+  readonly #msg12 = this.#msg.subarray(0, 12);
+  readonly #msg16 = this.#msg.subarray(0, 16);
   readonly #view = new DataView(this.#msg.buffer);
   readonly #state = new Uint32Array(8);
   readonly #out = new Uint32Array(2);
@@ -195,7 +198,7 @@ export class TupleHasher {
     v.setUint32(4, w1 >>> 0);
     v.setUint32(8, w2 >>> 0);
     v.setUint32(12, w3 >>> 0);
-    sipHash24Into(this.#key, this.#msg.subarray(0, 16), this.#state, this.#out);
+    sipHash24Into(this.#key, this.#msg16, this.#state, this.#out);
     return 4294967296 * (1 + (this.#out[0] & 0xfffff)) + this.#out[1];
   }
 
@@ -217,7 +220,7 @@ export class TupleHasher {
     v.setUint32(16, b >>> 0);
     // Without the extra words the message is the 12-byte tuple, as RFC 6528 ISNs have it.
     const len = a === 0 && b === 0 ? 12 : 20;
-    sipHash24Into(this.#key, this.#msg.subarray(0, len), this.#state, this.#out);
+    sipHash24Into(this.#key, len === 12 ? this.#msg12 : this.#msg, this.#state, this.#out);
     return this.#out[1];
   }
 }
