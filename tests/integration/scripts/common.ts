@@ -165,6 +165,20 @@ export async function readOutcome(conn: Deno.Conn): Promise<{ end: string; extra
   }
 }
 
+/** Lines of a child's stdout or stderr, as they come. */
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let rest = "";
+  for await (const c of stream.pipeThrough(new TextDecoderStream())) {
+    rest += c;
+    let i;
+    while ((i = rest.indexOf("\n")) >= 0) {
+      yield rest.slice(0, i);
+      rest = rest.slice(i + 1);
+    }
+  }
+  if (rest !== "") yield rest;
+}
+
 /** Reads a whole stream (a TcpConn's readable) into one array. */
 export async function readStream(readable: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
