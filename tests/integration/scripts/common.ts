@@ -312,6 +312,51 @@ export class Cli {
   }
 }
 
+/** What one run of the kernel's `ping` reported. */
+export interface PingOutcome {
+  /** ping's exit code (0: every request answered). */
+  exit: number;
+  /** The replies ping counted (−1: no summary line). */
+  received: number;
+  /** The size ping printed for the first reply ("N bytes from"), −1 for none. */
+  replyBytes: number;
+  /** stdout and stderr. */
+  text: string;
+}
+
+/**
+ * Runs the kernel's `ping` (`-6` when `ipv6`): three echo requests with `bytes` of data each,
+ * 0.2 s apart, each waited for at most 2 s.
+ */
+export async function kernelPing(host: string, bytes: number, ipv6 = false): Promise<PingOutcome> {
+  const out = await new Deno.Command("ping", {
+    args: [
+      ...ipv6 ? ["-6"] : [],
+      "-n",
+      "-c",
+      "3",
+      "-i",
+      "0.2",
+      "-W",
+      "2",
+      "-s",
+      String(bytes),
+      host,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(15_000),
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  return {
+    exit: out.code,
+    received: Number(text.match(/(\d+) (?:packets )?received/)?.[1] ?? -1),
+    replyBytes: Number(text.match(/(\d+) bytes from /)?.[1] ?? -1),
+    text,
+  };
+}
+
 /** Sets a per-namespace sysctl (e.g. `net/ipv4/ip_nonlocal_bind`). */
 export function sysctl(key: string, value: string): void {
   Deno.writeTextFileSync(`/proc/sys/${key}`, value);
