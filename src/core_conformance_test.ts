@@ -3,55 +3,29 @@
 // `scripts/conformance.ts` builds docs/conformance.md from these names.
 import assert from "node:assert/strict";
 import { type ConnHandle, StackCore } from "./core.ts";
-import type { Link } from "./link.ts";
-import { emitIpv4, IPPROTO_ICMP, IPPROTO_TCP, newIpv4Header, parseIpv4 } from "./wire/ipv4.ts";
+import {
+  CaptureLink,
+  icmpMessage,
+  ipv4Packet,
+  parseTcpIpv4,
+  tcpIpv4Packet,
+} from "./_capture_link.ts";
+import { IPPROTO_ICMP } from "./wire/ipv4.ts";
 import {
   ACK,
-  emitTcp,
   FIN,
   newTcpSegment,
-  parseTcp,
   RST,
   SYN,
   TCP_HEADER_LENGTH,
   type TcpSegment,
 } from "./wire/tcp.ts";
-import { internetChecksum } from "./wire/checksum.ts";
 import { State } from "./tcp/connection.ts";
 
 const US = 0x0a000001;
 const THEM = 0x0a000002;
 /** A router on the path, the source of ICMP errors. */
 const ROUTER = 0x0a0000fe;
-
-/** A link that keeps every packet written to it. */
-class CaptureLink implements Link {
-  readonly mtu: number;
-  /** Packets written since the last `take`. */
-  out: Uint8Array[] = [];
-  /** Every packet ever written. */
-  readonly all: Uint8Array[] = [];
-  constructor(mtu = 1500) {
-    this.mtu = mtu;
-  }
-  read(): number {
-    return 0;
-  }
-  write(p: Uint8Array): void {
-    this.out.push(p.slice());
-    this.all.push(p.slice());
-  }
-  waitReadable(): Promise<void> {
-    return Promise.resolve();
-  }
-  wake(): void {}
-  close(): void {}
-  take(): Uint8Array[] {
-    const o = this.out;
-    this.out = [];
-    return o;
-  }
-}
 
 interface Rig {
   core: StackCore;
@@ -100,12 +74,7 @@ function packet(o: PacketOpts): Uint8Array {
   seg.window = o.window ?? 65535;
   seg.payload = new Uint8Array(o.payload ?? 0).fill(0x61);
   if (o.mss !== undefined) seg.options.mss = o.mss;
-  const buf = new Uint8Array(1500);
-  const src = o.src ?? THEM;
-  const dst = o.dst ?? US;
-  const n = emitTcp(seg, src, dst, buf.subarray(20));
-  emitIpv4(buf, { src, dst, protocol: IPPROTO_TCP, ttl: 64, id: 1, payloadLength: n });
-  return buf.subarray(0, 20 + n);
+  return tcpIpv4Packet(o.src ?? THEM, o.dst ?? US, seg);
 }
 
 interface Out {
@@ -118,12 +87,8 @@ interface Out {
 
 /** Parses a TCP packet the core wrote; the TCP checksum is verified against its addresses. */
 function parseOut(p: Uint8Array): Out {
-  const ip = newIpv4Header();
-  assert.equal(parseIpv4(p, p.length, ip), 0, "a valid IPv4 header");
-  assert.equal(ip.protocol, IPPROTO_TCP);
+  const { ip, seg } = parseTcpIpv4(p);
   const tcp = p.subarray(ip.ihl, ip.totalLength);
-  const seg = newTcpSegment();
-  assert.equal(parseTcp(tcp, ip.src, ip.dst, seg), 0, "a valid TCP segment and checksum");
   const dataOffset = (tcp[12] >> 4) * 4;
   return { src: ip.src, dst: ip.dst, seg, options: tcp.slice(TCP_HEADER_LENGTH, dataOffset) };
 }
@@ -171,25 +136,8 @@ function connectTo(r: Rig, localPort: number, irs = 9000): { h: ConnHandle; iss:
 /** An ICMP error of `type`/`code` from ROUTER quoting `original` (RFC 792: header + 8 bytes). */
 function icmpError(type: number, code: number, original: Uint8Array): Uint8Array {
   const ihl = (original[0] & 0x0f) * 4;
-  const quoted = original.subarray(0, ihl + 8);
-  const icmp = new Uint8Array(8 + quoted.length);
-  icmp[0] = type;
-  icmp[1] = code;
-  icmp.set(quoted, 8);
-  const sum = internetChecksum(icmp, 0, icmp.length);
-  icmp[2] = sum >> 8;
-  icmp[3] = sum & 0xff;
-  const p = new Uint8Array(20 + icmp.length);
-  emitIpv4(p, {
-    src: ROUTER,
-    dst: US,
-    protocol: IPPROTO_ICMP,
-    ttl: 64,
-    id: 7,
-    payloadLength: icmp.length,
-  });
-  p.set(icmp, 20);
-  return p;
+  const icmp = icmpMessage(type, code, 0, original.subarray(0, ihl + 8));
+  return ipv4Packet(ROUTER, US, IPPROTO_ICMP, icmp, 7);
 }
 
 Deno.test("stack: MUST-15 a passive open whose SYN has no MSS option sends at most 536 bytes a segment", () => {

@@ -3,30 +3,14 @@
 // answered in fragments. Real IP packets in and out, under a hand-driven clock.
 import assert from "node:assert/strict";
 import { StackCore } from "./core.ts";
-import type { Link } from "./link.ts";
+import { CaptureLink, icmpMessage, parseTcpIpv4 } from "./_capture_link.ts";
 import { emitIpv4, IPPROTO_ICMP, IPPROTO_TCP, newIpv4Header, parseIpv4 } from "./wire/ipv4.ts";
-import { ACK, emitTcp, newTcpSegment, parseTcp, SYN } from "./wire/tcp.ts";
+import { ACK, emitTcp, newTcpSegment, SYN } from "./wire/tcp.ts";
 import { internetChecksum } from "./wire/checksum.ts";
 import { FragmentKey, FragmentReassembler, FragmentVerdict } from "./ip/reassembly.ts";
 
 const US = 0x0a000001;
 const THEM = 0x0a000002;
-
-class CaptureLink implements Link {
-  readonly mtu = 1500;
-  out: Uint8Array[] = [];
-  read(): number {
-    return 0;
-  }
-  write(p: Uint8Array): void {
-    this.out.push(p.slice());
-  }
-  waitReadable(): Promise<void> {
-    return Promise.resolve();
-  }
-  wake(): void {}
-  close(): void {}
-}
 
 function rig(limits = {}) {
   const link = new CaptureLink();
@@ -93,15 +77,6 @@ function fragment(
   return p;
 }
 
-function parseTcpOut(p: Uint8Array) {
-  const ip = newIpv4Header();
-  assert.equal(parseIpv4(p, p.length, ip), 0);
-  assert.equal(ip.protocol, IPPROTO_TCP);
-  const seg = newTcpSegment();
-  assert.equal(parseTcp(p.subarray(20), ip.src, ip.dst, seg), 0);
-  return seg;
-}
-
 Deno.test("fragments: a SYN and a data segment that arrive in fragments, out of order, are reassembled (RFC 815)", () => {
   const { core, link } = rig();
   const accepted: unknown[] = [];
@@ -111,7 +86,7 @@ Deno.test("fragments: a SYN and a data segment that arrive in fragments, out of 
     core.input(f, 0);
   }
   assert.equal(link.out.length, 1, "a SYN,ACK for the reassembled SYN");
-  const synAck = parseTcpOut(link.out[0]);
+  const synAck = parseTcpIpv4(link.out[0]).seg;
   assert.equal(synAck.flags, SYN | ACK);
   assert.equal(synAck.ack, 1001);
   core.input(fragments(tcpBody(ACK, 1001, synAck.seq + 1, new Uint8Array(0)), [], 2)[0], 0);
@@ -212,11 +187,8 @@ Deno.test("fragments: fragments for another address are not held", () => {
 
 Deno.test("fragments: an echo request larger than the MTU is answered whole, in fragments (RFC 1122 §3.2.2.6)", () => {
   const { core, link } = rig();
-  const icmp = new Uint8Array(8 + 4000).map((_, i) => (i * 13) & 0xff);
-  icmp.set([8, 0, 0, 0, 0x12, 0x34, 0, 9]);
-  const sum = internetChecksum(icmp, 0, icmp.length);
-  icmp[2] = sum >>> 8;
-  icmp[3] = sum;
+  const data = new Uint8Array(4000).map((_, i) => (i * 13) & 0xff);
+  const icmp = icmpMessage(8, 0, 0x12340009, data); // echo request, id 0x1234, sequence 9
   for (const f of fragments(icmp, [1480, 2960], 0x77, IPPROTO_ICMP)) core.input(f, 0);
   assert.ok(link.out.length >= 3, `${link.out.length} fragments out`);
   // Reassemble what we sent with an independent reassembler and compare.

@@ -4,7 +4,7 @@
 // ignored, fragments reassembled. Real packets in and out, under a hand-driven clock.
 import assert from "node:assert/strict";
 import { type ConnHandle, StackCore } from "./core.ts";
-import type { Link } from "./link.ts";
+import { CaptureLink } from "./_capture_link.ts";
 import {
   emitIpv6,
   IPPROTO_DSTOPTS,
@@ -32,27 +32,6 @@ import { State } from "./tcp/connection.ts";
 const US4 = 0x0a000001;
 const US = parseIpv6Address("fdac:1194:20dc::1")!;
 const THEM = parseIpv6Address("fdac:1194:20dc::2")!;
-
-class CaptureLink implements Link {
-  readonly mtu = 1500;
-  out: Uint8Array[] = [];
-  read(): number {
-    return 0;
-  }
-  write(p: Uint8Array): void {
-    this.out.push(p.slice());
-  }
-  waitReadable(): Promise<void> {
-    return Promise.resolve();
-  }
-  wake(): void {}
-  close(): void {}
-  take(): Uint8Array[] {
-    const o = this.out;
-    this.out = [];
-    return o;
-  }
-}
 
 function rig(addr6: Ipv6Address | null = US) {
   const link = new CaptureLink();

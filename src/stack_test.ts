@@ -1,37 +1,20 @@
 // The stack core's handling of packets that reach no connection, driven by hand.
 import assert from "node:assert/strict";
 import { StackCore } from "./stack.ts";
-import type { Link } from "./link.ts";
 import {
-  emitIpv4,
-  IPPROTO_ICMP,
-  IPPROTO_TCP,
-  IPPROTO_UDP,
-  newIpv4Header,
-  parseIpv4,
-} from "./wire/ipv4.ts";
-import { ACK, emitTcp, FIN, newTcpSegment, parseTcp, RST, SYN } from "./wire/tcp.ts";
+  CaptureLink,
+  icmpMessage,
+  ipv4Packet,
+  parseTcpIpv4,
+  tcpIpv4Packet,
+} from "./_capture_link.ts";
+import { IPPROTO_ICMP, IPPROTO_UDP } from "./wire/ipv4.ts";
+import { ACK, FIN, newTcpSegment, RST, SYN } from "./wire/tcp.ts";
 import { State } from "./tcp/connection.ts";
 import { internetChecksum } from "./wire/checksum.ts";
 
 const US = 0x0a000001;
 const THEM = 0x0a000002;
-
-class CaptureLink implements Link {
-  readonly mtu = 1500;
-  out: Uint8Array[] = [];
-  read(): number {
-    return 0;
-  }
-  write(p: Uint8Array): void {
-    this.out.push(p.slice());
-  }
-  waitReadable(): Promise<void> {
-    return Promise.resolve();
-  }
-  wake(): void {}
-  close(): void {}
-}
 
 function core(): [StackCore, CaptureLink] {
   const link = new CaptureLink();
@@ -48,19 +31,10 @@ function tcpPacket(flags: number, seq: number, ack: number, dstPort = 80, payloa
   seg.flags = flags;
   seg.window = 1000;
   seg.payload = new Uint8Array(payload);
-  const buf = new Uint8Array(1500);
-  const n = emitTcp(seg, THEM, US, buf.subarray(20));
-  emitIpv4(buf, { src: THEM, dst: US, protocol: IPPROTO_TCP, ttl: 64, id: 1, payloadLength: n });
-  return buf.subarray(0, 20 + n);
+  return tcpIpv4Packet(THEM, US, seg);
 }
 
-function parseOut(p: Uint8Array) {
-  const ip = newIpv4Header();
-  assert.equal(parseIpv4(p, p.length, ip), 0);
-  const seg = newTcpSegment();
-  assert.equal(parseTcp(p.subarray(20), ip.src, ip.dst, seg), 0);
-  return { ip, seg };
-}
+const parseOut = parseTcpIpv4;
 
 Deno.test("stack: a SYN to a closed port is answered with RST,ACK (RFC 9293 §3.10.7.1)", () => {
   const [c, link] = core();
@@ -132,8 +106,7 @@ Deno.test("stack: MUST-3 malformed and foreign packets are counted and dropped, 
   other[11] = sum & 0xff;
   c.input(other, 0);
   assert.equal(c.counters.notForUs, 1);
-  const udp = new Uint8Array(28);
-  emitIpv4(udp, { src: THEM, dst: US, protocol: IPPROTO_UDP, ttl: 64, id: 1, payloadLength: 8 });
+  const udp = ipv4Packet(THEM, US, IPPROTO_UDP, new Uint8Array(8));
   c.input(udp, 0);
   assert.equal(c.counters.otherProtocol, 1);
   // Single-byte corruptions anywhere: each is dropped or answered, none escapes as a throw.
@@ -150,21 +123,9 @@ Deno.test("stack: MUST-3 malformed and foreign packets are counted and dropped, 
 
 Deno.test("stack: ICMP echo requests are answered", () => {
   const [c, link] = core();
-  const icmp = new Uint8Array([8, 0, 0, 0, 0x12, 0x34, 0, 1, 0x61, 0x62]);
-  const sum = internetChecksum(icmp, 0, icmp.length);
-  icmp[2] = sum >> 8;
-  icmp[3] = sum & 0xff;
-  const p = new Uint8Array(20 + icmp.length);
-  emitIpv4(p, {
-    src: THEM,
-    dst: US,
-    protocol: IPPROTO_ICMP,
-    ttl: 64,
-    id: 1,
-    payloadLength: icmp.length,
-  });
-  p.set(icmp, 20);
-  c.input(p, 0);
+  // An echo request (id 0x1234, sequence 1) carrying "ab".
+  const icmp = icmpMessage(8, 0, 0x12340001, new Uint8Array([0x61, 0x62]));
+  c.input(ipv4Packet(THEM, US, IPPROTO_ICMP, icmp), 0);
   assert.equal(link.out.length, 1);
   const reply = link.out[0];
   assert.equal(reply[20], 0); // echo reply
@@ -180,10 +141,7 @@ function handshakePacket(srcPort: number, flags: number, seq: number, ack: numbe
   seg.ack = ack;
   seg.flags = flags;
   seg.window = 1000;
-  const buf = new Uint8Array(1500);
-  const n = emitTcp(seg, THEM, US, buf.subarray(20));
-  emitIpv4(buf, { src: THEM, dst: US, protocol: IPPROTO_TCP, ttl: 64, id: 1, payloadLength: n });
-  return buf.subarray(0, 20 + n);
+  return tcpIpv4Packet(THEM, US, seg);
 }
 
 /** Completes a handshake from port `port`; returns our ISS. */
@@ -206,10 +164,7 @@ Deno.test("stack: connections waiting for accept() count against the backlog", (
     link.out = [];
     c.input(handshakePacket(port, SYN, 1000, 0), 0);
     if (link.out.length === 0) continue; // dropped by the backlog
-    const ip = newIpv4Header();
-    parseIpv4(link.out[0], link.out[0].length, ip);
-    const synAck = newTcpSegment();
-    parseTcp(link.out[0].subarray(20), ip.src, ip.dst, synAck);
+    const synAck = parseOut(link.out[0]).seg;
     c.input(handshakePacket(port, ACK, 1001, (synAck.seq + 1) >>> 0), 0);
   }
   assert.ok(
@@ -261,11 +216,7 @@ function packet(o: PacketOpts): Uint8Array {
   }
   if (o.wscale !== undefined) seg.options.wscale = o.wscale;
   if (o.sackOk) seg.options.sackPermitted = true;
-  const buf = new Uint8Array(1500);
-  const src = o.src ?? THEM;
-  const n = emitTcp(seg, src, US, buf.subarray(20));
-  emitIpv4(buf, { src, dst: US, protocol: IPPROTO_TCP, ttl: 64, id: 1, payloadLength: n });
-  return buf.subarray(0, 20 + n);
+  return tcpIpv4Packet(o.src ?? THEM, US, seg);
 }
 
 function coreWith(limits = {}, connection = {}): [StackCore, CaptureLink, { t: number }] {
@@ -543,25 +494,7 @@ function icmpError(
   quoted: Uint8Array,
   from = 0x0a000009,
 ) {
-  const icmp = new Uint8Array(8 + 28);
-  icmp[0] = type;
-  icmp[1] = code;
-  icmp[4] = rest >>> 24, icmp[5] = rest >>> 16, icmp[6] = rest >>> 8, icmp[7] = rest;
-  icmp.set(quoted.subarray(0, 28), 8);
-  const sum = internetChecksum(icmp, 0, icmp.length);
-  icmp[2] = sum >> 8;
-  icmp[3] = sum & 0xff;
-  const p = new Uint8Array(20 + icmp.length);
-  emitIpv4(p, {
-    src: from,
-    dst: US,
-    protocol: IPPROTO_ICMP,
-    ttl: 64,
-    id: 1,
-    payloadLength: icmp.length,
-  });
-  p.set(icmp, 20);
-  return p;
+  return ipv4Packet(from, US, IPPROTO_ICMP, icmpMessage(type, code, rest, quoted.subarray(0, 28)));
 }
 
 Deno.test("stack: MUST-54 an ICMP host unreachable that quotes our SYN fails the open; a forged quote is ignored (RFC 5927)", () => {

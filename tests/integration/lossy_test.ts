@@ -171,7 +171,7 @@ integrationTest(
 );
 
 integrationTest(
-  "lossy: 20 MiB each way at once under 2 % duplication both ways arrive intact",
+  "lossy: 20 MiB each way at once under 2 % duplication both ways arrive intact, the kernel D-SACKing the duplicates",
   problem,
   async () => {
     const r = await transfer("duplicate", "kernel");

@@ -12,6 +12,8 @@
  * @module
  */
 
+import { readPcap, toHex } from "./util.ts";
+
 /** [name, description, display filter, which match (0 = first)]. */
 const SELECTION: [string, string, string, number][] = [
   ["echo6Request7", "ICMPv6 echo request, 7 data bytes (odd length)", "icmpv6.type==128 && ipv6.plen==15", 0],
@@ -119,30 +121,6 @@ const FIELDS = [
 
 const PREFS = ["-o", "ipv6.defragment:FALSE", "-o", "tcp.relative_sequence_numbers:FALSE"];
 
-/** Minimal pcap reader: returns each record's bytes (microsecond or nanosecond, either endianness). */
-function readPcap(file: Uint8Array): { linkType: number; records: Uint8Array[] } {
-  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  const magic = dv.getUint32(0, true);
-  let le: boolean;
-  if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) le = true;
-  else if (magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1) le = false;
-  else throw new Error(`not a pcap file (magic 0x${magic.toString(16)})`);
-  const linkType = dv.getUint32(20, le);
-  const records: Uint8Array[] = [];
-  let off = 24;
-  while (off + 16 <= file.length) {
-    const inclLen = dv.getUint32(off + 8, le);
-    off += 16;
-    records.push(file.subarray(off, off + inclLen));
-    off += inclLen;
-  }
-  return { linkType, records };
-}
-
-function hex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
 function tshark(args: string[]): string {
   const out = new Deno.Command("tshark", { args, stderr: "null" }).outputSync();
   if (!out.success) throw new Error("tshark failed: " + args.join(" "));
@@ -205,7 +183,7 @@ function main(): void {
     const length = etherType === 0x86dd
       ? 40 + ((ip[4] << 8) | ip[5])
       : (ip[2] << 8) | ip[3];
-    const entry = { name, description, hex: hex(ip.subarray(0, length)), f };
+    const entry = { name, description, hex: toHex(ip.subarray(0, length)), f };
     lines.push("  " + JSON.stringify(entry) + ",");
   }
   lines.push("];");

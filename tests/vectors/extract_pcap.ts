@@ -11,6 +11,8 @@
  * @module
  */
 
+import { readPcap, toHex } from "./util.ts";
+
 /** Frames to keep (1-based, as tshark numbers them), with a name and description. */
 const SELECTION: [number, string, string][] = [
   [1, "synClient", "SYN from the kernel client: MSS 1460, SACK-permitted, timestamps, WS 10"],
@@ -67,30 +69,6 @@ const FIELDS = [
   "icmp.seq",
   "icmp.checksum",
 ];
-
-/** Minimal pcap reader: returns each record's bytes (microsecond or nanosecond, either endianness). */
-function readPcap(file: Uint8Array): { linkType: number; records: Uint8Array[] } {
-  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  const magic = dv.getUint32(0, true);
-  let le: boolean;
-  if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) le = true;
-  else if (magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1) le = false;
-  else throw new Error(`not a pcap file (magic 0x${magic.toString(16)})`);
-  const linkType = dv.getUint32(20, le);
-  const records: Uint8Array[] = [];
-  let off = 24;
-  while (off + 16 <= file.length) {
-    const inclLen = dv.getUint32(off + 8, le);
-    off += 16;
-    records.push(file.subarray(off, off + inclLen));
-    off += inclLen;
-  }
-  return { linkType, records };
-}
-
-function hex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
 
 function tsharkFacts(pcap: string): Map<number, Record<string, string>> {
   const args = ["-r", pcap, "-o", "tcp.relative_sequence_numbers:FALSE", "-T", "fields"];
@@ -184,7 +162,7 @@ function main(): void {
     const entry: Record<string, unknown> = {
       name,
       description,
-      hex: hex(ip),
+      hex: toHex(ip),
       ip: {
         src: f["ip.src"],
         dst: f["ip.dst"],
@@ -228,7 +206,7 @@ function main(): void {
         seq: num(f["icmp.seq"].split(",")[0]),
         checksum: num(f["icmp.checksum"]),
         // The echo data (ping may put a timeval first, which tshark does not count as data).
-        dataHex: hex(ip.subarray(((ip[0] & 0x0f) << 2) + 8)),
+        dataHex: toHex(ip.subarray(((ip[0] & 0x0f) << 2) + 8)),
       };
     }
     lines.push("  " + JSON.stringify(entry) + ",");

@@ -1,5 +1,6 @@
 /**
- * Small helpers for the wire tests: hex conversion and a seeded PRNG.
+ * Small helpers for the wire tests and the vector extractors: hex conversion, a seeded PRNG and
+ * a minimal pcap reader.
  * @module
  */
 
@@ -38,4 +39,27 @@ export function seededRandom(seed: number): () => number {
 export function addr(dotted: string): number {
   const p = dotted.split(".").map(Number);
   return ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0;
+}
+
+/**
+ * Minimal pcap reader for the vector extractors: the link type and each record's bytes
+ * (microsecond or nanosecond timestamps, either byte order).
+ */
+export function readPcap(file: Uint8Array): { linkType: number; records: Uint8Array[] } {
+  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const magic = dv.getUint32(0, true);
+  let le: boolean;
+  if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) le = true;
+  else if (magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1) le = false;
+  else throw new Error(`not a pcap file (magic 0x${magic.toString(16)})`);
+  const linkType = dv.getUint32(20, le);
+  const records: Uint8Array[] = [];
+  let off = 24;
+  while (off + 16 <= file.length) {
+    const inclLen = dv.getUint32(off + 8, le);
+    off += 16;
+    records.push(file.subarray(off, off + inclLen));
+    off += inclLen;
+  }
+  return { linkType, records };
 }

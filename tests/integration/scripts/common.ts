@@ -165,6 +165,20 @@ export async function readOutcome(conn: Deno.Conn): Promise<{ end: string; extra
   }
 }
 
+/** Lines of a child's stdout or stderr, as they come. */
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let rest = "";
+  for await (const c of stream.pipeThrough(new TextDecoderStream())) {
+    rest += c;
+    let i;
+    while ((i = rest.indexOf("\n")) >= 0) {
+      yield rest.slice(0, i);
+      rest = rest.slice(i + 1);
+    }
+  }
+  if (rest !== "") yield rest;
+}
+
 /** Reads a whole stream (a TcpConn's readable) into one array. */
 export async function readStream(readable: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
@@ -296,6 +310,51 @@ export class Cli {
     }
     return status.code;
   }
+}
+
+/** What one run of the kernel's `ping` reported. */
+export interface PingOutcome {
+  /** ping's exit code (0: every request answered). */
+  exit: number;
+  /** The replies ping counted (−1: no summary line). */
+  received: number;
+  /** The size ping printed for the first reply ("N bytes from"), −1 for none. */
+  replyBytes: number;
+  /** stdout and stderr. */
+  text: string;
+}
+
+/**
+ * Runs the kernel's `ping` (`-6` when `ipv6`): three echo requests with `bytes` of data each,
+ * 0.2 s apart, each waited for at most 2 s.
+ */
+export async function kernelPing(host: string, bytes: number, ipv6 = false): Promise<PingOutcome> {
+  const out = await new Deno.Command("ping", {
+    args: [
+      ...ipv6 ? ["-6"] : [],
+      "-n",
+      "-c",
+      "3",
+      "-i",
+      "0.2",
+      "-W",
+      "2",
+      "-s",
+      String(bytes),
+      host,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(15_000),
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  return {
+    exit: out.code,
+    received: Number(text.match(/(\d+) (?:packets )?received/)?.[1] ?? -1),
+    replyBytes: Number(text.match(/(\d+) bytes from /)?.[1] ?? -1),
+    text,
+  };
 }
 
 /** Sets a per-namespace sysctl (e.g. `net/ipv4/ip_nonlocal_bind`). */

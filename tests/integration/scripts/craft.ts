@@ -7,7 +7,7 @@
  * @module
  */
 
-import { killAtExit, within } from "./common.ts";
+import { killAtExit, lines, within } from "./common.ts";
 
 /** `tests/integration/craft.py`. */
 export const CRAFT_PY: string = new URL("../craft.py", import.meta.url).pathname;
@@ -323,17 +323,4 @@ export async function connectRst(
     );
   }
   return JSON.parse(text.split("\n").pop()!);
-}
-
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncIterable<string> {
-  let buf = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buf += chunk;
-    let i;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      yield buf.slice(0, i);
-      buf = buf.slice(i + 1);
-    }
-  }
-  if (buf) yield buf;
 }

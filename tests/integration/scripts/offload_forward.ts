@@ -18,8 +18,8 @@
 
 import {
   closeQuietly,
-  killAtExit,
   randomBytes,
+  readStream,
   readToEnd,
   scenario,
   sha256,
@@ -27,9 +27,9 @@ import {
   within,
   writeAll,
 } from "./common.ts";
-import { sh } from "./lossy_common.ts";
+import { sendStack, sh } from "./lossy_common.ts";
+import { inNs, spawnPeer, startTcpdump, VETH_HERE, VETH_PEER, vethToPeer } from "./netns_peer.ts";
 import { openStack } from "../../../src/stack.ts";
-import type { TcpConn } from "../../../src/socket.ts";
 
 const STACK_IP = "10.0.0.1";
 const ROUTER_IP = "10.1.0.1";
@@ -65,25 +65,6 @@ if (Deno.args[0] === "--peer") {
       closeQuietly(conn);
     }
   });
-}
-
-/** Lines of a child's stdout or stderr, as they come. */
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let rest = "";
-  for await (const c of stream.pipeThrough(new TextDecoderStream())) {
-    rest += c;
-    let i;
-    while ((i = rest.indexOf("\n")) >= 0) {
-      yield rest.slice(0, i);
-      rest = rest.slice(i + 1);
-    }
-  }
-  if (rest !== "") yield rest;
-}
-
-/** Runs a command inside the network namespace of process `pid`. */
-function inNs(pid: number, cmd: string, ...args: string[]): Promise<string> {
-  return sh("nsenter", `--net=/proc/${pid}/ns/net`, cmd, ...args);
 }
 
 /** tshark's fields per packet, in order. */
@@ -223,28 +204,6 @@ export interface ForwardReport {
   tcpdump: string;
 }
 
-async function stackSide(conn: TcpConn, data: Uint8Array): Promise<Uint8Array> {
-  const w = conn.writable.getWriter();
-  const sending = (async () => {
-    for (let o = 0; o < data.length; o += 65536) await w.write(data.subarray(o, o + 65536));
-    await w.close();
-  })();
-  const chunks: Uint8Array[] = [];
-  let n = 0;
-  for await (const c of conn.readable) {
-    chunks.push(c);
-    n += c.length;
-  }
-  await sending;
-  const got = new Uint8Array(n);
-  let o = 0;
-  for (const c of chunks) {
-    got.set(c, o);
-    o += c.length;
-  }
-  return got;
-}
-
 if (Deno.args[0] !== "--peer") {
   const size = Number(Deno.args[0] ?? 4 * 1024 * 1024);
   const keep = Deno.args[1];
@@ -252,88 +211,21 @@ if (Deno.args[0] !== "--peer") {
     const dir = await Deno.makeTempDir({ prefix: "tcptun_offload_forward_" });
     const file = `${dir}/peer.pcap`;
     try {
-      const peer = new Deno.Command("unshare", {
-        args: [
-          "--net",
-          Deno.execPath(),
-          "run",
-          "-A",
-          "--no-prompt",
-          SCRIPT,
-          "--peer",
-          String(size),
-        ],
-        env: { TCPTUN_IN_NETNS: "1", NO_COLOR: "1" },
+      const peer = await spawnPeer(SCRIPT, ["--peer", String(size)], {
         stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      killAtExit(peer);
-      const peerErr = new Response(peer.stderr).text();
-      const peerOut = lines(peer.stdout);
-      const first = await within(peerOut.next(), 15_000, "peer ready");
-      if (first.done || first.value !== "ready") {
-        throw new Error(`the peer did not start: ${first.value}\n${await peerErr}`);
-      }
-      const pid = peer.pid; // `unshare` execs the peer: same process, new namespace
-      await sh(
-        "ip",
-        "link",
-        "add",
-        "wa",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "wb",
-        "netns",
-        String(pid),
-      );
-      await sh("ip", "addr", "add", `${ROUTER_IP}/24`, "dev", "wa");
-      await sh("ip", "link", "set", "wa", "mtu", String(MTU), "up");
-      await inNs(pid, "ip", "link", "set", "lo", "up");
-      await inNs(pid, "ip", "addr", "add", `${PEER_IP}/24`, "dev", "wb");
-      await inNs(pid, "ip", "link", "set", "wb", "mtu", String(MTU), "up");
+        readyMs: 15_000,
+      });
+      const pid = peer.pid;
+      await vethToPeer(pid, { here: `${ROUTER_IP}/24`, peer: `${PEER_IP}/24`, mtu: MTU });
       await inNs(pid, "ip", "route", "add", "default", "via", ROUTER_IP);
       // Router → peer: no segmentation or checksum offload, so a forwarded super-segment is
       // cut and checksummed by the kernel before it leaves. Peer → router: the peer sends
       // MSS-sized segments with full checksums; GRO on the router merges them again.
-      await sh("ethtool", "-K", "wa", "tso", "off", "gso", "off", "tx", "off", "gro", "on");
-      await inNs(pid, "ethtool", "-K", "wb", "tso", "off", "gso", "off", "tx", "off", "gro", "off");
+      const noOffload = ["tso", "off", "gso", "off", "tx", "off"];
+      await sh("ethtool", "-K", VETH_HERE, ...noOffload, "gro", "on");
+      await inNs(pid, "ethtool", "-K", VETH_PEER, ...noOffload, "gro", "off");
       sysctl("net/ipv4/ip_forward", "1");
-
-      const dump = new Deno.Command("nsenter", {
-        args: [
-          `--net=/proc/${pid}/ns/net`,
-          "tcpdump",
-          "-i",
-          "wb",
-          "-n",
-          "-U",
-          "--immediate-mode",
-          "-B",
-          "32768",
-          "-Z",
-          "root",
-          "-w",
-          file,
-          "tcp",
-        ],
-        stdin: "null",
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-      killAtExit(dump);
-      const dumpErr = lines(dump.stderr);
-      const started = await within(dumpErr.next(), 10_000, "tcpdump start");
-      if (started.done || !started.value.includes("listening on")) {
-        throw new Error(`tcpdump did not start: ${started.value}`);
-      }
-      const dumpRest = (async () => {
-        const rest: string[] = [];
-        for await (const l of dumpErr) rest.push(l);
-        return rest.join("\n");
-      })();
+      const dump = await startTcpdump(VETH_PEER, file, { nsPid: pid, extra: ["-B", "32768"] });
 
       const stack = await openStack({ tunIp: STACK_IP, mtu: MTU, offload: true });
       let peerResult: Record<string, unknown>;
@@ -345,25 +237,21 @@ if (Deno.args[0] !== "--peer") {
           10_000,
           "connect",
         );
-        got = await within(stackSide(conn, data), 40_000, "transfer");
+        [got] = await within(
+          Promise.all([readStream(conn.readable), sendStack(conn, data)]),
+          40_000,
+          "transfer",
+        );
         await within(conn.closed, 10_000, "close");
-        const line = await within(peerOut.next(), 20_000, "peer result");
-        if (line.done) throw new Error(`the peer ended without a result:\n${await peerErr}`);
-        peerResult = JSON.parse(line.value);
-        if (peerResult.error !== undefined) {
-          throw new Error(`peer: ${peerResult.error}\n${await peerErr}`);
-        }
+        peerResult = await peer.result(20_000);
       } finally {
         await stack.close();
       }
       const counters = stack.counters;
-      // A last look for the FIN exchange, then stop the capture while the veth pair exists.
-      await new Promise((r) => setTimeout(r, 300));
-      dump.kill("SIGINT");
-      await within(dump.status, 5000, "tcpdump exit");
-      const tcpdump = await within(dumpRest, 2000, "tcpdump stderr");
-      await peer.stdin.close();
-      await within(peer.status, 10_000, "peer exit");
+      // Stop the capture while the veth pair exists, then let the peer go.
+      const tcpdump = await dump.stop();
+      await peer.child.stdin.close();
+      await within(peer.child.status, 10_000, "peer exit");
       if (keep) await Deno.copyFile(file, keep);
       const report: ForwardReport = {
         size,

@@ -7,33 +7,25 @@
  */
 
 import { openStack } from "../../../src/stack.ts";
-import { scenario } from "./common.ts";
+import { kernelPing, scenario } from "./common.ts";
 
 const size = Number(Deno.args[0] ?? 4000);
 
 await scenario(30_000, async () => {
   const stack = await openStack({ tunIp: "10.0.0.1" });
   try {
-    const out = await new Deno.Command("ping", {
-      args: ["-n", "-c", "3", "-i", "0.2", "-W", "2", "-s", String(size), "10.0.0.1"],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(15_000),
-    }).output();
-    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-    const received = Number(text.match(/(\d+) (?:packets )?received/)?.[1] ?? -1);
+    const ping = await kernelPing("10.0.0.1", size);
     const c = stack.counters;
     return {
-      pingExit: out.code,
-      received,
-      replyBytes: Number(text.match(/(\d+) bytes from 10\.0\.0\.1/)?.[1] ?? -1),
+      pingExit: ping.exit,
+      received: ping.received,
+      replyBytes: ping.replyBytes,
       fragments: c.fragments,
       reassembled: c.reassembly.reassembled,
       heldBytes: c.reassembly.memoryBytes,
       echoReplies: c.icmpEchoReplies,
       packetsOut: c.packetsOut,
-      pingOutput: text.trim().split("\n").slice(-2).join(" | "),
+      pingOutput: ping.text.trim().split("\n").slice(-2).join(" | "),
     };
   } finally {
     await stack.close();

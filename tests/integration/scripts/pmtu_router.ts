@@ -26,8 +26,8 @@
 
 import {
   closeQuietly,
-  killAtExit,
   randomBytes,
+  readStream,
   readToEnd,
   scenario,
   sha256,
@@ -35,7 +35,8 @@ import {
   within,
   writeAll,
 } from "./common.ts";
-import { sh } from "./lossy_common.ts";
+import { sendStack, sh } from "./lossy_common.ts";
+import { inNs, spawnPeer, vethToPeer } from "./netns_peer.ts";
 import { openStack } from "../../../src/stack.ts";
 import type { TcpConn } from "../../../src/socket.ts";
 import type { TraceEvent } from "../../../src/tcp/trace.ts";
@@ -139,25 +140,6 @@ if (Deno.args[0] === "--peer") {
   });
 }
 
-/** Lines of a child's stdout, as they come. */
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let rest = "";
-  for await (const c of stream.pipeThrough(new TextDecoderStream())) {
-    rest += c;
-    let i;
-    while ((i = rest.indexOf("\n")) >= 0) {
-      yield rest.slice(0, i);
-      rest = rest.slice(i + 1);
-    }
-  }
-  if (rest !== "") yield rest;
-}
-
-/** Runs a command inside the network namespace of process `pid`. */
-function inNs(pid: number, cmd: string, ...args: string[]): Promise<string> {
-  return sh("nsenter", `--net=/proc/${pid}/ns/net`, cmd, ...args);
-}
-
 /** Counters of `/proc/net/snmp` (this namespace's), as "Row:Name" → value. */
 function snmp(file: string): Map<string, number> {
   const m = new Map<string, number>();
@@ -229,14 +211,10 @@ export interface PmtuReport {
   transferMs: number;
 }
 
-/** Writes `data` in 64 KiB pieces, closes the write side, reads the peer's answer. */
+/** Writes `data`, closes the write side, reads the peer's answer. */
 async function sendAndHear(conn: TcpConn, data: Uint8Array): Promise<string> {
-  const w = conn.writable.getWriter();
-  for (let o = 0; o < data.length; o += 65536) await w.write(data.subarray(o, o + 65536));
-  await w.close();
-  let text = "";
-  for await (const c of conn.readable.pipeThrough(new TextDecoderStream())) text += c;
-  return text;
+  await sendStack(conn, data);
+  return new TextDecoder().decode(await readStream(conn.readable));
 }
 
 if (Deno.args[0] !== "--peer") {
@@ -250,32 +228,19 @@ if (Deno.args[0] !== "--peer") {
   const size = Number(kv.get("size") ?? 20 * 1024 * 1024);
   await scenario(55_000, async () => {
     const fam = family(familyName);
-    const peer = new Deno.Command("unshare", {
-      args: ["--net", Deno.execPath(), "run", "-A", "--no-prompt", SCRIPT, "--peer", familyName],
-      // No update check: it would send DNS queries through the router.
-      env: { TCPTUN_IN_NETNS: "1", NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+    const peer = await spawnPeer(SCRIPT, ["--peer", familyName], {
       stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    killAtExit(peer);
-    const peerErr = new Response(peer.stderr).text();
-    const peerOut = lines(peer.stdout);
-    const first = await within(peerOut.next(), 15_000, "peer ready");
-    if (first.done || first.value !== "ready") {
-      throw new Error(`the peer did not start: ${first.value}\n${await peerErr}`);
-    }
-    const pid = peer.pid; // `unshare` execs the peer: same process, new namespace
-    // The narrow link: both ends of the veth pair at 1280.
-    const mtu = String(NARROW_MTU);
-    await sh("ip", "link", "add", "wa", "type", "veth", "peer", "name", "wb", "netns", String(pid));
-    // No duplicate address detection: the addresses are usable at once (IPv6 only).
-    const nodad = fam.headerBytes === 60 ? ["nodad"] : [];
-    await sh("ip", "addr", "add", `${fam.routerIp}/${fam.prefix}`, "dev", "wa", ...nodad);
-    await sh("ip", "link", "set", "wa", "mtu", mtu, "up");
-    await inNs(pid, "ip", "link", "set", "lo", "up");
-    await inNs(pid, "ip", "addr", "add", `${fam.peerIp}/${fam.prefix}`, "dev", "wb", ...nodad);
-    await inNs(pid, "ip", "link", "set", "wb", "mtu", mtu, "up");
+      readyMs: 15_000,
+    });
+    const pid = peer.pid;
+    // The narrow link: both ends of the veth pair at 1280. No duplicate address detection
+    // (IPv6): the addresses are usable at once.
+    await vethToPeer(pid, {
+      here: `${fam.routerIp}/${fam.prefix}`,
+      peer: `${fam.peerIp}/${fam.prefix}`,
+      mtu: NARROW_MTU,
+      nodad: fam.headerBytes === 60,
+    });
     // The peer announces the MSS of a 1500-byte link, as a host on Ethernet behind a narrower
     // hop does: it cannot know the path.
     const advmss = String(WIDE_MTU - fam.headerBytes);
@@ -321,7 +286,7 @@ if (Deno.args[0] !== "--peer") {
       const st = conn.stats();
       await within(conn.closed, 10_000, "close");
       const answer = JSON.parse(answerText);
-      await within(peer.status, 10_000, "peer exit");
+      await within(peer.child.status, 10_000, "peer exit");
       const after = snmp(fam.snmp.file);
       const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
       const c = stack.counters;
@@ -357,11 +322,11 @@ if (Deno.args[0] !== "--peer") {
       return report as unknown as Record<string, unknown>;
     } catch (e) {
       try {
-        peer.kill("SIGKILL");
+        peer.child.kill("SIGKILL");
       } catch {
         // already exited
       }
-      const err = await within(peerErr, 2000, "peer stderr").catch(() => "");
+      const err = await within(peer.err, 2000, "peer stderr").catch(() => "");
       throw new Error(`${e instanceof Error ? e.message : e}\npeer: ${err}`, { cause: e });
     } finally {
       await stack.close();

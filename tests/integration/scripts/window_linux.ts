@@ -10,18 +10,11 @@
  * @module
  */
 
-import {
-  closeQuietly,
-  killAtExit,
-  randomBytes,
-  scenario,
-  sha256,
-  within,
-  writeAll,
-} from "./common.ts";
+import { closeQuietly, randomBytes, scenario, sha256, within, writeAll } from "./common.ts";
 import { analyzeWindow, readCapture } from "./window_analysis.ts";
 import { drainSlowly, formatPattern, parsePattern } from "./window_drain.ts";
 import { sh } from "./lossy_common.ts";
+import { inNs, spawnPeer, startTcpdump, VETH_HERE, VETH_PEER, vethToPeer } from "./netns_peer.ts";
 
 const SENDER_IP = "10.9.0.1";
 const RECEIVER_IP = "10.9.0.2";
@@ -54,25 +47,6 @@ if (Deno.args[0] === "--reader") {
   });
 }
 
-/** Lines of a child's stdout, as they come. */
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let rest = "";
-  for await (const c of stream.pipeThrough(new TextDecoderStream())) {
-    rest += c;
-    let i;
-    while ((i = rest.indexOf("\n")) >= 0) {
-      yield rest.slice(0, i);
-      rest = rest.slice(i + 1);
-    }
-  }
-  if (rest !== "") yield rest;
-}
-
-/** Runs `ip`, `ethtool` etc. inside the namespace of process `pid`. */
-function inNs(pid: number, cmd: string, ...args: string[]): Promise<string> {
-  return sh("nsenter", `--net=/proc/${pid}/ns/net`, cmd, ...args);
-}
-
 const size = Number(Deno.args[0] ?? 1024 * 1024);
 const pattern = parsePattern(Deno.args[1]);
 const keep = Deno.args[2];
@@ -82,70 +56,16 @@ await scenario(30_000, async () => {
   const file = `${dir}/linux.pcap`;
   try {
     // The reader's namespace is a child of this one, gone when the reader exits.
-    const reader = new Deno.Command("unshare", {
-      args: [
-        "--net",
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--no-prompt",
-        SCRIPT,
-        "--reader",
-        String(size),
-        formatPattern(pattern),
-      ],
-      env: { TCPTUN_IN_NETNS: "1", NO_COLOR: "1" },
+    const reader = await spawnPeer(SCRIPT, ["--reader", String(size), formatPattern(pattern)], {
       stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    killAtExit(reader);
-    const readerErr = new Response(reader.stderr).text();
-    const out = lines(reader.stdout);
-    const first = await within(out.next(), 10_000, "reader ready");
-    if (first.done || first.value !== "ready") {
-      throw new Error(`the reader did not start: ${first.value}\n${await readerErr}`);
-    }
-    const pid = reader.pid; // `unshare` execs the reader: same process, new namespace
-    await sh("ip", "link", "add", "wa", "type", "veth", "peer", "name", "wb", "netns", String(pid));
-    await sh("ip", "addr", "add", `${SENDER_IP}/24`, "dev", "wa");
-    await sh("ip", "link", "set", "wa", "up");
-    await inNs(pid, "ip", "addr", "add", `${RECEIVER_IP}/24`, "dev", "wb");
-    await inNs(pid, "ip", "link", "set", "wb", "up");
+      readyMs: 10_000,
+    });
+    const pid = reader.pid;
+    await vethToPeer(pid, { here: `${SENDER_IP}/24`, peer: `${RECEIVER_IP}/24` });
     // Segments on the wire as on the TUN link: no TSO/GSO super-packets, no GRO merging.
-    await sh("ethtool", "-K", "wa", "tso", "off", "gso", "off", "gro", "off");
-    await inNs(pid, "ethtool", "-K", "wb", "tso", "off", "gso", "off", "gro", "off");
-
-    const dump = new Deno.Command("tcpdump", {
-      args: [
-        "-i",
-        "wa",
-        "-n",
-        "-U",
-        "--immediate-mode",
-        "-Z",
-        "root",
-        "-s",
-        "200",
-        "-w",
-        file,
-        "tcp",
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    killAtExit(dump);
-    const dumpErr = lines(dump.stderr);
-    const started = await within(dumpErr.next(), 10_000, "tcpdump start");
-    if (started.done || !started.value.includes("listening on")) {
-      throw new Error(`tcpdump did not start: ${started.value}`);
-    }
-    const dumpRest = (async () => {
-      const rest: string[] = [];
-      for await (const l of dumpErr) rest.push(l);
-      return rest.join("\n");
-    })();
+    await sh("ethtool", "-K", VETH_HERE, "tso", "off", "gso", "off", "gro", "off");
+    await inNs(pid, "ethtool", "-K", VETH_PEER, "tso", "off", "gso", "off", "gro", "off");
+    const dump = await startTcpdump(VETH_HERE, file, { extra: ["-s", "200"] });
 
     const data = randomBytes(size);
     const k = await within(
@@ -156,22 +76,14 @@ await scenario(30_000, async () => {
     let result: Record<string, unknown>;
     try {
       await within(writeAll(k, data).then(() => k.closeWrite()), 25_000, "send");
-      const line = await within(out.next(), 25_000, "reader result");
-      if (line.done) throw new Error(`the reader ended without a result:\n${await readerErr}`);
-      result = JSON.parse(line.value);
-      if (result.error !== undefined) {
-        throw new Error(`reader: ${result.error}\n${await readerErr}`);
-      }
+      result = await reader.result(25_000);
     } finally {
       closeQuietly(k);
     }
-    // A last look for the FIN exchange, then stop the capture while the veth pair still exists.
-    await new Promise((r) => setTimeout(r, 300));
-    dump.kill("SIGINT");
-    await within(dump.status, 5000, "tcpdump exit");
-    const dumpSummary = await within(dumpRest, 2000, "tcpdump stderr");
-    await reader.stdin.close();
-    await within(reader.status, 5000, "reader exit");
+    // Stop the capture while the veth pair still exists, then let the reader go.
+    const dumpSummary = await dump.stop();
+    await reader.child.stdin.close();
+    await within(reader.child.status, 5000, "reader exit");
     if (keep) await Deno.copyFile(file, keep);
     const report = analyzeWindow(await readCapture(file), {
       receiver: RECEIVER_IP,
